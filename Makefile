@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# plugsched-rs: live update of the Linux scheduler.
+#
+#   make demo      boot the test kernel, load plugsched.ko, show it, unload it
+#   make test      every test (host, style, KUnit + scenarios in QEMU, stock kernel)
+#   make module    build plugsched.ko for TARGET (test, default, or debian)
+#   make kernel    build (or verify) the TARGET kernel tree and print KDIR
+#   make setup     create the toolchain root only
+#   make fmt       rustfmt all Rust sources
+#   make clean     remove module and host-tool build outputs
+#
+# Everything slow is cached under $(PLUGSCHED_CACHE) (default
+# /var/cache/plugsched), outside the work tree.  The kernel's out-of-tree
+# module build reads Kbuild, not this file.
+
+TARGET ?= test
+export TARGET
+
+.PHONY: all module kernel setup test demo fmt clean
+
+all: module
+
+module:
+	@scripts/build-module.sh $(TARGET)
+
+kernel:
+	@scripts/kernel.sh $(TARGET)
+
+setup:
+	@scripts/setup-root.sh
+
+test:
+	@scripts/test.sh
+
+demo:
+	@scripts/demo.sh
+
+fmt:
+	@scripts/check-style.sh --fix
+
+clean:
+	rm -rf build target

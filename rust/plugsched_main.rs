@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! plugsched-rs: live update of the Linux scheduler by loading a module.
+//!
+//! Crate root of `plugsched.ko`.  The module currently provides its user
+//! interface, `/sys/kernel/plugsched/`, implemented by the C shims of
+//! `c_shims/sysfs.c` with the state formatted here in Rust.
+
+use kernel::prelude::*;
+
+mod shim;
+mod state;
+
+#[path = "../tests-kunit/skeleton.rs"]
+mod kunit_skeleton;
+
+module! {
+    type: Plugsched,
+    name: "plugsched",
+    authors: ["plugsched-rs developers"],
+    description: "Live update of the Linux scheduler",
+    license: "GPL",
+}
+
+struct Plugsched {
+    _sysfs: shim::Sysfs,
+}
+
+impl kernel::Module for Plugsched {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let sysfs = shim::Sysfs::create()?;
+        pr_info!("loaded, state {}\n", state::current().name());
+        Ok(Plugsched { _sysfs: sysfs })
+    }
+}
+
+impl Drop for Plugsched {
+    fn drop(&mut self) {
+        pr_info!("unloading, state {}\n", state::current().name());
+    }
+}

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe wrappers around the C shims of `c_shims/`, and the Rust functions the
+//! C side calls back.  The declarations mirror `c_shims/shims.h`.
+//!
+//! This is one of the few files of the crate that contain `unsafe` code.
+
+use kernel::{
+    error::to_result,
+    prelude::*, //
+};
+
+use crate::state;
+
+mod ffi {
+    use kernel::prelude::*;
+
+    extern "C" {
+        pub(super) fn plugsched_sysfs_create() -> c_int;
+        pub(super) fn plugsched_sysfs_destroy();
+        pub(super) fn plugsched_read_file(
+            path: *const c_char,
+            buf: *mut c_char,
+            len: usize,
+        ) -> isize;
+    }
+}
+
+/// The `/sys/kernel/plugsched/` directory; removed when dropped.
+pub(crate) struct Sysfs(());
+
+impl Sysfs {
+    /// Create `/sys/kernel/plugsched/` and its attributes.
+    ///
+    /// Only one instance may exist at a time (the C side keeps one kobject);
+    /// the module owns it for its whole lifetime.
+    pub(crate) fn create() -> Result<Self> {
+        // SAFETY: Called from module init only, so no other `Sysfs` exists and
+        // the C side's static kobject pointer is not in use.
+        to_result(unsafe { ffi::plugsched_sysfs_create() })?;
+        Ok(Sysfs(()))
+    }
+}
+
+impl Drop for Sysfs {
+    fn drop(&mut self) {
+        // SAFETY: `self` proves the kobject was created and not yet removed;
+        // after this call no attribute callback can run any more.
+        unsafe { ffi::plugsched_sysfs_destroy() };
+    }
+}
+
+/// Read up to `buf.len()` bytes from the start of the file at `path`.
+pub(crate) fn read_file(path: &CStr, buf: &mut [u8]) -> Result<usize> {
+    // SAFETY: `path` is NUL-terminated and `buf` is valid for writes of
+    // `buf.len()` bytes for the duration of the call.
+    let ret = unsafe { ffi::plugsched_read_file(path.as_ptr(), buf.as_mut_ptr(), buf.len()) };
+    if ret < 0 {
+        // The C side returns a kernel error code; it always fits a c_int.
+        return Err(Error::from_errno(ret as c_int));
+    }
+    Ok(ret as usize)
+}
+
+/// Called by the C `state` show() callback of `/sys/kernel/plugsched/state`.
+///
+/// # Safety
+///
+/// `buf` must be valid for writes of `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn plugsched_rs_state_show(buf: *mut c_char, len: usize) -> isize {
+    // SAFETY: The caller guarantees `buf` is valid for `len` bytes of writes,
+    // and sysfs does not touch the page while show() runs.
+    let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
+    state::format(state::current(), out) as isize
+}

@@ -1,0 +1,144 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Prepare a target kernel build tree (KDIR) and print its path on stdout.
+#
+#   scripts/kernel.sh [--kdir] TARGET
+#
+# TARGET:
+#   test    our Linux 7.3 test kernel: x86_64_defconfig + scripts/kconfig/test.config,
+#           fully built (vmlinux with DWARF + BTF, Module.symvers, rust/*.rmeta)
+#   debian  Debian's stock 7.3.4 amd64 kernel: Debian's own .config with
+#           modules_prepare on the same source, Debian's Module.symvers and
+#           BTF vmlinux, plus the stock bootable image (stock/vmlinuz)
+#
+# Trees are cached under $PLUGSCHED_CACHE, keyed by the source package
+# version, the config inputs and this script, and rebuilt only when a key
+# changes.  --kdir prints the path without building anything.
+. "$(dirname "$0")/lib.sh"
+
+only_path=0
+if [ "${1:-}" = "--kdir" ]; then only_path=1; shift; fi
+target=${1:-test}
+
+# The key never needs the root: it hashes what is in the repo plus the
+# source package version recorded when the source was extracted.
+src_version() {
+	if [ -e "$PLUGSCHED_CACHE/src/version" ]; then
+		cat "$PLUGSCHED_CACHE/src/version"
+	else
+		ps_in_root "dpkg-query -W -f='\${Version}' $PS_KSRC_PKG"
+	fi
+}
+
+kernel_key() {
+	local files
+	case "$target" in
+	test) files="scripts/kconfig/test.config scripts/kernel.sh" ;;
+	debian) files="scripts/kernel.sh" ;;
+	*) ps_die "unknown TARGET '$target' (use test or debian)" ;;
+	esac
+	{ src_version; echo "$target"; (cd "$PS_TOP" && cat $files); } | sha256sum | cut -c1-12
+}
+
+if [ "$only_path" = 1 ]; then
+	echo "$PLUGSCHED_CACHE/obj-$target-$(kernel_key)"
+	exit 0
+fi
+
+"$PS_TOP/scripts/setup-root.sh"
+
+# Pristine, extracted source: one per package version.
+ver=$(ps_in_root "dpkg-query -W -f='\${Version}' $PS_KSRC_PKG")
+SRC=$PLUGSCHED_CACHE/src/$ver/linux-source-7.3
+if [ ! -e "$SRC/.ok" ]; then
+	ps_phase "kernel source: extracting $PS_KSRC_PKG $ver (about 15 s)"
+	rm -rf "$PLUGSCHED_CACHE/src/$ver"
+	mkdir -p "$PLUGSCHED_CACHE/src/$ver"
+	ps_in_root -C "$PLUGSCHED_CACHE/src/$ver" "tar -xf /usr/src/$PS_KSRC_PKG.tar.xz"
+	touch "$SRC/.ok"
+fi
+echo "$ver" >"$PLUGSCHED_CACHE/src/version"
+ln -sfn "$ver/linux-source-7.3" "$PLUGSCHED_CACHE/src/current"
+
+KDIR=$PLUGSCHED_CACHE/obj-$target-$(kernel_key)
+LOGS=$PLUGSCHED_CACHE/logs
+
+# check_fragment FRAGMENT CONFIG: every CONFIG_X=v / CONFIG_X=n line of the
+# fragment must hold in the final .config.
+check_fragment() {
+	local frag=$1 cfg=$2 bad=() line opt val got
+	while IFS= read -r line; do
+		case "$line" in CONFIG_*=*) ;; *) continue ;; esac
+		opt=${line%%=*}
+		val=${line#*=}
+		got=$(grep -E "^$opt=|^# $opt is not set" "$cfg" || true)
+		if [ "$val" = n ]; then
+			case "$got" in ""|"# $opt is not set") continue ;; esac
+		else
+			[ "$got" = "$opt=$val" ] && continue
+		fi
+		bad+=("$opt: wanted $val, got ${got:-<absent>}")
+	done <"$frag"
+	if [ ${#bad[@]} -gt 0 ]; then
+		printf '    %s\n' "${bad[@]}" >&2
+		ps_die "${#bad[@]} option(s) of $(basename "$frag") did not survive olddefconfig (see above)"
+	fi
+}
+
+build_test() {
+	local mk="make -C $SRC O=$KDIR"
+	if [ -e "$KDIR/.plugsched-built" ]; then
+		ps_phase "kernel[test]: verifying cached build $KDIR (no-op make, about 10 s)"
+	else
+		ps_phase "kernel[test]: configuring $KDIR"
+		rm -rf "$KDIR"
+		mkdir -p "$KDIR"
+		cp "$PS_TOP/scripts/kconfig/test.config" "$KDIR/plugsched.config"
+		ps_in_root "$mk rustavailable >/dev/null && $mk x86_64_defconfig >/dev/null &&
+			$SRC/scripts/kconfig/merge_config.sh -m -O $KDIR $KDIR/.config $KDIR/plugsched.config >/dev/null &&
+			$mk olddefconfig >/dev/null"
+		check_fragment "$KDIR/plugsched.config" "$KDIR/.config"
+		ps_info "all $(grep -c '^CONFIG_' "$KDIR/plugsched.config") fragment options verified"
+		ps_phase "kernel[test]: building (cold: about 20 min on 2 cores)"
+	fi
+	ps_run_logged "$LOGS/kernel-test.log" "kernel build" \
+		ps_in_root "make -C $KDIR -j$PS_JOBS all"
+	touch "$KDIR/.plugsched-built"
+}
+
+build_debian() {
+	local mk="make -C $SRC O=$KDIR CC=x86_64-linux-gnu-gcc-14 KERNELRELEASE=$PS_DEB_KREL"
+	if [ -e "$KDIR/.plugsched-built" ]; then
+		ps_phase "kernel[debian]: reusing $KDIR"
+		return
+	fi
+	ps_phase "kernel[debian]: fetching Debian's $PS_DEB_KREL headers and image"
+	rm -rf "$KDIR"
+	mkdir -p "$KDIR/stock/debs"
+	ps_run_logged "$LOGS/debian-fetch.log" "apt-get download" ps_in_root -C "$KDIR/stock/debs" "
+		apt-get update -qq
+		apt-get download linux-headers-$PS_DEB_KREL linux-binary-unsigned-$PS_DEB_KREL
+		for d in *.deb; do dpkg-deb -x \$d ../x; done"
+	local H=$KDIR/stock/x/usr/src/linux-headers-$PS_DEB_KREL
+	[ -e "$H/.config" ] || ps_die "linux-headers-$PS_DEB_KREL has no .config at $H"
+	cp "$KDIR/stock/x/usr/lib/modules/$PS_DEB_KREL/vmlinuz.unsigned" "$KDIR/stock/vmlinuz" ||
+		ps_die "linux-binary-unsigned-$PS_DEB_KREL has no vmlinuz.unsigned"
+	ps_phase "kernel[debian]: modules_prepare with Debian's .config (about 1.5 min)"
+	cp "$H/.config" "$KDIR/.config"
+	ps_in_root "$mk olddefconfig >/dev/null"
+	cmp -s "$H/.config" "$KDIR/.config" || ps_die "olddefconfig changed Debian's .config: source and headers do not match"
+	ps_run_logged "$LOGS/kernel-debian.log" "modules_prepare" \
+		ps_in_root "$mk -j$PS_JOBS modules_prepare"
+	cp "$H/Module.symvers" "$H/vmlinux" "$KDIR/"
+	# Modules for this tree must use the same compiler name and release.
+	echo "CC=x86_64-linux-gnu-gcc-14 KERNELRELEASE=$PS_DEB_KREL" >"$KDIR/plugsched.make-args"
+	rm -rf "$KDIR/stock/x" "$KDIR/stock/debs"
+	touch "$KDIR/.plugsched-built"
+}
+
+case "$target" in
+test) build_test ;;
+debian) build_debian ;;
+esac
+ps_info "KDIR=$KDIR"
+echo "$KDIR"

@@ -1,0 +1,135 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot a target kernel in QEMU with a scenario, and judge the run.
+#
+#   scripts/qemu-run.sh [options] SCENARIO_DIR
+#
+#   --target T     kernel to boot: test (default) or debian
+#   --timeout S    kill the guest after S seconds (default 300)
+#   --accel A      auto (default), tcg or kvm
+#   --show         also print the console while it runs
+#   --grep PAT     also print the console lines matching PAT while it runs
+#   --no-check     boot only; do not judge the log
+#
+# A scenario is a directory with run.sh (run by the guest's /init as
+# /scenario/run.sh, busybox sh, modules in /lib/modules) and a list of the
+# KTAP suites it must produce: suites.<target> or, failing that, suites.
+# Everything in the directory is copied to /scenario.  The harness builds a
+# busybox initramfs holding plugsched.ko built for the target, boots, saves
+# the serial console to build/<target>/<scenario>.log, then checks it with
+# `plugsched check-log`: any failed test, missing planned suite, zero tests,
+# non-zero scenario exit code, or WARNING/BUG/Call Trace/lockdep splat fails
+# the run.
+. "$(dirname "$0")/lib.sh"
+
+target=test timeout=300 accel=${PLUGSCHED_ACCEL:-auto} show= check=1
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--target) target=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--accel) accel=$2; shift 2 ;;
+	--show) show=.; shift ;;
+	--grep) show=$2; shift 2 ;;
+	--no-check) check=0; shift ;;
+	-*) ps_die "unknown option $1" ;;
+	*) break ;;
+	esac
+done
+[ $# = 1 ] || ps_die "usage: scripts/qemu-run.sh [options] SCENARIO_DIR"
+scen=$(cd "$1" && pwd)
+name=$(basename "$scen")
+[ -f "$scen/run.sh" ] || ps_die "scenario $scen has no run.sh"
+
+KDIR=$("$PS_TOP/scripts/kernel.sh" --kdir "$target")
+case "$target" in
+test) image=$KDIR/vmlinux ;;	# PVH entry: boots straight from the ELF
+debian) image=$KDIR/stock/vmlinuz ;;
+esac
+[ -e "$image" ] || ps_die "no kernel image $image (run scripts/kernel.sh $target)"
+out=$PS_TOP/build/$target
+ko=$out/plugsched.ko
+[ -e "$ko" ] || ps_die "no $ko (run scripts/build-module.sh $target)"
+mkdir -p "$out"
+log=$out/$name.log
+
+# --- initramfs ---------------------------------------------------------------
+ps_phase "qemu[$target/$name]: initramfs"
+ird=$(mktemp -d)
+trap 'rm -rf "$ird"' EXIT
+mkdir -p "$ird"/{bin,dev,proc,sys,tmp,lib/modules,lib/plugsched,scenario}
+cp "$PS_ROOT/usr/bin/busybox" "$ird/bin/busybox"
+cp "$ko" "$ird/lib/modules/"
+cp "$PS_TOP/scripts/guest/ktap.sh" "$ird/lib/plugsched/"
+cp -r "$scen/." "$ird/scenario/"
+cat >"$ird/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+echo PLUGSCHED-SCENARIO-BEGIN >/dev/kmsg
+cd /scenario
+sh ./run.sh
+rc=$?
+echo "PLUGSCHED-SCENARIO-END rc=$rc" >/dev/kmsg
+poweroff -f
+INIT
+chmod +x "$ird/init"
+ps_in_root -C "$ird" "find . | cpio -o -H newc --quiet | gzip -1 >$out/$name.cpio.gz"
+
+# --- accelerator ---------------------------------------------------------------
+# /dev/kvm alone proves nothing: on the project's machines it is a software
+# PVM that cannot run a normal guest.  KVM only with real VMX/SVM, or asked.
+if [ "$accel" = auto ]; then
+	if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then
+		accel=kvm why="CPU has vmx/svm"
+	else
+		accel=tcg why="CPU shows no vmx/svm"
+	fi
+else
+	why="requested"
+fi
+case "$accel" in
+kvm) qaccel="-accel kvm -cpu host" ;;
+tcg) qaccel="-accel tcg,thread=multi -cpu max" ;;
+*) ps_die "unknown accelerator $accel (auto, tcg or kvm)" ;;
+esac
+smp=${PLUGSCHED_SMP:-2}
+
+ps_phase "qemu[$target/$name]: booting $(basename "$image") with accelerator $accel ($why), $smp vCPUs, timeout ${timeout}s"
+ps_info "console log: $log"
+cmdline="console=ttyS0 panic=-1 oops=panic printk.devkmsg=on rdinit=/init"
+qcmd="timeout -k 5 $timeout qemu-system-x86_64 $qaccel -smp $smp -m 2G -nographic -no-reboot \
+	-kernel $image -initrd $out/$name.cpio.gz -append '$cmdline'"
+t0=$(date +%s.%N)
+rc=0
+if [ -n "$show" ]; then
+	set +o pipefail
+	ps_in_root "$qcmd </dev/null" 2>&1 | tee "$log" | { grep --line-buffered -a -- "$show" || true; }
+	rc=${PIPESTATUS[0]}
+	set -o pipefail
+else
+	ps_in_root "$qcmd </dev/null" >"$log" 2>&1 || rc=$?
+fi
+t1=$(date +%s.%N)
+ps_info "guest ran $(awk "BEGIN{printf \"%.1f\", $t1-$t0}")s, qemu exit $rc"
+[ "$rc" = 124 ] && ps_info "TIMEOUT after ${timeout}s"
+
+[ "$check" = 1 ] || exit "$rc"
+
+suites_file=$scen/suites.$target
+[ -f "$suites_file" ] || suites_file=$scen/suites
+suite_args=()
+if [ -f "$suites_file" ]; then
+	while read -r s; do
+		case "$s" in ""|"#"*) continue ;; esac
+		suite_args+=(--suite "$s")
+	done <"$suites_file"
+fi
+"$PS_TOP/scripts/host-tools.sh" check-log --label "$target/$name" "${suite_args[@]}" "$log" || {
+	tail -n 40 "$log" | sed 's/^/    | /' >&2
+	exit 1
+}

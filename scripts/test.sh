@@ -1,0 +1,70 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# `make test`: every test of the project, in order of cost.
+#
+#   1. host: cargo test of the host tools (KTAP/console checker, ...)
+#   2. style: rustfmt and the SAFETY-comment rule on all Rust sources
+#   3. test kernel: build plugsched.ko, boot, KUnit suites + scenario
+#   4. harness self-test: a run with a failing case must be rejected
+#   5. Debian's stock kernel: build plugsched.ko for it, boot, scenario
+#
+# Each step prints "LABEL: N passed, N failed, N skipped"; the last line sums them.
+. "$(dirname "$0")/lib.sh"
+
+summary=$(mktemp)
+trap 'rm -f "$summary"' EXIT
+failed_steps=()
+
+# step LABEL CMD...: run a step, keep its output's count lines.
+step() {
+	local label=$1 rc=0
+	shift
+	ps_phase "test: $label"
+	"$@" 2>&1 | tee -a "$summary.out" || rc=$?
+	[ "$rc" = 0 ] || failed_steps+=("$label")
+	return 0
+}
+
+"$PS_TOP/scripts/setup-root.sh"
+
+step "host cargo test" "$PS_TOP/scripts/host-tools.sh" --test
+step "rust style" "$PS_TOP/scripts/check-style.sh"
+
+for target in ${PLUGSCHED_TARGETS:-test debian}; do
+	if "$PS_TOP/scripts/build-module.sh" "$target" >/dev/null; then
+		step "$target kernel: basic" "$PS_TOP/scripts/qemu-run.sh" --target "$target" "$PS_TOP/tests-e2e/basic"
+		if [ "$target" = test ]; then
+			ps_phase "test: harness self-test (this run must be rejected)"
+			if "$PS_TOP/scripts/qemu-run.sh" --target test "$PS_TOP/tests-e2e/harness-must-fail" \
+				>"$summary.selftest" 2>&1; then
+				cat "$summary.selftest"
+				echo "harness-selftest: 0 passed, 1 failed, 0 skipped" | tee -a "$summary.out"
+				failed_steps+=("harness self-test: a failing run was accepted")
+			elif grep -q 'not ok plugsched_harness_selftest.fails_on_purpose' "$summary.selftest"; then
+				echo "harness-selftest: 1 passed, 0 failed, 0 skipped" | tee -a "$summary.out"
+			else
+				cat "$summary.selftest"
+				echo "harness-selftest: 0 passed, 1 failed, 0 skipped" | tee -a "$summary.out"
+				failed_steps+=("harness self-test: rejected for the wrong reason")
+			fi
+		fi
+	else
+		failed_steps+=("$target: module build")
+	fi
+done
+
+ps_phase "test: summary"
+# cargo: "test result: ok. 15 passed; 0 failed; 0 ignored; ..."
+# ours:  "LABEL: N passed, N failed, N skipped"
+totals=$(sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/p;
+	s/^[^ ]+: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/p' "$summary.out" |
+	awk '{p+=$1; f+=$2; s+=$3} END {print p+0, f+0, s+0}')
+rm -f "$summary.out" "$summary.selftest"
+read -r p f s <<<"$totals"
+if [ ${#failed_steps[@]} -gt 0 ]; then
+	printf '    FAILED: %s\n' "${failed_steps[@]}"
+	[ "$f" -gt 0 ] || f=${#failed_steps[@]}
+	echo "make test: $p passed, $f failed, $s skipped"
+	exit 1
+fi
+echo "make test: $p passed, $f failed, $s skipped"

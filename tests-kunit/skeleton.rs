@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KUnit suite `plugsched_skeleton`: the module's user interface, checked
+//! through the real sysfs files and the C-to-Rust callback.
+
+#[kernel::macros::kunit_tests(plugsched_skeleton)]
+mod tests {
+    use kernel::prelude::*;
+
+    use crate::{
+        shim,
+        state, //
+    };
+
+    #[test]
+    fn state_file_shows_idle() -> Result {
+        let mut buf = [0u8; 64];
+        let n = shim::read_file(c"/sys/kernel/plugsched/state", &mut buf)?;
+        assert_eq!(&buf[..n], b"idle\n");
+        Ok(())
+    }
+
+    #[test]
+    fn kernel_file_names_matching_releases() -> Result {
+        let mut buf = [0u8; 256];
+        let n = shim::read_file(c"/sys/kernel/plugsched/kernel", &mut buf)?;
+        let text = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
+        let mut lines = text.lines();
+        let built = lines.next().and_then(|l| l.strip_prefix("built-for "));
+        let running = lines.next().and_then(|l| l.strip_prefix("running "));
+        assert!(built.is_some());
+        assert!(!built.unwrap_or("").is_empty());
+        // vermagic made the loader accept us, so the releases must agree.
+        assert_eq!(built, running);
+        Ok(())
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let mut buf = [0u8; 8];
+        let r = shim::read_file(c"/sys/kernel/plugsched/no-such-file", &mut buf);
+        assert_eq!(r.err().map(|e| e.to_errno()), Some(-2));
+    }
+
+    #[test]
+    fn state_callback_honours_buffer_length() {
+        let mut buf = [0xaau8; 8];
+        // SAFETY: `buf` is valid for writes of 3 bytes.
+        let n = unsafe { shim::plugsched_rs_state_show(buf.as_mut_ptr(), 3) };
+        assert_eq!(n, 3);
+        assert_eq!(&buf, b"idl\xaa\xaa\xaa\xaa\xaa");
+        assert_eq!(state::format(state::State::Idle, &mut []), 0);
+    }
+}
