@@ -9,7 +9,7 @@ cd "$PS_TOP"
 
 files=$(git ls-files '*.rs' 2>/dev/null || find rust tests-kunit tools -name '*.rs')
 # rustfmt follows `mod` items, so the crate roots cover every file.
-roots="rust/plugsched_main.rs tools/plugsched/src/main.rs"
+roots="rust/plugsched_main.rs rust/plugsched_core/lib.rs tools/plugsched/src/main.rs"
 pass=0 fail=0
 if [ "${1:-}" = "--fix" ]; then
 	ps_in_root -C "$PS_TOP" "rustfmt $roots"

@@ -7,7 +7,7 @@
 cargo_env="CARGO_HOME=$PLUGSCHED_CACHE/cargo CARGO_TARGET_DIR=$PS_TOP/target/root"
 if [ "${1:-}" = "--test" ]; then
 	shift
-	ps_in_root -C "$PS_TOP" "$cargo_env cargo test --locked --workspace $*"
+	ps_in_root -C "$PS_TOP" "$cargo_env RUSTFLAGS='-D warnings' cargo test --locked --workspace $*"
 	exit
 fi
 ps_in_root -C "$PS_TOP" "$cargo_env cargo build --locked --release --quiet -p plugsched"

@@ -12,7 +12,7 @@
 #           BTF vmlinux, plus the stock bootable image (stock/vmlinuz)
 #
 # Trees are cached under $PLUGSCHED_CACHE, keyed by the source package
-# version, the config inputs and this script, and rebuilt only when a key
+# version, the config inputs and RECIPE below, and rebuilt only when the key
 # changes.  --kdir prints the path without building anything.
 . "$(dirname "$0")/lib.sh"
 
@@ -30,14 +30,17 @@ src_version() {
 	fi
 }
 
+# Bump when the way a tree is built changes (not for cosmetic edits).
+RECIPE=1
+
 kernel_key() {
-	local files
+	local inputs
 	case "$target" in
-	test) files="scripts/kconfig/test.config scripts/kernel.sh" ;;
-	debian) files="scripts/kernel.sh" ;;
+	test) inputs=$(cat "$PS_TOP/scripts/kconfig/test.config") ;;
+	debian) inputs=$PS_DEB_KREL ;;
 	*) ps_die "unknown TARGET '$target' (use test or debian)" ;;
 	esac
-	{ src_version; echo "$target"; (cd "$PS_TOP" && cat $files); } | sha256sum | cut -c1-12
+	printf '%s\n' "$(src_version)" "$target" "$RECIPE" "$inputs" | sha256sum | cut -c1-12
 }
 
 if [ "$only_path" = 1 ]; then
@@ -140,5 +143,13 @@ case "$target" in
 test) build_test ;;
 debian) build_debian ;;
 esac
+
+# Drop trees of this target with other keys (5-6 GiB each).
+for old in "$PLUGSCHED_CACHE"/obj-"$target"-*; do
+	[ "$old" = "$KDIR" ] && continue
+	[ "$(readlink -f "$old")" = "$(readlink -f "$KDIR")" ] && continue
+	ps_info "removing stale tree $old"
+	rm -rf "$old"
+done
 ps_info "KDIR=$KDIR"
 echo "$KDIR"

@@ -8,9 +8,14 @@
 //!   of a QEMU run: KTAP results, planned suites, the scenario's exit code
 //!   and kernel splats.  Prints a summary ending in
 //!   `LABEL: N passed, N failed, N skipped` and exits 1 unless all is well.
+//! * `klp-convert --system-map F --symvers F [--sympos F] MODULE.ko` binds
+//!   the module's non-exported vmlinux references through klp relocations
+//!   (see `klp.rs`), rewriting the file in place.
 
 use std::process::ExitCode;
 
+mod elf;
+mod klp;
 mod ktap;
 
 const USAGE: &str = "\
@@ -20,6 +25,9 @@ commands:
   check-log [--suite NAME]... [--label LABEL] LOG
       check the serial console log of a QEMU run (KTAP, planned suites,
       scenario exit code, WARNING/BUG/Call Trace/lockdep splats)
+  klp-convert --system-map FILE --symvers FILE [--sympos FILE] MODULE.ko
+      turn references to non-exported vmlinux symbols into klp relocations
+      resolved by the kernel's module loader (in place)
 ";
 
 fn check_log(args: &[String]) -> Result<ExitCode, String> {
@@ -52,10 +60,55 @@ fn check_log(args: &[String]) -> Result<ExitCode, String> {
     })
 }
 
+fn read_text(path: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))
+}
+
+fn klp_convert(args: &[String]) -> Result<ExitCode, String> {
+    let (mut map, mut symvers, mut sympos, mut ko) = (None, None, None, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().cloned().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--system-map" => map = Some(val()?),
+            "--symvers" => symvers = Some(val()?),
+            "--sympos" => sympos = Some(val()?),
+            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
+            s if ko.is_none() => ko = Some(s.to_string()),
+            s => return Err(format!("unexpected argument {s}")),
+        }
+    }
+    let ko = ko.ok_or("missing MODULE.ko")?;
+    let map = klp::SymbolMap::parse(&read_text(&map.ok_or("missing --system-map")?)?)?;
+    let exported = klp::parse_symvers(&read_text(&symvers.ok_or("missing --symvers")?)?);
+    let hints = match sympos {
+        Some(p) => klp::parse_sympos(&read_text(&p)?)?,
+        None => Default::default(),
+    };
+    let data = std::fs::read(&ko).map_err(|e| format!("{ko}: {e}"))?;
+    let (out, conv) =
+        klp::convert(data, &map, &exported, &hints).map_err(|e| format!("{ko}: {e}"))?;
+    let tmp = format!("{ko}.klp-tmp");
+    std::fs::write(&tmp, out).map_err(|e| format!("{tmp}: {e}"))?;
+    std::fs::rename(&tmp, &ko).map_err(|e| format!("{ko}: {e}"))?;
+    for c in &conv {
+        println!(
+            "  KLP     {:<40} sympos {} ({}) {} reloc(s)",
+            c.name, c.sympos, c.kind, c.relocs
+        );
+    }
+    println!(
+        "klp-convert: {ko}: {} symbol(s) bound through klp relocations",
+        conv.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("check-log") => check_log(&args[1..]),
+        Some("klp-convert") => klp_convert(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Tables of function address ranges, sorted by start address, checked to be
+//! non-overlapping, and searched with binary search.
+//!
+//! The stack inspection looks up every return address of every task in such
+//! a table: a hit means the task is executing (or will return into) one of
+//! the functions about to be replaced.
+
+use core::fmt;
+
+/// One function (or one piece of it, e.g. a `.cold` part): `[start, start + size)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    /// First byte.
+    pub start: u64,
+    /// Length in bytes; never zero in a valid table.
+    pub size: u64,
+    /// Caller-chosen identifier (e.g. index into a name table).
+    pub id: u32,
+}
+
+impl Range {
+    /// One past the last byte.  Tables reject ranges for which this wraps.
+    pub fn end(&self) -> u64 {
+        self.start.wrapping_add(self.size)
+    }
+
+    /// Whether `addr` lies inside the range.
+    pub fn contains(&self, addr: u64) -> bool {
+        addr >= self.start && addr - self.start < self.size
+    }
+}
+
+/// Why a set of ranges cannot form a table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RangeError {
+    /// The range with this id has size 0.
+    Empty(u32),
+    /// The range with this id runs past the end of the address space.
+    Wraps(u32),
+    /// The ranges with these ids overlap.
+    Overlap(u32, u32),
+}
+
+impl fmt::Display for RangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RangeError::Empty(id) => write!(f, "range {id} is empty"),
+            RangeError::Wraps(id) => write!(f, "range {id} wraps around the address space"),
+            RangeError::Overlap(a, b) => write!(f, "ranges {a} and {b} overlap"),
+        }
+    }
+}
+
+/// A validated table: sorted by start, no empty, wrapping or overlapping ranges.
+#[derive(Clone, Copy, Debug)]
+pub struct RangeTable<'a> {
+    ranges: &'a [Range],
+}
+
+impl<'a> RangeTable<'a> {
+    /// Sort `ranges` in place and validate them.  Does not allocate, so it
+    /// may run in any context.
+    pub fn new(ranges: &'a mut [Range]) -> Result<Self, RangeError> {
+        ranges.sort_unstable_by_key(|r| r.start);
+        for r in ranges.iter() {
+            if r.size == 0 {
+                return Err(RangeError::Empty(r.id));
+            }
+            if r.start.checked_add(r.size).is_none() {
+                return Err(RangeError::Wraps(r.id));
+            }
+        }
+        for w in ranges.windows(2) {
+            if w[0].end() > w[1].start {
+                return Err(RangeError::Overlap(w[0].id, w[1].id));
+            }
+        }
+        Ok(RangeTable { ranges })
+    }
+
+    /// The range containing `addr`, if any: O(log n).
+    pub fn find(&self, addr: u64) -> Option<&'a Range> {
+        let i = self.ranges.partition_point(|r| r.start <= addr);
+        let r = self.ranges.get(i.checked_sub(1)?)?;
+        r.contains(addr).then_some(r)
+    }
+
+    /// The ranges, sorted by start address.
+    pub fn as_slice(&self) -> &'a [Range] {
+        self.ranges
+    }
+
+    /// Number of ranges.
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// Whether the table has no range.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+}
+
+/// Reference implementation of [`RangeTable::find`]: a linear scan.
+pub fn find_linear(ranges: &[Range], addr: u64) -> Option<&Range> {
+    ranges.iter().find(|r| r.contains(addr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests_util::Rng;
+    use std::vec::Vec;
+
+    fn r(start: u64, size: u64, id: u32) -> Range {
+        Range { start, size, id }
+    }
+
+    #[test]
+    fn sorts_and_finds() {
+        let mut v = [r(0x300, 0x10, 3), r(0x100, 0x80, 1), r(0x200, 0x1, 2)];
+        let t = RangeTable::new(&mut v).unwrap();
+        assert_eq!(t.as_slice()[0].id, 1);
+        assert_eq!(t.find(0xff), None);
+        assert_eq!(t.find(0x100).map(|r| r.id), Some(1));
+        assert_eq!(t.find(0x17f).map(|r| r.id), Some(1));
+        assert_eq!(t.find(0x180), None);
+        assert_eq!(t.find(0x200).map(|r| r.id), Some(2));
+        assert_eq!(t.find(0x201), None);
+        assert_eq!(t.find(0x30f).map(|r| r.id), Some(3));
+        assert_eq!(t.find(0x310), None);
+        assert_eq!(t.find(u64::MAX), None);
+        assert_eq!(t.find(0), None);
+    }
+
+    #[test]
+    fn adjacent_ranges_are_fine() {
+        let mut v = [r(0x10, 0x10, 1), r(0x20, 0x10, 2)];
+        let t = RangeTable::new(&mut v).unwrap();
+        assert_eq!(t.find(0x1f).map(|r| r.id), Some(1));
+        assert_eq!(t.find(0x20).map(|r| r.id), Some(2));
+    }
+
+    #[test]
+    fn rejects_bad_tables() {
+        let mut v = [r(0x10, 0x11, 1), r(0x20, 0x10, 2)];
+        assert_eq!(
+            RangeTable::new(&mut v).unwrap_err(),
+            RangeError::Overlap(1, 2)
+        );
+        let mut v = [r(0x10, 0, 7)];
+        assert_eq!(RangeTable::new(&mut v).unwrap_err(), RangeError::Empty(7));
+        let mut v = [r(u64::MAX - 1, 2, 9)];
+        assert_eq!(RangeTable::new(&mut v).unwrap_err(), RangeError::Wraps(9));
+        let mut v = [r(0x10, 0x10, 1), r(0x10, 0x10, 2)];
+        assert!(matches!(
+            RangeTable::new(&mut v),
+            Err(RangeError::Overlap(_, _))
+        ));
+        let mut v: [Range; 0] = [];
+        assert!(RangeTable::new(&mut v).unwrap().is_empty());
+    }
+
+    /// Property: on random valid tables, binary search agrees with a linear
+    /// scan for random addresses and for every boundary address.
+    #[test]
+    fn binary_search_matches_linear_scan() {
+        let mut rng = Rng::new(0x5eed);
+        for round in 0..500 {
+            let n = rng.below(64) as usize;
+            let mut v: Vec<Range> = Vec::new();
+            let mut at = rng.below(1 << 20);
+            for id in 0..n as u32 {
+                at += rng.below(64); // gap, possibly 0
+                let size = 1 + rng.below(256);
+                v.push(r(at, size, id));
+                at += size;
+            }
+            // Shuffle so the table has to sort.
+            for i in (1..v.len()).rev() {
+                let j = rng.below(i as u64 + 1) as usize;
+                v.swap(i, j);
+            }
+            let naive = v.clone();
+            let t = RangeTable::new(&mut v).unwrap();
+            let mut probes: Vec<u64> = (0..200).map(|_| rng.below(at + 64)).collect();
+            for x in &naive {
+                probes.extend([x.start.wrapping_sub(1), x.start, x.end() - 1, x.end()]);
+            }
+            for a in probes {
+                assert_eq!(
+                    t.find(a),
+                    find_linear(&naive, a),
+                    "round {round} addr {a:#x}"
+                );
+            }
+        }
+    }
+
+    /// Property: overlap detection agrees with a quadratic check.
+    #[test]
+    fn overlap_detection_matches_pairwise_check() {
+        let mut rng = Rng::new(42);
+        for _ in 0..2000 {
+            let n = 1 + rng.below(8) as usize;
+            let mut v: Vec<Range> = (0..n as u32)
+                .map(|id| r(rng.below(512), 1 + rng.below(64), id))
+                .collect();
+            let overlaps = v.iter().enumerate().any(|(i, a)| {
+                v.iter()
+                    .skip(i + 1)
+                    .any(|b| a.start < b.end() && b.start < a.end())
+            });
+            assert_eq!(RangeTable::new(&mut v).is_err(), overlaps);
+        }
+    }
+}

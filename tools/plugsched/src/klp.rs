@@ -1,0 +1,551 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `klp-convert`: let a module use non-exported vmlinux symbols, resolved by
+//! the kernel's own module loader.
+//!
+//! Linux's loader hands every section flagged `SHF_RELA_LIVEPATCH`
+//! (`.klp.rela.vmlinux.<sec>`) to `klp_apply_section_relocs()`, for any
+//! module, which resolves each `SHN_LIVEPATCH` symbol named
+//! `.klp.sym.vmlinux.<name>,<sympos>` through kallsyms (so KASLR does not
+//! matter) and applies the relocation.  `sympos` 0 means "must be unique";
+//! `n > 0` picks the n-th symbol of that name in kallsyms (address) order.
+//!
+//! This pass rewrites a linked module: every undefined symbol that the
+//! target vmlinux does not export (per its `Module.symvers`) becomes such a
+//! klp symbol, with its sympos computed from the target's `System.map`, and
+//! the relocations against it are copied into `.klp.rela.vmlinux.<sec>`
+//! sections, the originals becoming `R_*_NONE` (as objtool's `klp post-link`
+//! does).  A symbol that is missing, ambiguous, or exists only as a compiler
+//! clone fails the conversion with a message naming it.  The rewrite is done
+//! once at build time, so the module can be signed afterwards.
+
+use std::collections::{
+    BTreeMap,
+    HashMap,
+    HashSet, //
+};
+
+use crate::elf::{
+    self,
+    Elf,
+    Section, //
+};
+
+/// One symbol of a `System.map`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapSym {
+    /// Address (as linked; kallsyms order is address order).
+    pub addr: u64,
+    /// `nm` type letter (`T`, `t`, `D`, `d`, `b`, ...).
+    pub kind: char,
+}
+
+impl MapSym {
+    fn global(&self) -> bool {
+        self.kind.is_ascii_uppercase()
+    }
+}
+
+/// The symbols of a target vmlinux, by name, each list in address order.
+#[derive(Default)]
+pub struct SymbolMap {
+    by_name: HashMap<String, Vec<MapSym>>,
+    /// Clone suffixes seen per base name (`foo` -> `foo.isra.0`, ...).
+    clones: HashMap<String, Vec<String>>,
+}
+
+impl SymbolMap {
+    /// Parse `System.map` (`nm -n` format: `addr type name`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut m = SymbolMap::default();
+        for (n, line) in text.lines().enumerate() {
+            let mut it = line.split_whitespace();
+            let (Some(addr), Some(kind), Some(name)) = (it.next(), it.next(), it.next()) else {
+                continue;
+            };
+            let addr = u64::from_str_radix(addr, 16)
+                .map_err(|_| format!("System.map line {}: bad address '{addr}'", n + 1))?;
+            let kind = kind.chars().next().unwrap_or('?');
+            if let Some((base, _)) = name.split_once('.') {
+                if !base.is_empty() {
+                    m.clones
+                        .entry(base.to_string())
+                        .or_default()
+                        .push(name.to_string());
+                }
+            }
+            m.by_name
+                .entry(name.to_string())
+                .or_default()
+                .push(MapSym { addr, kind });
+        }
+        for v in m.by_name.values_mut() {
+            v.sort_by_key(|s| s.addr);
+        }
+        if m.by_name.is_empty() {
+            return Err("System.map has no symbols".into());
+        }
+        Ok(m)
+    }
+
+    /// All symbols named `name`, in kallsyms order.
+    pub fn get(&self, name: &str) -> &[MapSym] {
+        self.by_name.get(name).map_or(&[], |v| v.as_slice())
+    }
+}
+
+/// Names exported by vmlinux, from `Module.symvers`
+/// (`crc<TAB>name<TAB>module<TAB>export<TAB>namespace`).
+pub fn parse_symvers(text: &str) -> HashSet<String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let (_, name, module) = (f.next()?, f.next()?, f.next()?);
+            (module == "vmlinux").then(|| name.to_string())
+        })
+        .collect()
+}
+
+/// Explicit sympos choices: lines `name sympos` (`#` starts a comment).
+pub fn parse_sympos(text: &str) -> Result<HashMap<String, u64>, String> {
+    let mut m = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut it = line.split_whitespace();
+        let (Some(name), Some(pos), None) = (it.next(), it.next(), it.next()) else {
+            return Err(format!("sympos line {}: expected 'name sympos'", n + 1));
+        };
+        let pos = pos
+            .parse()
+            .map_err(|_| format!("sympos line {}: bad position '{pos}'", n + 1))?;
+        m.insert(name.to_string(), pos);
+    }
+    Ok(m)
+}
+
+/// How one undefined symbol was converted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Converted {
+    /// The symbol's name.
+    pub name: String,
+    /// Its sympos (0: unique in vmlinux).
+    pub sympos: u64,
+    /// `nm` type in vmlinux.
+    pub kind: char,
+    /// Relocations moved into `.klp.rela.vmlinux.*` sections.
+    pub relocs: usize,
+}
+
+/// Decide the sympos of `name`, or explain why it cannot be bound.
+fn sympos_of(
+    name: &str,
+    map: &SymbolMap,
+    hints: &HashMap<String, u64>,
+) -> Result<(u64, char), String> {
+    if name.contains('.') {
+        return Err(format!(
+            "'{name}' is a compiler clone name; clones cannot be referenced (their ABI is private)"
+        ));
+    }
+    let cands = map.get(name);
+    if cands.is_empty() {
+        if let Some(clones) = map.clones.get(name) {
+            return Err(format!(
+                "'{name}' is not in vmlinux; only its clone(s) {} exist",
+                clones.join(", ")
+            ));
+        }
+        return Err(format!(
+            "'{name}' is neither exported nor defined in vmlinux"
+        ));
+    }
+    if let Some(&pos) = hints.get(name) {
+        if pos == 0 && cands.len() > 1 || pos as usize > cands.len() {
+            return Err(format!(
+                "'{name}': sympos {pos} given, but vmlinux has {} symbol(s) of that name",
+                cands.len()
+            ));
+        }
+        let kind = cands[(pos as usize).max(1) - 1].kind;
+        return Ok((pos, kind));
+    }
+    if cands.len() == 1 {
+        return Ok((0, cands[0].kind));
+    }
+    // An `extern` declaration binds to the one global definition, if any.
+    let globals: Vec<usize> = (0..cands.len()).filter(|&i| cands[i].global()).collect();
+    if globals.len() == 1 {
+        let i = globals[0];
+        return Ok((i as u64 + 1, cands[i].kind));
+    }
+    let list: Vec<String> = cands
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("{}: {:#x} {}", i + 1, s.addr, s.kind))
+        .collect();
+    Err(format!(
+        "'{name}' is ambiguous in vmlinux ({}); give its sympos",
+        list.join(", ")
+    ))
+}
+
+/// Convert `ko` in memory.  Returns the new file and what was converted.
+pub fn convert(
+    ko: Vec<u8>,
+    map: &SymbolMap,
+    exported: &HashSet<String>,
+    hints: &HashMap<String, u64>,
+) -> Result<(Vec<u8>, Vec<Converted>), String> {
+    let mut elf = Elf::parse(ko).map_err(|e| e.to_string())?;
+    let symtab = elf.symtab().map_err(|e| e.to_string())?;
+    let syms = elf.symbols().map_err(|e| e.to_string())?;
+
+    // 1. Decide every symbol first, so all errors are reported together.
+    let mut chosen: BTreeMap<usize, (u64, char)> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (i, s) in syms.iter().enumerate().skip(1) {
+        if s.shndx != elf::SHN_UNDEF || s.name.is_empty() || exported.contains(&s.name) {
+            continue;
+        }
+        match sympos_of(&s.name, map, hints) {
+            Ok(p) => {
+                chosen.insert(i, p);
+            }
+            Err(e) if elf::st_bind(s.info) == 2 && map.get(&s.name).is_empty() => {
+                // An unresolved weak reference is legal; the loader leaves it 0.
+                let _ = e;
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(format!(
+            "{} symbol(s) cannot be bound to vmlinux:\n  {}",
+            errors.len(),
+            errors.join("\n  ")
+        ));
+    }
+    if chosen.is_empty() {
+        return Ok((elf.data, Vec::new())); // untouched, byte for byte
+    }
+
+    // 2. Rename the symbols and mark them SHN_LIVEPATCH.
+    let names: Vec<String> = chosen
+        .iter()
+        .map(|(&i, &(pos, _))| format!(".klp.sym.vmlinux.{},{pos}", syms[i].name))
+        .collect();
+    let strtab = elf.sections[symtab].link as usize;
+    let offs = elf.extend_strtab(strtab, &names);
+    for ((&i, _), off) in chosen.iter().zip(offs) {
+        elf.set_symbol(i, off, elf::SHN_LIVEPATCH);
+    }
+
+    // 3. Move their relocations into .klp.rela.vmlinux.<target> sections.
+    let mut counts: HashMap<usize, usize> = HashMap::new();
+    let nsec = elf.sections.len();
+    for r in 0..nsec {
+        let s = &elf.sections[r];
+        if s.sh_type != elf::SHT_RELA || s.link as usize != symtab {
+            continue;
+        }
+        let target = s.info as usize;
+        let t = &elf.sections[target];
+        if t.flags & elf::SHF_ALLOC == 0 && t.name != ".data..percpu" {
+            continue; // the loader never applies these
+        }
+        let tname = t.name.clone();
+        let mut relas = elf.relas(r);
+        let mut moved = Vec::new();
+        for rel in relas.iter_mut() {
+            if rel.rtype != 0 && chosen.contains_key(&(rel.sym as usize)) {
+                moved.push(*rel);
+                *counts.entry(rel.sym as usize).or_default() += 1;
+                rel.rtype = 0; // R_X86_64_NONE / R_AARCH64_NONE
+            }
+        }
+        if moved.is_empty() {
+            continue;
+        }
+        elf.set_relas(r, &relas);
+        let bytes: Vec<u8> = moved.iter().flat_map(|m| m.to_bytes()).collect();
+        elf.add_section(
+            Section {
+                name_off: 0,
+                name: format!(".klp.rela.vmlinux.{tname}"),
+                sh_type: elf::SHT_RELA,
+                flags: elf::SHF_ALLOC | elf::SHF_INFO_LINK | elf::SHF_RELA_LIVEPATCH,
+                addr: 0,
+                offset: 0,
+                size: 0,
+                link: symtab as u32,
+                info: target as u32,
+                align: 8,
+                entsize: elf::RELA_SIZE as u64,
+            },
+            &bytes,
+        );
+    }
+
+    let report = chosen
+        .iter()
+        .map(|(&i, &(sympos, kind))| Converted {
+            name: syms[i].name.clone(),
+            sympos,
+            kind,
+            relocs: counts.get(&i).copied().unwrap_or(0),
+        })
+        .collect();
+    Ok((elf.finish().map_err(|e| e.to_string())?, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{
+        Path,
+        PathBuf, //
+    };
+    use std::process::Command;
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            let p =
+                std::env::temp_dir().join(format!("plugsched-klp-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn run(dir: &Path, cmd: &str, args: &[&str]) -> String {
+        let out = Command::new(cmd)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+        assert!(
+            out.status.success(),
+            "{cmd} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn cc(dir: &Path, name: &str, src: &str) {
+        std::fs::write(dir.join(format!("{name}.c")), src).unwrap();
+        let c = format!("{name}.c");
+        let o = format!("{name}.o");
+        run(
+            dir,
+            "cc",
+            &[
+                "-c",
+                "-O1",
+                "-fno-pic",
+                "-fno-asynchronous-unwind-tables",
+                &c,
+                "-o",
+                &o,
+            ],
+        );
+    }
+
+    /// A fake "vmlinux" with two static `dup`s, linked for real, and its
+    /// System.map made by `nm -n` as the kernel's mksysmap does.
+    fn fake_vmlinux(dir: &Path) -> SymbolMap {
+        cc(
+            dir,
+            "a",
+            "static int __attribute__((noinline)) dup(int x) { return x + 1; }\n\
+             int use_a(int x) { return dup(x); }\n\
+             int hidden_fn(int x) { return x * 3; }\n\
+             int hidden_var = 5;\n\
+             int exported_fn(void) { return 7; }\n",
+        );
+        cc(
+            dir,
+            "b",
+            "static int __attribute__((noinline)) dup(int x) { return x + 2; }\n\
+             int use_b(int x) { return dup(x); }\n",
+        );
+        run(dir, "ld", &["-e", "0", "a.o", "b.o", "-o", "vmlinux"]);
+        let nm = run(dir, "nm", &["-n", "vmlinux"]);
+        assert_eq!(nm.matches(" dup\n").count(), 2, "{nm}");
+        SymbolMap::parse(&nm).unwrap()
+    }
+
+    const MODULE: &str = "extern int hidden_fn(int);\n\
+         extern int hidden_var;\n\
+         extern int exported_fn(void);\n\
+         extern int dup(int);\n\
+         int f(void) { return hidden_fn(hidden_var) + exported_fn() + dup(1); }\n\
+         int g(void) { return hidden_fn(2); }\n";
+
+    fn exported() -> HashSet<String> {
+        parse_symvers("0x00000000\texported_fn\tvmlinux\tEXPORT_SYMBOL\t\n0x0\tother\tdrivers/x\tEXPORT_SYMBOL\t\n")
+    }
+
+    #[test]
+    fn converts_module_and_readelf_agrees() {
+        let t = TempDir::new("ok");
+        let map = fake_vmlinux(&t.0);
+        cc(&t.0, "mod", MODULE);
+        let before = std::fs::read(t.0.join("mod.o")).unwrap();
+        let hints = parse_sympos("# the second dup\ndup 2\n").unwrap();
+        let (after, conv) = convert(before.clone(), &map, &exported(), &hints).unwrap();
+
+        let mut got: Vec<(String, u64, usize)> = conv
+            .iter()
+            .map(|c| (c.name.clone(), c.sympos, c.relocs))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("dup".into(), 2, 1),
+                ("hidden_fn".into(), 0, 2),
+                ("hidden_var".into(), 0, 1)
+            ]
+        );
+
+        // An independent parser (binutils) reads the result.
+        std::fs::write(t.0.join("out.o"), &after).unwrap();
+        let relocs = run(&t.0, "readelf", &["-rW", "out.o"]);
+        let klp = relocs
+            .split("Relocation section '.klp.rela.vmlinux..text'")
+            .nth(1)
+            .expect("klp section listed by readelf");
+        let klp = klp.split("Relocation section").next().unwrap();
+        assert_eq!(
+            klp.matches(".klp.sym.vmlinux.hidden_fn,0").count(),
+            2,
+            "{relocs}"
+        );
+        assert_eq!(
+            klp.matches(".klp.sym.vmlinux.hidden_var,0").count(),
+            1,
+            "{relocs}"
+        );
+        assert_eq!(klp.matches(".klp.sym.vmlinux.dup,2").count(), 1, "{relocs}");
+        assert!(!klp.contains("exported_fn"), "{relocs}");
+        let plain = relocs
+            .split("Relocation section '.rela.text'")
+            .nth(1)
+            .unwrap();
+        let plain = plain.split("Relocation section").next().unwrap();
+        assert_eq!(plain.matches("R_X86_64_NONE").count(), 4, "{relocs}");
+        assert!(plain.contains("exported_fn"), "{relocs}");
+        let sections = run(&t.0, "readelf", &["-SW", "out.o"]);
+        let line = sections
+            .lines()
+            .find(|l| l.contains(".klp.rela.vmlinux..text"))
+            .unwrap();
+        assert!(line.contains(" RELA "), "{line}");
+        let syms = run(&t.0, "readelf", &["-sW", "out.o"]);
+        assert!(syms.contains(".klp.sym.vmlinux.hidden_var,0"), "{syms}");
+
+        // Our parser: flags, symbol section index, untouched sections.
+        let e0 = Elf::parse(before).unwrap();
+        let e1 = Elf::parse(after).unwrap();
+        let k = e1.section_by_name(".klp.rela.vmlinux..text").unwrap();
+        assert_eq!(
+            e1.sections[k].flags,
+            elf::SHF_ALLOC | elf::SHF_INFO_LINK | elf::SHF_RELA_LIVEPATCH
+        );
+        assert_eq!(e1.sections[e1.sections[k].info as usize].name, ".text");
+        for s in e1.symbols().unwrap() {
+            if s.name.starts_with(".klp.sym.") {
+                assert_eq!(s.shndx, elf::SHN_LIVEPATCH);
+            }
+        }
+        for (i, s) in e0.sections.iter().enumerate() {
+            let edited = [".strtab", ".shstrtab", ".symtab"].contains(&s.name.as_str());
+            if s.sh_type != elf::SHT_RELA && !edited {
+                assert_eq!(e0.section_data(i), e1.section_data(i), "{}", s.name);
+            }
+        }
+    }
+
+    #[test]
+    fn nothing_to_convert_is_byte_identical() {
+        let t = TempDir::new("noop");
+        let map = fake_vmlinux(&t.0);
+        cc(
+            &t.0,
+            "m",
+            "extern int exported_fn(void);\nint f(void) { return exported_fn(); }\n",
+        );
+        let before = std::fs::read(t.0.join("m.o")).unwrap();
+        let (after, conv) = convert(before.clone(), &map, &exported(), &HashMap::new()).unwrap();
+        assert!(conv.is_empty());
+        assert_eq!(before, after);
+    }
+
+    #[test]
+    fn ambiguous_and_missing_symbols_fail_naming_them() {
+        let t = TempDir::new("bad");
+        let map = fake_vmlinux(&t.0);
+        cc(
+            &t.0,
+            "m",
+            "extern int dup(int);\nextern int nowhere(void);\n\
+             int f(void) { return dup(1) + nowhere(); }\n",
+        );
+        let ko = std::fs::read(t.0.join("m.o")).unwrap();
+        let e = convert(ko.clone(), &map, &exported(), &HashMap::new())
+            .err()
+            .unwrap();
+        assert!(e.starts_with("2 symbol(s)"), "{e}");
+        assert!(e.contains("'dup' is ambiguous in vmlinux (1: 0x"), "{e}");
+        assert!(
+            e.contains("'nowhere' is neither exported nor defined"),
+            "{e}"
+        );
+        // A sympos beyond the number of candidates is refused too.
+        let hints = parse_sympos("dup 3\nnowhere 0\n").unwrap();
+        let e = convert(ko, &map, &exported(), &hints).err().unwrap();
+        assert!(
+            e.contains("'dup': sympos 3 given, but vmlinux has 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sympos_rules() {
+        let map = SymbolMap::parse(
+            "ffffffff81000000 t helper\n\
+             ffffffff81000100 T helper\n\
+             ffffffff81000200 t helper\n\
+             ffffffff81000300 t only.isra.0\n\
+             ffffffff81000400 t only.cold\n\
+             ffffffff81000500 d lonely\n",
+        )
+        .unwrap();
+        let none = HashMap::new();
+        // The single global among duplicates is what an extern binds to.
+        assert_eq!(sympos_of("helper", &map, &none), Ok((2, 'T')));
+        assert_eq!(sympos_of("lonely", &map, &none), Ok((0, 'd')));
+        let e = sympos_of("only", &map, &none).unwrap_err();
+        assert!(
+            e.contains("only its clone(s) only.isra.0, only.cold"),
+            "{e}"
+        );
+        let e = sympos_of("only.isra.0", &map, &none).unwrap_err();
+        assert!(e.contains("compiler clone name"), "{e}");
+        let hints = parse_sympos("helper 3").unwrap();
+        assert_eq!(sympos_of("helper", &map, &hints), Ok((3, 't')));
+        assert!(parse_sympos("helper x").is_err());
+        assert!(parse_sympos("helper").is_err());
+    }
+}
