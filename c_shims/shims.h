@@ -14,7 +14,9 @@
 /* C, called from Rust. */
 int plugsched_sysfs_create(void);
 void plugsched_sysfs_destroy(void);
-ssize_t plugsched_read_file(const char *path, char *buf, size_t len);
+ssize_t plugsched_sysfs_read(const char *name, char *buf, size_t len);
+unsigned long plugsched_ksym_lookup(const char *name);
+unsigned long plugsched_ksym_text_mutex(void);
 
 /* Rust, called from C. */
 ssize_t plugsched_rs_state_show(char *buf, size_t len);

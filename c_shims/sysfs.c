@@ -9,8 +9,10 @@
  * Rust (rust/shim.rs, struct Sysfs).
  */
 #include <linux/err.h>
-#include <linux/fs.h>
+#include <linux/gfp.h>
+#include <linux/kernfs.h>
 #include <linux/kobject.h>
+#include <linux/string.h>
 #include <linux/sysfs.h>
 #include <linux/utsname.h>
 #include <generated/utsrelease.h>
@@ -71,19 +73,38 @@ void plugsched_sysfs_destroy(void)
 }
 
 /*
- * Read up to @len bytes of the file at @path from offset 0, the way a user
- * would.  Used by the KUnit suites to check the sysfs interface end to end.
+ * Read attribute @name of /sys/kernel/plugsched the way sysfs does: find
+ * its node in the sysfs (kernfs) tree, then call its show() with a zeroed
+ * page.  Copies up to @len bytes to @buf and returns the length shown.
+ * (Kernel threads such as KUnit's do not see user space's mounts, so the
+ * KUnit suites cannot open the file by path; the scenarios do that.)
  */
-ssize_t plugsched_read_file(const char *path, char *buf, size_t len)
+ssize_t plugsched_sysfs_read(const char *name, char *buf, size_t len)
 {
-	struct file *f;
-	loff_t pos = 0;
-	ssize_t ret;
+	struct kernfs_node *kn;
+	struct attribute **a;
+	char *page;
+	ssize_t ret = -ENOENT;
 
-	f = filp_open(path, O_RDONLY, 0);
-	if (IS_ERR(f))
-		return PTR_ERR(f);
-	ret = kernel_read(f, buf, len, &pos);
-	filp_close(f, NULL);
+	if (!plugsched_kobj)
+		return -ENODEV;
+	kn = kernfs_find_and_get(plugsched_kobj->sd, name);
+	if (!kn)
+		return -ENOENT;
+	kernfs_put(kn);
+	page = (char *)get_zeroed_page(GFP_KERNEL);
+	if (!page)
+		return -ENOMEM;
+	for (a = plugsched_attrs; *a; a++) {
+		struct kobj_attribute *ka = container_of(*a, struct kobj_attribute, attr);
+
+		if (strcmp((*a)->name, name))
+			continue;
+		ret = ka->show(plugsched_kobj, ka, page);
+		if (ret > 0)
+			memcpy(buf, page, min_t(size_t, ret, len));
+		break;
+	}
+	free_page((unsigned long)page);
 	return ret;
 }

@@ -8,9 +8,12 @@
 
 use kernel::prelude::*;
 
+pub mod pcore;
 mod shim;
 mod state;
 
+#[path = "../tests-kunit/klp.rs"]
+mod kunit_klp;
 #[path = "../tests-kunit/skeleton.rs"]
 mod kunit_skeleton;
 

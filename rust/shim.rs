@@ -8,6 +8,7 @@
 use kernel::{
     error::to_result,
     prelude::*, //
+    str::CStrExt,
 };
 
 use crate::state;
@@ -18,11 +19,13 @@ mod ffi {
     extern "C" {
         pub(super) fn plugsched_sysfs_create() -> c_int;
         pub(super) fn plugsched_sysfs_destroy();
-        pub(super) fn plugsched_read_file(
-            path: *const c_char,
+        pub(super) fn plugsched_sysfs_read(
+            name: *const c_char,
             buf: *mut c_char,
             len: usize,
         ) -> isize;
+        pub(super) fn plugsched_ksym_lookup(name: *const c_char) -> c_ulong;
+        pub(super) fn plugsched_ksym_text_mutex() -> c_ulong;
     }
 }
 
@@ -50,16 +53,30 @@ impl Drop for Sysfs {
     }
 }
 
-/// Read up to `buf.len()` bytes from the start of the file at `path`.
-pub(crate) fn read_file(path: &CStr, buf: &mut [u8]) -> Result<usize> {
-    // SAFETY: `path` is NUL-terminated and `buf` is valid for writes of
+/// Read attribute `name` of `/sys/kernel/plugsched/` through its sysfs node
+/// and show() method; returns the length shown (at most `buf.len()` copied).
+pub(crate) fn sysfs_read(name: &CStr, buf: &mut [u8]) -> Result<usize> {
+    // SAFETY: `name` is NUL-terminated and `buf` is valid for writes of
     // `buf.len()` bytes for the duration of the call.
-    let ret = unsafe { ffi::plugsched_read_file(path.as_ptr(), buf.as_mut_ptr(), buf.len()) };
+    let ret = unsafe { ffi::plugsched_sysfs_read(name.as_char_ptr(), buf.as_mut_ptr(), buf.len()) };
     if ret < 0 {
         // The C side returns a kernel error code; it always fits a c_int.
         return Err(Error::from_errno(ret as c_int));
     }
     Ok(ret as usize)
+}
+
+/// Address of the vmlinux symbol `name` (0 if none), by kallsyms.
+pub(crate) fn ksym_lookup(name: &CStr) -> usize {
+    // SAFETY: `name` is a valid NUL-terminated string; kallsyms_lookup_name
+    // only reads it.
+    unsafe { ffi::plugsched_ksym_lookup(name.as_char_ptr()) as usize }
+}
+
+/// Address of vmlinux's non-exported `text_mutex`, as bound by the loader.
+pub(crate) fn text_mutex_addr() -> usize {
+    // SAFETY: Takes the address of a static object; no preconditions.
+    unsafe { ffi::plugsched_ksym_text_mutex() as usize }
 }
 
 /// Called by the C `state` show() callback of `/sys/kernel/plugsched/state`.
@@ -68,7 +85,7 @@ pub(crate) fn read_file(path: &CStr, buf: &mut [u8]) -> Result<usize> {
 ///
 /// `buf` must be valid for writes of `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn plugsched_rs_state_show(buf: *mut c_char, len: usize) -> isize {
+pub(crate) unsafe extern "C" fn plugsched_rs_state_show(buf: *mut c_char, len: usize) -> isize {
     // SAFETY: The caller guarantees `buf` is valid for `len` bytes of writes,
     // and sysfs does not touch the page while show() runs.
     let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };

@@ -54,7 +54,8 @@ log=$out/$name.log
 
 # --- initramfs ---------------------------------------------------------------
 ps_phase "qemu[$target/$name]: initramfs"
-ird=$(mktemp -d)
+ird=$out/$name.initramfs
+rm -rf "$ird"
 trap 'rm -rf "$ird"' EXIT
 mkdir -p "$ird"/{bin,dev,proc,sys,tmp,lib/modules,lib/plugsched,scenario}
 cp "$PS_ROOT/usr/bin/busybox" "$ird/bin/busybox"

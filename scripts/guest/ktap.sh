@@ -4,17 +4,22 @@
 #
 #   ktap_suite NAME N       start a suite of N test cases
 #   ktap_case NAME CMD...   run CMD, report "ok"/"not ok" for case NAME
-#   ktap_end                finish the suite; returns 1 if a case failed
+#   ktap_end                print the suite; returns 1 if a case failed
 #
-# Lines go to /dev/kmsg, so they are ordered with the kernel's own messages
-# (the kernel is booted with printk.devkmsg=on, so nothing is rate limited).
+# A suite is printed whole by ktap_end, so KTAP that the kernel prints while
+# the cases run (e.g. KUnit suites of a module a case loads) never lands in
+# the middle of it.  Lines go to /dev/kmsg, ordered with the kernel's own
+# messages (the kernel is booted with printk.devkmsg=on: no rate limit).
 
-ktap_out() { echo "$*" >/dev/kmsg; }
+KTAP_BUF=/tmp/ktap.buf
+
+ktap_out() { echo "$*" >>"$KTAP_BUF"; }
 
 ktap_suite() {
 	KTAP_SUITE=$1
 	KTAP_N=0
 	KTAP_FAILED=0
+	: >"$KTAP_BUF"
 	ktap_out "KTAP version 1"
 	ktap_out "1..1"
 	ktap_out "    KTAP version 1"
@@ -42,6 +47,8 @@ ktap_end() {
 		ktap_out "ok 1 $KTAP_SUITE"
 	else
 		ktap_out "not ok 1 $KTAP_SUITE"
-		return 1
 	fi
+	while IFS= read -r l; do echo "$l" >/dev/kmsg; done <"$KTAP_BUF"
+	rm -f "$KTAP_BUF"
+	[ "$KTAP_FAILED" = 0 ]
 }

@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The pure logic of `rust/plugsched_core/`, compiled into the module.  The
+//! same files form the host crate `plugsched-core`, where `cargo test`
+//! checks them.
+
+#[path = "plugsched_core/partition.rs"]
+pub mod partition;
+#[path = "plugsched_core/ranges.rs"]
+pub mod ranges;
+#[path = "plugsched_core/x86.rs"]
+pub mod x86;
