@@ -109,6 +109,26 @@ build_test() {
 	touch "$KDIR/.plugsched-built"
 }
 
+# Boot $KDIR/stock/vmlinuz and save its /proc/kallsyms as $KDIR/System.map.
+kallsyms_of_image() {
+	local log=$PS_TOP/build/$target/kallsyms.log md5 try
+	ps_phase "kernel[$target]: reading the symbol table of the stock image (QEMU boot)"
+	for try in 1 2 3; do
+		"$PS_TOP/scripts/qemu-run.sh" --target "$target" --no-module --no-check \
+			--append "nokaslr quiet loglevel=0" "$PS_TOP/scripts/guest/kallsyms" >/dev/null 2>&1 || true
+		md5=$(sed -n 's/.*KSYM-MD5: \([0-9a-f]*\).*/\1/p' "$log" | head -n1)
+		sed -n 's/^KSYM://p' "$log" | tr -d '\r' | base64 -d >"$KDIR/System.map.gz" 2>/dev/null || true
+		if [ -n "$md5" ] && [ "$(md5sum <"$KDIR/System.map.gz" | cut -d' ' -f1)" = "$md5" ]; then
+			gunzip -c "$KDIR/System.map.gz" >"$KDIR/System.map"
+			rm -f "$KDIR/System.map.gz"
+			ps_info "$(wc -l <"$KDIR/System.map") symbols"
+			return
+		fi
+		ps_info "attempt $try: symbol table garbled on the console, retrying"
+	done
+	ps_die "could not read the stock kernel's symbol table (see $log)"
+}
+
 build_debian() {
 	local mk="make -C $SRC O=$KDIR CC=x86_64-linux-gnu-gcc-14 KERNELRELEASE=$PS_DEB_KREL"
 	if [ -e "$KDIR/.plugsched-built" ]; then
@@ -133,9 +153,10 @@ build_debian() {
 	ps_run_logged "$LOGS/kernel-debian.log" "modules_prepare" \
 		ps_in_root "$mk -j$PS_JOBS modules_prepare"
 	cp "$H/Module.symvers" "$H/vmlinux" "$KDIR/"
-	# The symbol table the stock image was linked with (klp-convert's input).
-	cp "$(find "$KDIR/stock/x" -name "System.map*" | head -n1)" "$KDIR/System.map" ||
-		ps_die "linux-base-$PS_DEB_KREL has no System.map"
+	# Debian ships a stub System.map (the real one is in the 1.2 GB -dbg
+	# package).  klp-convert needs the symbol table in kallsyms order, so
+	# take it from the stock kernel itself, booted once without KASLR.
+	kallsyms_of_image
 	# Modules for this tree must use the same compiler name and release.
 	echo "CC=x86_64-linux-gnu-gcc-14 KERNELRELEASE=$PS_DEB_KREL" >"$KDIR/plugsched.make-args"
 	rm -rf "$KDIR/stock/x" "$KDIR/stock/debs"

@@ -10,6 +10,8 @@
 #   --show         also print the console while it runs
 #   --grep PAT     also print the console lines matching PAT while it runs
 #   --no-check     boot only; do not judge the log
+#   --no-module    do not put plugsched.ko into the initramfs
+#   --append ARGS  extra kernel command line
 #
 # A scenario is a directory with run.sh (run by the guest's /init as
 # /scenario/run.sh, busybox sh, modules in /lib/modules) and a list of the
@@ -22,7 +24,7 @@
 # the run.
 . "$(dirname "$0")/lib.sh"
 
-target=test timeout=300 accel=${PLUGSCHED_ACCEL:-auto} show= check=1
+target=test timeout=300 accel=${PLUGSCHED_ACCEL:-auto} show= check=1 module=1 append=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--target) target=$2; shift 2 ;;
@@ -31,6 +33,8 @@ while [ $# -gt 0 ]; do
 	--show) show=.; shift ;;
 	--grep) show=$2; shift 2 ;;
 	--no-check) check=0; shift ;;
+	--no-module) module=0; shift ;;
+	--append) append=$2; shift 2 ;;
 	-*) ps_die "unknown option $1" ;;
 	*) break ;;
 	esac
@@ -48,7 +52,7 @@ esac
 [ -e "$image" ] || ps_die "no kernel image $image (run scripts/kernel.sh $target)"
 out=$PS_TOP/build/$target
 ko=$out/plugsched.ko
-[ -e "$ko" ] || ps_die "no $ko (run scripts/build-module.sh $target)"
+[ "$module" = 0 ] || [ -e "$ko" ] || ps_die "no $ko (run scripts/build-module.sh $target)"
 mkdir -p "$out"
 log=$out/$name.log
 
@@ -59,7 +63,7 @@ rm -rf "$ird"
 trap 'rm -rf "$ird"' EXIT
 mkdir -p "$ird"/{bin,dev,proc,sys,tmp,lib/modules,lib/plugsched,scenario}
 cp "$PS_ROOT/usr/bin/busybox" "$ird/bin/busybox"
-cp "$ko" "$ird/lib/modules/"
+[ "$module" = 0 ] || cp "$ko" "$ird/lib/modules/"
 cp "$PS_TOP/scripts/guest/ktap.sh" "$ird/lib/plugsched/"
 cp -r "$scen/." "$ird/scenario/"
 cat >"$ird/init" <<'INIT'
@@ -102,7 +106,7 @@ smp=${PLUGSCHED_SMP:-2}
 
 ps_phase "qemu[$target/$name]: booting $(basename "$image") with accelerator $accel ($why), $smp vCPUs, timeout ${timeout}s"
 ps_info "console log: $log"
-cmdline="console=ttyS0 panic=-1 oops=panic printk.devkmsg=on rdinit=/init"
+cmdline="console=ttyS0 panic=-1 oops=panic printk.devkmsg=on rdinit=/init $append"
 qcmd="timeout -k 5 $timeout qemu-system-x86_64 $qaccel -smp $smp -m 2G -nographic -no-reboot \
 	-kernel $image -initrd $out/$name.cpio.gz -append '$cmdline'"
 t0=$(date +%s.%N)
