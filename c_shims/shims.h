@@ -18,7 +18,43 @@ ssize_t plugsched_sysfs_read(const char *name, char *buf, size_t len);
 unsigned long plugsched_ksym_lookup(const char *name);
 unsigned long plugsched_ksym_text_mutex(void);
 
+/* c_shims/engine.c */
+struct task_struct;
+void plugsched_cpus_read_lock(void);
+void plugsched_cpus_read_unlock(void);
+void plugsched_text_mutex_lock(void);
+void plugsched_text_mutex_unlock(void);
+int plugsched_stop_machine_cpuslocked(int (*fn)(void *), void *data);
+unsigned int plugsched_nr_cpu_ids(void);
+unsigned int plugsched_next_online_cpu(int cpu);
+unsigned int plugsched_this_cpu(void);
+u64 plugsched_local_clock(void);
+void plugsched_cpu_relax(void);
+void plugsched_sync_core(void);
+void plugsched_for_each_task(void (*fn)(void *, struct task_struct *, unsigned long),
+			     void *data);
+struct task_struct *plugsched_idle_task(unsigned int cpu);
+bool plugsched_task_on_cpu(struct task_struct *t);
+void plugsched_task_info(struct task_struct *t, int *pid, char *comm, size_t len);
+int plugsched_walk_stack(struct task_struct *t,
+			 bool (*consume)(void *, unsigned long), void *cookie);
+bool plugsched_ksym_size_offset(unsigned long addr, unsigned long *size,
+				unsigned long *offset);
+int plugsched_for_each_ksym(int (*fn)(void *, const char *, unsigned long), void *data);
+bool plugsched_core_kernel_text(unsigned long addr);
+const char *plugsched_text_reserved(unsigned long addr, size_t len);
+void plugsched_text_poke(unsigned long addr, const void *bytes, size_t len);
+
+/* tests-kunit/support.c (KUnit builds only) */
+void plugsched_test_park(void);
+void plugsched_test_wait(void);
+int plugsched_test_threads_start(unsigned int n, unsigned int in_target);
+void plugsched_test_threads_stop(void);
+long plugsched_test_call_syscall(unsigned long fn, unsigned long arg);
+
 /* Rust, called from C. */
 ssize_t plugsched_rs_state_show(char *buf, size_t len);
+ssize_t plugsched_rs_selftest_show(char *buf, size_t len);
+int plugsched_rs_selftest_store(const char *buf, size_t len);
 
 #endif /* _PLUGSCHED_SHIMS_H */

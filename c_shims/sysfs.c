@@ -4,6 +4,7 @@
  *
  *   state   the module's live-update state, formatted by the Rust side
  *   kernel  the kernel release the module was built for, and the running one
+ *   selftest  engine self-test: write "apply"/"revert" (rust/selftest.rs)
  *
  * The kobject is created at module init and removed at module exit, from
  * Rust (rust/shim.rs, struct Sysfs).
@@ -35,12 +36,28 @@ static ssize_t kernel_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  init_utsname()->release);
 }
 
+static ssize_t selftest_show(struct kobject *kobj, struct kobj_attribute *attr,
+			     char *buf)
+{
+	return plugsched_rs_selftest_show(buf, PAGE_SIZE);
+}
+
+static ssize_t selftest_store(struct kobject *kobj, struct kobj_attribute *attr,
+			      const char *buf, size_t count)
+{
+	int ret = plugsched_rs_selftest_store(buf, count);
+
+	return ret ? ret : count;
+}
+
 static struct kobj_attribute state_attr = __ATTR_RO(state);
+static struct kobj_attribute selftest_attr = __ATTR_RW_MODE(selftest, 0600);
 static struct kobj_attribute kernel_attr = __ATTR_RO(kernel);
 
 static struct attribute *plugsched_attrs[] = {
 	&state_attr.attr,
 	&kernel_attr.attr,
+	&selftest_attr.attr,
 	NULL,
 };
 

@@ -4,9 +4,13 @@
 //! same files form the host crate `plugsched-core`, where `cargo test`
 //! checks them.
 
+#[path = "plugsched_core/hash.rs"]
+pub mod hash;
 #[path = "plugsched_core/partition.rs"]
 pub mod partition;
 #[path = "plugsched_core/ranges.rs"]
 pub mod ranges;
+#[path = "plugsched_core/rendezvous.rs"]
+pub mod rendezvous;
 #[path = "plugsched_core/x86.rs"]
 pub mod x86;

@@ -8,10 +8,15 @@
 
 use kernel::prelude::*;
 
+mod engine;
+mod kapi;
 pub mod pcore;
+mod selftest;
 mod shim;
 mod state;
 
+#[path = "../tests-kunit/engine.rs"]
+mod kunit_engine;
 #[path = "../tests-kunit/klp.rs"]
 mod kunit_klp;
 #[path = "../tests-kunit/skeleton.rs"]
@@ -26,19 +31,23 @@ module! {
 }
 
 struct Plugsched {
-    _sysfs: shim::Sysfs,
+    sysfs: Option<shim::Sysfs>,
 }
 
 impl kernel::Module for Plugsched {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        selftest::init_lock();
         let sysfs = shim::Sysfs::create()?;
         pr_info!("loaded, state {}\n", state::current().name());
-        Ok(Plugsched { _sysfs: sysfs })
+        Ok(Plugsched { sysfs: Some(sysfs) })
     }
 }
 
 impl Drop for Plugsched {
     fn drop(&mut self) {
+        // No new request can arrive once the sysfs files are gone.
+        drop(self.sysfs.take());
+        selftest::shutdown();
         pr_info!("unloading, state {}\n", state::current().name());
     }
 }

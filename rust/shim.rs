@@ -27,6 +27,45 @@ mod ffi {
         pub(super) fn plugsched_ksym_lookup(name: *const c_char) -> c_ulong;
         pub(super) fn plugsched_ksym_text_mutex() -> c_ulong;
     }
+
+    #[cfg(CONFIG_KUNIT = "y")]
+    extern "C" {
+        pub(super) fn plugsched_test_park();
+        pub(super) fn plugsched_test_threads_start(n: c_uint, in_target: c_uint) -> c_int;
+        pub(super) fn plugsched_test_threads_stop();
+        pub(super) fn plugsched_test_call_syscall(f: c_ulong, arg: c_ulong) -> c_long;
+    }
+}
+
+/// Address of `plugsched_test_park`, in which test threads sleep.
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) fn test_park_addr() -> usize {
+    ffi::plugsched_test_park as usize
+}
+
+/// Start `n` sleeping kernel threads, `in_target` of them inside
+/// `plugsched_test_park`; returns once all are asleep where they belong.
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) fn test_threads_start(n: u32, in_target: u32) -> Result {
+    // SAFETY: Process context; the threads are stopped by
+    // `test_threads_stop`, also on the C side's error paths.
+    to_result(unsafe { ffi::plugsched_test_threads_start(n, in_target) })
+}
+
+/// Release and reap the threads of [`test_threads_start`].
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) fn test_threads_stop() {
+    // SAFETY: Process context; safe to call with no threads started.
+    unsafe { ffi::plugsched_test_threads_stop() };
+}
+
+/// Call the system call entry point at `f` through a function pointer, with
+/// first argument `arg`.
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) fn test_call_syscall(f: usize, arg: usize) -> c_long {
+    // SAFETY: Callers pass the address of a vmlinux system call entry point
+    // (or of its replacement), which takes a `struct pt_regs *`.
+    unsafe { ffi::plugsched_test_call_syscall(f as c_ulong, arg as c_ulong) }
 }
 
 /// The `/sys/kernel/plugsched/` directory; removed when dropped.
@@ -90,4 +129,47 @@ pub(crate) unsafe extern "C" fn plugsched_rs_state_show(buf: *mut c_char, len: u
     // and sysfs does not touch the page while show() runs.
     let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
     state::format(state::current(), out) as isize
+}
+
+fn show(text: &[u8], buf: *mut c_char, len: usize) -> isize {
+    // SAFETY: The callers pass sysfs's page: `buf` is valid for `len` bytes
+    // of writes while show() runs.
+    let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
+    let n = text.len().min(len);
+    out[..n].copy_from_slice(&text[..n]);
+    n as isize
+}
+
+/// Called by the C `selftest` show() callback.
+///
+/// # Safety
+///
+/// `buf` must be valid for writes of `len` bytes.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn plugsched_rs_selftest_show(buf: *mut c_char, len: usize) -> isize {
+    let text: &[u8] = if crate::selftest::is_active() {
+        b"applied\n"
+    } else {
+        b"idle\n"
+    };
+    show(text, buf, len)
+}
+
+/// Called by the C `selftest` store() callback: `apply` or `revert`.
+///
+/// # Safety
+///
+/// `buf` must be valid for reads of `len` bytes.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn plugsched_rs_selftest_store(
+    buf: *const c_char,
+    len: usize,
+) -> c_int {
+    // SAFETY: The caller guarantees `buf` is valid for `len` bytes.
+    let cmd = unsafe { core::slice::from_raw_parts(buf, len) };
+    let cmd = cmd.strip_suffix(b"\n").unwrap_or(cmd);
+    match crate::selftest::control(cmd) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
 }

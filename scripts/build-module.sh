@@ -20,8 +20,9 @@ ps_in_root -C "$PS_TOP" "make -C $KDIR M=$PS_TOP MO=$out $extra KBUILD_MODPOST_W
 	ps_die "module build for $target failed"
 }
 grep -E '^ +(RUSTC|CC|LD|BTF) \[M\]' "$out/build.log" | sed 's/^ */    /' >&2 || true
-other=$(grep -E 'WARNING: modpost:' "$out/build.log" | grep -v 'undefined!$' || true)
-[ -z "$other" ] || { echo "$other" >&2; ps_die "modpost warnings (see above)"; }
+other=$( (grep -E 'WARNING: modpost:|warning: objtool:' "$out/build.log" || true) |
+	grep -vE "undefined!$|suppressed [0-9]+ unresolved symbol warnings" || true)
+[ -z "$other" ] || { echo "$other" >&2; ps_die "modpost/objtool warnings (see above)"; }
 [ -e "$out/plugsched.ko" ] || ps_die "no plugsched.ko produced"
 "$PS_TOP/scripts/host-tools.sh" klp-convert --system-map "$KDIR/System.map" \
 	--symvers "$KDIR/Module.symvers" "$out/plugsched.ko" >&2 ||

@@ -11,8 +11,10 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod hash;
 pub mod partition;
 pub mod ranges;
+pub mod rendezvous;
 pub mod x86;
 
 #[cfg(test)]

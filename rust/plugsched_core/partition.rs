@@ -9,7 +9,8 @@ use core::ops::Range;
 /// The worker (0-based) that handles item `index` of a sequence walked in the
 /// same order by every worker: round-robin.  `workers` must not be 0.
 pub fn owner(index: usize, workers: usize) -> usize {
-    index % workers
+    // No panicking `%`: this runs inside stop_machine.
+    index.checked_rem(workers).unwrap_or(0)
 }
 
 /// The contiguous, balanced slice of `0..items` that `worker` handles.  The
@@ -19,8 +20,9 @@ pub fn chunk(items: usize, workers: usize, worker: usize) -> Range<usize> {
     if worker >= workers {
         return items..items;
     }
-    let base = items / workers;
-    let extra = items % workers;
+    let (Some(base), Some(extra)) = (items.checked_div(workers), items.checked_rem(workers)) else {
+        return items..items;
+    };
     let start = worker * base + worker.min(extra);
     let len = base + usize::from(worker < extra);
     start..start + len

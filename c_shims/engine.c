@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Thin C layer of the live-update engine: what Rust cannot reach because it
+ * is a macro or an inline function (for_each_process_thread, sync_core,
+ * try_get_task_stack, ...) or is not exported from vmlinux (stop_machine's
+ * cpuslocked variant, text_poke_kgdb, idle_task, the reliable stack walker,
+ * ...).  Non-exported symbols are bound at load through klp relocations.
+ *
+ * No logic lives here: every decision is made by the Rust side
+ * (rust/engine.rs, rust/plugsched_core/).
+ */
+#include <linux/cpu.h>
+#include <linux/cpumask.h>
+#include <linux/jump_label.h>
+#include <linux/kallsyms.h>
+#include <linux/kprobes.h>
+#include <linux/memory.h>
+#include <linux/nmi.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/sched/clock.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task_stack.h>
+#include <linux/stacktrace.h>
+#include <linux/static_call.h>
+#include <linux/stop_machine.h>
+#include <linux/string.h>
+#include <asm/sync_core.h>
+#include <asm/text-patching.h>
+
+#include "shims.h"
+
+/* Not declared in any header the module can include. */
+struct task_struct *idle_task(int cpu);
+
+void plugsched_cpus_read_lock(void)
+{
+	cpus_read_lock();
+}
+
+void plugsched_cpus_read_unlock(void)
+{
+	cpus_read_unlock();
+}
+
+void plugsched_text_mutex_lock(void)
+{
+	mutex_lock(&text_mutex);
+}
+
+void plugsched_text_mutex_unlock(void)
+{
+	mutex_unlock(&text_mutex);
+}
+
+/* Caller holds cpus_read_lock(): the online mask cannot change. */
+int plugsched_stop_machine_cpuslocked(int (*fn)(void *), void *data)
+{
+	return stop_machine_cpuslocked(fn, data, cpu_online_mask);
+}
+
+unsigned int plugsched_nr_cpu_ids(void)
+{
+	return nr_cpu_ids;
+}
+
+/* Next online CPU after @cpu (-1 to start); >= nr_cpu_ids at the end. */
+unsigned int plugsched_next_online_cpu(int cpu)
+{
+	return cpumask_next(cpu, cpu_online_mask);
+}
+
+unsigned int plugsched_this_cpu(void)
+{
+	return raw_smp_processor_id();
+}
+
+u64 plugsched_local_clock(void)
+{
+	return local_clock();
+}
+
+void plugsched_cpu_relax(void)
+{
+	cpu_relax();
+	touch_nmi_watchdog();
+}
+
+void plugsched_sync_core(void)
+{
+	sync_core();
+}
+
+/* Inside stop_machine: visit every thread of every process, in list order. */
+void plugsched_for_each_task(void (*fn)(void *, struct task_struct *, unsigned long),
+			     void *data)
+{
+	struct task_struct *g, *t;
+	unsigned long i = 0;
+
+	rcu_read_lock();
+	for_each_process_thread(g, t)
+		fn(data, t, i++);
+	rcu_read_unlock();
+}
+
+struct task_struct *plugsched_idle_task(unsigned int cpu)
+{
+	return idle_task(cpu);
+}
+
+/* Whether @t is on a CPU right now (inside stop_machine: a stopper). */
+bool plugsched_task_on_cpu(struct task_struct *t)
+{
+	return READ_ONCE(t->on_cpu) || t == current;
+}
+
+void plugsched_task_info(struct task_struct *t, int *pid, char *comm, size_t len)
+{
+	*pid = t->pid;
+	strscpy(comm, t->comm, len);
+}
+
+/*
+ * Walk the kernel stack of the inactive task @t with the reliable unwinder,
+ * calling @consume for every return address until it returns false.
+ * Returns 0 when the whole stack was walked, -EINVAL when the unwinder
+ * could not walk it reliably (or @consume stopped it), -ESRCH when the
+ * task's stack is already gone (the task has exited for good).
+ */
+int plugsched_walk_stack(struct task_struct *t,
+			 bool (*consume)(void *, unsigned long), void *cookie)
+{
+	int ret;
+
+	if (!try_get_task_stack(t))
+		return -ESRCH;
+	ret = arch_stack_walk_reliable(consume, cookie, t);
+	put_task_stack(t);
+	return ret;
+}
+
+/* Size of the kernel symbol containing @addr, and @addr's offset in it. */
+bool plugsched_ksym_size_offset(unsigned long addr, unsigned long *size,
+				unsigned long *offset)
+{
+	return kallsyms_lookup_size_offset(addr, size, offset);
+}
+
+int plugsched_for_each_ksym(int (*fn)(void *, const char *, unsigned long), void *data)
+{
+	return kallsyms_on_each_symbol(fn, data);
+}
+
+bool plugsched_core_kernel_text(unsigned long addr)
+{
+	return core_kernel_text(addr);
+}
+
+/*
+ * Why [@addr, @addr + @len) must not be patched: the name of the mechanism
+ * that owns some of its bytes, or NULL.
+ */
+const char *plugsched_text_reserved(unsigned long addr, size_t len)
+{
+	void *start = (void *)addr, *end = (void *)(addr + len - 1);
+	size_t i;
+
+	if (jump_label_text_reserved(start, end))
+		return "jump label (static key) site";
+	if (static_call_text_reserved(start, end))
+		return "static call site";
+	for (i = 0; i < len; i++)
+		if (get_kprobe((void *)(addr + i)))
+			return "kprobe";
+	return NULL;
+}
+
+/*
+ * Write @len bytes of kernel text.  Only inside stop_machine, with every
+ * other CPU spinning in the rendezvous and text_mutex held by the task that
+ * started it: the situation text_poke_kgdb() is made for (text_poke() would
+ * assert that the stopper thread itself owns text_mutex).  Only core kernel
+ * text: for anything else __text_poke() takes a sleeping lock.
+ */
+void plugsched_text_poke(unsigned long addr, const void *bytes, size_t len)
+{
+	text_poke_kgdb((void *)addr, bytes, len);
+}

@@ -1,0 +1,623 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The live-update engine: redirect a set of vmlinux functions to new code
+//! (and back) in one `stop_machine`, after checking on every CPU in
+//! parallel that no task is inside any of the functions being replaced.
+//!
+//! One switch is a three-phase rendezvous ([`crate::pcore::rendezvous`]):
+//!
+//! 0. stack inspection: the tasks are split across the CPUs; each task is
+//!    unwound with the reliable unwinder and every return address is looked
+//!    up in the sorted range table ([`crate::pcore::ranges`]).  A hit or an
+//!    unreliable stack refuses the switch with `EBUSY`.
+//! 1. patch: CPU 0 checks that every site still holds the bytes expected
+//!    and writes the new ones with the kernel's text poking; on any failure
+//!    it restores what it wrote, so the text is byte-identical.
+//! 2. serialise: every CPU runs `sync_core` before leaving, in every case.
+//!
+//! Everything that can sleep or allocate happens before: symbol sizes,
+//! site checks, tables, per-CPU slots; `cpus_read_lock` and `text_mutex`
+//! are held from the checks to the end of the rendezvous.
+
+use core::sync::atomic::{
+    AtomicI32,
+    AtomicU32,
+    AtomicU64,
+    AtomicU8,
+    AtomicUsize,
+    Ordering, //
+};
+
+use kernel::prelude::*;
+
+use crate::kapi::{
+    self,
+    CpusReadLock,
+    Stopped,
+    TaskRef,
+    TextMutex,
+    Walk, //
+};
+use crate::pcore::{
+    partition,
+    ranges::{
+        Range,
+        RangeTable, //
+    },
+    rendezvous::{
+        Rendezvous,
+        Step, //
+    },
+    x86::{
+        self,
+        Entry,
+        Expected,
+        PATCH_LEN, //
+    },
+};
+
+/// Prints a pure-logic error (which implements `core::fmt::Display`).
+struct Show<T>(T);
+
+impl<T: core::fmt::Display> kernel::fmt::Display for Show<T> {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        core::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// A function to redirect: calls to `old` (in vmlinux) go to `new`.
+#[derive(Clone, Copy)]
+pub(crate) struct Target {
+    /// The old function's name (for its `.cold`/`.part`/... pieces, logs).
+    pub(crate) name: &'static CStr,
+    /// Address of the old function.
+    pub(crate) old: usize,
+    /// Address of the new function.
+    pub(crate) new: usize,
+}
+
+/// One patch site.
+struct Site {
+    /// Index of the target.
+    target: usize,
+    /// Address of the 5 patched bytes.
+    addr: u64,
+    /// The bytes of the untouched function.
+    orig: [u8; PATCH_LEN],
+    /// `jmp new`.
+    jmp: [u8; PATCH_LEN],
+}
+
+/// Which way a switch goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Old functions jump to the new ones.
+    Apply,
+    /// Restore the old functions.
+    Revert,
+}
+
+/// How the stack inspection splits its work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Every CPU inspects its share of the tasks.
+    Parallel,
+    /// CPU 0 inspects every task (reference for tests and benchmarks).
+    Serial,
+}
+
+/// A failure to inject, for tests of the failure paths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Inject {
+    /// None.
+    Nothing,
+    /// Fail right after the stack inspection.
+    AfterStackCheck,
+    /// Fail after the first site was written.
+    MidPatch,
+}
+
+/// What a switch measured.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Stats {
+    /// Online CPUs that took part.
+    pub(crate) cpus: usize,
+    /// Tasks whose stacks were inspected (idle tasks included).
+    pub(crate) tasks: usize,
+    /// Tasks found inside a checked function.
+    pub(crate) hits: usize,
+    /// Tasks whose stacks could not be walked reliably.
+    pub(crate) unreliable: usize,
+    /// Nanoseconds of each phase: inspection, patch, serialisation.
+    pub(crate) phase_ns: [u64; 3],
+    /// Nanoseconds of the whole `stop_machine` call.
+    pub(crate) stop_machine_ns: u64,
+}
+
+/// Per-CPU results of the stack inspection, written by one CPU only.
+#[derive(Default)]
+struct Slot {
+    tasks: AtomicUsize,
+    hits: AtomicUsize,
+    unreliable: AtomicUsize,
+    first_pid: AtomicI32,
+    first_addr: AtomicU64,
+    first_range: AtomicU32,
+    first_comm: [AtomicU8; 16],
+}
+
+impl Slot {
+    fn record(&self, ctx: &Stopped, t: TaskRef, addr: u64, range: u32) {
+        if self.hits.load(Ordering::Relaxed) + self.unreliable.load(Ordering::Relaxed) == 0 {
+            let (pid, comm) = ctx.task_info(t);
+            self.first_pid.store(pid, Ordering::Relaxed);
+            self.first_addr.store(addr, Ordering::Relaxed);
+            self.first_range.store(range, Ordering::Relaxed);
+            for (d, s) in self.first_comm.iter().zip(comm) {
+                d.store(s, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Range ids above this mark extra ("busy-check only") ranges.
+const NO_TARGET: u32 = u32::MAX;
+
+/// A prepared set of redirections, applied and reverted as a whole.
+pub(crate) struct Plan {
+    targets: KVec<Target>,
+    extra_names: KVec<&'static CStr>,
+    /// Old functions with all their pieces, plus extra ranges.
+    old_ranges: KVec<Range>,
+    /// New functions.
+    new_ranges: KVec<Range>,
+    sites: KVec<Site>,
+    applied: bool,
+}
+
+fn func_range(addr: usize, id: u32, what: &CStr) -> Result<Range> {
+    match kapi::ksym_size_offset(addr as u64) {
+        Some((size, 0)) if size > 0 => Ok(Range {
+            start: addr as u64,
+            size,
+            id,
+        }),
+        _ => {
+            pr_err!(
+                "{:?} at {:#x} is not the start of a known function\n",
+                what,
+                addr
+            );
+            Err(EINVAL)
+        }
+    }
+}
+
+impl Plan {
+    /// Resolve the targets: function sizes and pieces from kallsyms, the
+    /// patch site of each old function and its current bytes.  `busy` are
+    /// further functions (name, address) in which no task may be when the
+    /// switch happens, although they are not patched.
+    pub(crate) fn new(targets: &[Target], busy: &[(&'static CStr, usize)]) -> Result<Self> {
+        let mut plan = Plan {
+            targets: KVec::with_capacity(targets.len(), GFP_KERNEL)?,
+            extra_names: KVec::with_capacity(busy.len(), GFP_KERNEL)?,
+            old_ranges: KVec::new(),
+            new_ranges: KVec::new(),
+            sites: KVec::with_capacity(targets.len(), GFP_KERNEL)?,
+            applied: false,
+        };
+        for (i, t) in targets.iter().enumerate() {
+            plan.targets.push(*t, GFP_KERNEL)?;
+            plan.old_ranges
+                .push(func_range(t.old, i as u32, t.name)?, GFP_KERNEL)?;
+            plan.new_ranges
+                .push(func_range(t.new, i as u32, t.name)?, GFP_KERNEL)?;
+        }
+        for (i, &(name, addr)) in busy.iter().enumerate() {
+            plan.extra_names.push(name, GFP_KERNEL)?;
+            let id = NO_TARGET - 1 - i as u32;
+            plan.old_ranges
+                .push(func_range(addr, id, name)?, GFP_KERNEL)?;
+        }
+        plan.add_pieces()?;
+        // Validate both tables (sorted, nothing overlaps).
+        for table in [&mut plan.old_ranges, &mut plan.new_ranges] {
+            if let Err(e) = RangeTable::new(table) {
+                pr_err!("bad function ranges: {}\n", Show(e));
+                return Err(EINVAL);
+            }
+        }
+        for (i, t) in targets.iter().enumerate() {
+            let mut head = [0u8; 4];
+            kapi::read_kernel(t.old as u64, &mut head)?;
+            let addr = t.old as u64 + Entry::of(&head).patch_offset();
+            let mut orig = [0u8; PATCH_LEN];
+            kapi::read_kernel(addr, &mut orig)?;
+            let jmp = x86::encode_jmp(addr, t.new as u64).map_err(|e| {
+                pr_err!("{:?}: {}\n", t.name, Show(e));
+                ERANGE
+            })?;
+            plan.sites.push(
+                Site {
+                    target: i,
+                    addr,
+                    orig,
+                    jmp,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(plan)
+    }
+
+    /// Add every `<name>.<suffix>` symbol (`.cold`, `.part.N`, `.isra.N`,
+    /// `.constprop.N`, ...) of each target to the old ranges: code of the
+    /// old function that lives outside its main symbol.
+    fn add_pieces(&mut self) -> Result {
+        let mut found: KVec<(u32, u64)> = KVec::new();
+        let mut alloc_failed = false;
+        kapi::for_each_ksym(|name, addr| {
+            for (i, t) in self.targets.iter().enumerate() {
+                let base = t.name.to_bytes();
+                let piece = name.len() > base.len() + 1
+                    && name.starts_with(base)
+                    && name[base.len()] == b'.';
+                if piece && found.push((i as u32, addr), GFP_KERNEL).is_err() {
+                    alloc_failed = true;
+                    return false;
+                }
+            }
+            true
+        });
+        if alloc_failed {
+            return Err(ENOMEM);
+        }
+        for &(i, addr) in found.iter() {
+            let name = self.targets[i as usize].name;
+            self.old_ranges
+                .push(func_range(addr as usize, i, name)?, GFP_KERNEL)?;
+        }
+        Ok(())
+    }
+
+    /// Number of ranges checked when applying (functions and their pieces).
+    pub(crate) fn old_range_count(&self) -> usize {
+        self.old_ranges.len()
+    }
+
+    /// Whether the redirections are in place.
+    pub(crate) fn is_applied(&self) -> bool {
+        self.applied
+    }
+
+    fn range_name(&self, id: u32) -> &'static CStr {
+        match self.targets.get(id as usize) {
+            Some(t) => t.name,
+            None => self.extra_names[(NO_TARGET - 1 - id) as usize],
+        }
+    }
+
+    /// Check, under `text_mutex`, that every site holds what the switch
+    /// expects to find there and that nothing else owns those bytes.
+    fn check_sites(&self, dir: Direction) -> Result {
+        for s in self.sites.iter() {
+            let name = self.targets[s.target].name;
+            if !kapi::is_core_kernel_text(s.addr)
+                || !kapi::is_core_kernel_text(s.addr + PATCH_LEN as u64 - 1)
+            {
+                pr_err!("{:?}: {:#x} is not core kernel text\n", name, s.addr);
+                return Err(EINVAL);
+            }
+            if let Some(owner) = kapi::text_reserved(s.addr, PATCH_LEN) {
+                pr_err!("{:?}: patch site {:#x} is a {:?}\n", name, s.addr, owner);
+                return Err(EBUSY);
+            }
+            let mut now = [0u8; PATCH_LEN];
+            kapi::read_kernel(s.addr, &mut now)?;
+            let expected = match dir {
+                Direction::Apply => s.orig,
+                Direction::Revert => s.jmp,
+            };
+            if now != expected {
+                let why = x86::check_untouched(s.addr, &now, Expected::Body(s.orig));
+                match why {
+                    Err(e) => pr_err!("{:?}: patch site {:#x}: {}\n", name, s.addr, Show(e)),
+                    Ok(()) => pr_err!("{:?}: patch site {:#x} was changed\n", name, s.addr),
+                }
+                return Err(EBUSY);
+            }
+            if dir == Direction::Apply {
+                // Untouched: the ftrace NOP, or the body of a notrace
+                // function; never a call, jmp or int3 left by a patcher.
+                let expect = match x86::Site::of(s.addr, &now) {
+                    x86::Site::Other(body) => Expected::Body(body),
+                    _ => Expected::FtraceNop,
+                };
+                if let Err(e) = x86::check_untouched(s.addr, &now, expect) {
+                    pr_err!("{:?}: patch site {:#x}: {}\n", name, s.addr, Show(e));
+                    return Err(EBUSY);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hash of the bytes at every patch site, now.
+    pub(crate) fn text_hash(&self) -> Result<u64> {
+        let mut h = crate::pcore::hash::Fnv64::new();
+        for s in self.sites.iter() {
+            // The whole entry: ENDBR (or its seal) and the patch site.
+            let mut b = [0u8; 4 + PATCH_LEN];
+            kapi::read_kernel(self.targets[s.target].old as u64, &mut b)?;
+            h.write(&b);
+        }
+        Ok(h.finish())
+    }
+
+    /// Switch in direction `dir`.  On any failure nothing has changed.
+    pub(crate) fn switch(&mut self, dir: Direction, mode: Mode, inject: Inject) -> Result<Stats> {
+        let (stats, ret) = self.run(dir, mode, inject)?;
+        if ret != 0 {
+            return Err(Error::from_errno(ret));
+        }
+        Ok(stats)
+    }
+
+    /// Like [`Plan::switch`], but return the statistics whether or not the
+    /// switch happened (tests comparing inspections).
+    #[cfg(CONFIG_KUNIT = "y")]
+    pub(crate) fn switch_stats(&mut self, dir: Direction, mode: Mode) -> Stats {
+        self.run(dir, mode, Inject::Nothing)
+            .map(|(s, _)| s)
+            .unwrap_or_default()
+    }
+
+    /// One switch attempt: its statistics and its result (0 or -errno).
+    /// `Err` only when the attempt could not be made at all.
+    fn run(&mut self, dir: Direction, mode: Mode, inject: Inject) -> Result<(Stats, c_int)> {
+        if (dir == Direction::Apply) == self.applied {
+            return Err(EINVAL);
+        }
+        let cpus = CpusReadLock::lock();
+        let text = TextMutex::lock(&cpus);
+        self.check_sites(dir)?;
+        let hash_before = self.text_hash()?;
+
+        // Everything the rendezvous needs, allocated now.
+        let mut cpu_ids: KVec<u32> = KVec::new();
+        for c in cpus.online_cpus() {
+            cpu_ids.push(c, GFP_KERNEL)?;
+        }
+        let ncpus = cpu_ids.len();
+        let max_cpu = cpu_ids.iter().copied().max().unwrap_or(0) as usize;
+        let mut dense: KVec<u32> = KVec::with_capacity(max_cpu + 1, GFP_KERNEL)?;
+        dense.resize(max_cpu + 1, u32::MAX, GFP_KERNEL)?;
+        for (i, &c) in cpu_ids.iter().enumerate() {
+            dense[c as usize] = i as u32;
+        }
+        let mut slots: KVec<Slot> = KVec::with_capacity(ncpus, GFP_KERNEL)?;
+        let mut status: KVec<AtomicI32> = KVec::with_capacity(ncpus, GFP_KERNEL)?;
+        for _ in 0..ncpus {
+            slots.push(Slot::default(), GFP_KERNEL)?;
+            status.push(AtomicI32::new(0), GFP_KERNEL)?;
+        }
+        let ranges = match dir {
+            Direction::Apply => &mut self.old_ranges,
+            Direction::Revert => &mut self.new_ranges,
+        };
+        let table = RangeTable::new(ranges).map_err(|_| EINVAL)?;
+        let rdv = Rendezvous::new(3, &status).ok_or(EINVAL)?;
+        let sites = &self.sites;
+
+        let t0 = kapi::local_clock();
+        let ret = cpus.stop_machine(&|ctx: &Stopped| {
+            let me = dense
+                .get(ctx.this_cpu() as usize)
+                .copied()
+                .unwrap_or(u32::MAX);
+            if me as usize >= ncpus {
+                return EINVAL.to_errno(); // cannot happen: hotplug is excluded
+            }
+            let run = rdv.run(
+                me as usize,
+                kapi::local_clock,
+                kapi::cpu_relax,
+                |step: Step| match step.phase {
+                    0 if !step.aborted => {
+                        inspect(ctx, &table, &cpu_ids, step.cpu, mode, &slots[step.cpu])
+                    }
+                    1 if !step.aborted && step.cpu == 0 => patch(ctx, &text, sites, dir, inject),
+                    2 => {
+                        ctx.sync_core();
+                        Ok(())
+                    }
+                    _ => Ok(()),
+                },
+            );
+            run.map_or_else(|f| f.errno, |()| 0)
+        });
+        let t1 = kapi::local_clock();
+        drop(text);
+        drop(cpus);
+
+        let mut stats = Stats {
+            cpus: ncpus,
+            stop_machine_ns: t1 - t0,
+            ..Stats::default()
+        };
+        for (p, ns) in stats.phase_ns.iter_mut().enumerate() {
+            *ns = rdv.phase_ns(p);
+        }
+        for s in slots.iter() {
+            stats.tasks += s.tasks.load(Ordering::Relaxed);
+            stats.hits += s.hits.load(Ordering::Relaxed);
+            stats.unreliable += s.unreliable.load(Ordering::Relaxed);
+            self.report_busy(s);
+        }
+        let hash_after = self.text_hash()?;
+        if ret != 0 {
+            if hash_after != hash_before {
+                pr_crit!("kernel text changed by a failed switch; this is a bug\n");
+                return Err(EIO);
+            }
+            if let Some(f) = rdv.failure() {
+                pr_err!(
+                    "switch refused: error {} in phase {} on CPU {}\n",
+                    f.errno,
+                    f.phase,
+                    cpu_ids[f.cpu]
+                );
+            }
+            return Ok((stats, ret));
+        }
+        self.applied = dir == Direction::Apply;
+        Ok((stats, 0))
+    }
+
+    fn report_busy(&self, s: &Slot) {
+        let hits = s.hits.load(Ordering::Relaxed);
+        let unreliable = s.unreliable.load(Ordering::Relaxed);
+        if hits + unreliable == 0 {
+            return;
+        }
+        let mut comm = [0u8; 16];
+        for (d, a) in comm.iter_mut().zip(s.first_comm.iter()) {
+            *d = a.load(Ordering::Relaxed);
+        }
+        let len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+        let comm = core::str::from_utf8(&comm[..len]).unwrap_or("?");
+        let pid = s.first_pid.load(Ordering::Relaxed);
+        let addr = s.first_addr.load(Ordering::Relaxed);
+        if addr == 0 {
+            pr_err!("task {} ({}): stack cannot be walked reliably\n", pid, comm);
+        } else {
+            let name = self.range_name(s.first_range.load(Ordering::Relaxed));
+            pr_err!("task {} ({}) is in {:?} at {:#x}\n", pid, comm, name, addr);
+        }
+        if hits + unreliable > 1 {
+            pr_err!(
+                "... and {} more busy task(s) on this CPU\n",
+                hits + unreliable - 1
+            );
+        }
+    }
+}
+
+impl Drop for Plan {
+    fn drop(&mut self) {
+        if self.applied {
+            // The new code is about to go away: it must not stay reachable.
+            // Retry while tasks are inside the new functions.
+            for _ in 0..100 {
+                match self.switch(Direction::Revert, Mode::Parallel, Inject::Nothing) {
+                    Ok(_) => return,
+                    Err(e) if e == EBUSY => {
+                        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10))
+                    }
+                    Err(_) => break,
+                }
+            }
+            pr_crit!("cannot revert the redirections; the new code stays in place\n");
+        }
+    }
+}
+
+/// Phase 0 on one CPU: inspect this CPU's share of the tasks.
+fn inspect(
+    ctx: &Stopped,
+    table: &RangeTable<'_>,
+    cpu_ids: &[u32],
+    me: usize,
+    mode: Mode,
+    slot: &Slot,
+) -> Result<(), i32> {
+    let workers = match mode {
+        Mode::Parallel => cpu_ids.len(),
+        Mode::Serial => 1,
+    };
+    if me >= workers {
+        return Ok(());
+    }
+    let check = |t: TaskRef| {
+        if ctx.on_cpu(t) {
+            return; // a stopper: it runs only stop_machine code
+        }
+        slot.tasks.fetch_add(1, Ordering::Relaxed);
+        let mut hit: Option<(u64, u32)> = None;
+        let walk = ctx.walk_stack(t, &mut |addr| match table.find(addr) {
+            Some(r) => {
+                hit = Some((addr, r.id));
+                false
+            }
+            None => true,
+        });
+        match walk {
+            Walk::Complete | Walk::Gone => {}
+            Walk::Stopped => {
+                let (addr, id) = hit.unwrap_or((0, 0));
+                slot.record(ctx, t, addr, id);
+                slot.hits.fetch_add(1, Ordering::Relaxed);
+            }
+            Walk::Unreliable => {
+                slot.record(ctx, t, 0, 0);
+                slot.unreliable.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    };
+    ctx.for_each_task(|t, i| {
+        if partition::owner(i, workers) == me {
+            check(t);
+        }
+    });
+    // Idle tasks are not on the task list.
+    for (i, &cpu) in cpu_ids.iter().enumerate() {
+        if partition::owner(i, workers) == me {
+            check(ctx.idle_task(cpu));
+        }
+    }
+    if slot.hits.load(Ordering::Relaxed) + slot.unreliable.load(Ordering::Relaxed) > 0 {
+        Err(EBUSY.to_errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// Phase 1 on CPU 0: write every site, or none.
+fn patch(
+    ctx: &Stopped,
+    text: &TextMutex<'_>,
+    sites: &[Site],
+    dir: Direction,
+    inject: Inject,
+) -> Result<(), i32> {
+    if inject == Inject::AfterStackCheck {
+        return Err(ECANCELED.to_errno());
+    }
+    let from = |s: &Site| match dir {
+        Direction::Apply => s.orig,
+        Direction::Revert => s.jmp,
+    };
+    let to = |s: &Site| match dir {
+        Direction::Apply => s.jmp,
+        Direction::Revert => s.orig,
+    };
+    let undo = |done: usize| {
+        for s in sites[..done].iter().rev() {
+            ctx.text_poke(text, s.addr, &from(s));
+        }
+    };
+    for (i, s) in sites.iter().enumerate() {
+        let mut now = [0u8; PATCH_LEN];
+        if kapi::read_kernel(s.addr, &mut now).is_err() || now != from(s) {
+            undo(i);
+            return Err(EBUSY.to_errno());
+        }
+        ctx.text_poke(text, s.addr, &to(s));
+        if inject == Inject::MidPatch {
+            undo(i + 1);
+            return Err(ECANCELED.to_errno());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe interface to the kernel services the live-update engine needs,
+//! implemented by the C layer `c_shims/engine.c`.
+//!
+//! This is one of the few files with `unsafe` code.  Contexts are types:
+//! [`CpusReadLock`] excludes CPU hotplug, [`TextMutex`] excludes every other
+//! text patcher, and [`Stopped`] exists only inside a `stop_machine`
+//! callback, so the operations that are only sound there take a `&Stopped`.
+
+use core::ffi::c_void;
+use core::marker::PhantomData;
+
+use kernel::prelude::*;
+
+mod ffi {
+    use core::ffi::c_void;
+
+    use kernel::prelude::*;
+
+    extern "C" {
+        pub(super) fn plugsched_cpus_read_lock();
+        pub(super) fn plugsched_cpus_read_unlock();
+        pub(super) fn plugsched_text_mutex_lock();
+        pub(super) fn plugsched_text_mutex_unlock();
+        pub(super) fn plugsched_stop_machine_cpuslocked(
+            f: unsafe extern "C" fn(*mut c_void) -> c_int,
+            data: *mut c_void,
+        ) -> c_int;
+        pub(super) fn plugsched_nr_cpu_ids() -> c_uint;
+        pub(super) fn plugsched_next_online_cpu(cpu: c_int) -> c_uint;
+        pub(super) fn plugsched_this_cpu() -> c_uint;
+        pub(super) fn plugsched_local_clock() -> u64;
+        pub(super) fn plugsched_cpu_relax();
+        pub(super) fn plugsched_sync_core();
+        pub(super) fn plugsched_for_each_task(
+            f: unsafe extern "C" fn(*mut c_void, *mut c_void, c_ulong),
+            data: *mut c_void,
+        );
+        pub(super) fn plugsched_idle_task(cpu: c_uint) -> *mut c_void;
+        pub(super) fn plugsched_task_on_cpu(t: *mut c_void) -> bool;
+        pub(super) fn plugsched_task_info(
+            t: *mut c_void,
+            pid: *mut c_int,
+            comm: *mut u8,
+            len: usize,
+        );
+        pub(super) fn plugsched_walk_stack(
+            t: *mut c_void,
+            consume: unsafe extern "C" fn(*mut c_void, c_ulong) -> bool,
+            cookie: *mut c_void,
+        ) -> c_int;
+        pub(super) fn plugsched_ksym_size_offset(
+            addr: c_ulong,
+            size: *mut c_ulong,
+            offset: *mut c_ulong,
+        ) -> bool;
+        pub(super) fn plugsched_for_each_ksym(
+            f: unsafe extern "C" fn(*mut c_void, *const c_char, c_ulong) -> c_int,
+            data: *mut c_void,
+        ) -> c_int;
+        pub(super) fn plugsched_core_kernel_text(addr: c_ulong) -> bool;
+        pub(super) fn plugsched_text_reserved(addr: c_ulong, len: usize) -> *const c_char;
+        pub(super) fn plugsched_text_poke(addr: c_ulong, bytes: *const c_void, len: usize);
+        pub(super) fn copy_from_kernel_nofault(
+            dst: *mut c_void,
+            src: *const c_void,
+            size: usize,
+        ) -> c_long;
+    }
+}
+
+/// CPU hotplug is excluded while this lives (`cpus_read_lock`).
+pub(crate) struct CpusReadLock(PhantomData<*mut ()>);
+
+impl CpusReadLock {
+    /// Take `cpus_read_lock()`.  May sleep.
+    pub(crate) fn lock() -> Self {
+        // SAFETY: Process context (we may sleep); released in `drop`.
+        unsafe { ffi::plugsched_cpus_read_lock() };
+        CpusReadLock(PhantomData)
+    }
+
+    /// The online CPUs, in ascending order.  Stable while `self` lives.
+    pub(crate) fn online_cpus(&self) -> impl Iterator<Item = u32> + '_ {
+        // SAFETY: Reads the online mask; no preconditions.
+        let nr = unsafe { ffi::plugsched_nr_cpu_ids() };
+        let mut cpu: i64 = -1;
+        core::iter::from_fn(move || {
+            // SAFETY: `cpu` is -1 or a valid CPU number below nr_cpu_ids.
+            let next = unsafe { ffi::plugsched_next_online_cpu(cpu as c_int) };
+            if next >= nr {
+                return None;
+            }
+            cpu = i64::from(next);
+            Some(next)
+        })
+    }
+
+    /// Run `f` on every online CPU at once inside `stop_machine`, with
+    /// interrupts off.  Returns `f`'s error if any CPU's `f` failed.
+    pub(crate) fn stop_machine<F>(&self, f: &F) -> c_int
+    where
+        F: Fn(&Stopped) -> c_int + Sync,
+    {
+        unsafe extern "C" fn trampoline<F>(data: *mut c_void) -> c_int
+        where
+            F: Fn(&Stopped) -> c_int + Sync,
+        {
+            // SAFETY: `data` is the `&F` passed below, alive for the whole
+            // stop_machine call; `F: Sync` makes sharing it across CPUs sound.
+            let f = unsafe { &*data.cast::<F>() };
+            f(&Stopped(PhantomData))
+        }
+        // SAFETY: `self` proves hotplug is excluded, as the cpuslocked variant
+        // requires; `trampoline::<F>` matches the `cpu_stop_fn_t` ABI and gets
+        // a pointer to `f`, which outlives the call.
+        unsafe {
+            ffi::plugsched_stop_machine_cpuslocked(
+                trampoline::<F>,
+                (f as *const F).cast_mut().cast(),
+            )
+        }
+    }
+}
+
+impl Drop for CpusReadLock {
+    fn drop(&mut self) {
+        // SAFETY: Taken in `lock`, released exactly once here.
+        unsafe { ffi::plugsched_cpus_read_unlock() };
+    }
+}
+
+/// `text_mutex` is held while this lives: no other patcher (ftrace, kprobes,
+/// jump labels, static calls, livepatch) can change kernel text.
+pub(crate) struct TextMutex<'a>(PhantomData<(*mut (), &'a CpusReadLock)>);
+
+impl<'a> TextMutex<'a> {
+    /// Take `text_mutex`, after `cpus_read_lock` as the kernel's lock order
+    /// requires.  May sleep.
+    pub(crate) fn lock(_cpus: &'a CpusReadLock) -> Self {
+        // SAFETY: Process context; released in `drop`; the hotplug lock is
+        // already held, so the order is the kernel's.
+        unsafe { ffi::plugsched_text_mutex_lock() };
+        TextMutex(PhantomData)
+    }
+}
+
+// SAFETY: A `&TextMutex` is only a proof that the lock is held; sharing it
+// with the stop_machine callbacks of other CPUs while the owner waits for
+// them is sound.  (It stays `!Send`: it must be unlocked by its owner.)
+unsafe impl Sync for TextMutex<'_> {}
+
+impl Drop for TextMutex<'_> {
+    fn drop(&mut self) {
+        // SAFETY: Taken in `lock`, released exactly once here.
+        unsafe { ffi::plugsched_text_mutex_unlock() };
+    }
+}
+
+/// A task, as an opaque pointer.  Only handed out inside `stop_machine`,
+/// where no task can exit, so it stays valid for the whole callback.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TaskRef(*mut c_void);
+
+/// The outcome of walking a task's stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Walk {
+    /// Every frame was visited.
+    Complete,
+    /// The visitor asked to stop.
+    Stopped,
+    /// The unwinder could not walk the stack reliably.
+    Unreliable,
+    /// The task's stack is already freed: it has exited for good.
+    Gone,
+}
+
+/// Proof of running inside a `stop_machine` callback: interrupts are off on
+/// every CPU and every task other than the stoppers is off-CPU.
+pub(crate) struct Stopped(PhantomData<*mut ()>);
+
+impl Stopped {
+    /// Number of the CPU this runs on.
+    pub(crate) fn this_cpu(&self) -> u32 {
+        // SAFETY: Preemption is off inside stop_machine.
+        unsafe { ffi::plugsched_this_cpu() }
+    }
+
+    /// Visit every thread of every process, with its position in the list.
+    pub(crate) fn for_each_task<F: FnMut(TaskRef, usize)>(&self, mut f: F) {
+        unsafe extern "C" fn visit<F: FnMut(TaskRef, usize)>(
+            data: *mut c_void,
+            t: *mut c_void,
+            i: c_ulong,
+        ) {
+            // SAFETY: `data` is the `&mut F` passed below, used by one CPU.
+            let f = unsafe { &mut *data.cast::<F>() };
+            f(TaskRef(t), i as usize);
+        }
+        // SAFETY: Inside stop_machine (proved by `self`) no task exits, so
+        // the list is stable; `visit::<F>` gets a pointer to `f`.
+        unsafe { ffi::plugsched_for_each_task(visit::<F>, (&mut f as *mut F).cast()) };
+    }
+
+    /// The idle task of CPU `cpu` (which must be online).
+    pub(crate) fn idle_task(&self, cpu: u32) -> TaskRef {
+        // SAFETY: Idle tasks live as long as the kernel; `cpu` is a CPU number.
+        TaskRef(unsafe { ffi::plugsched_idle_task(cpu) })
+    }
+
+    /// Whether `t` is on a CPU now (here: it is a stopper thread).
+    pub(crate) fn on_cpu(&self, t: TaskRef) -> bool {
+        // SAFETY: `t` is valid inside stop_machine.
+        unsafe { ffi::plugsched_task_on_cpu(t.0) }
+    }
+
+    /// `t`'s pid and command name.
+    pub(crate) fn task_info(&self, t: TaskRef) -> (i32, [u8; 16]) {
+        let mut pid = 0;
+        let mut comm = [0u8; 16];
+        // SAFETY: `t` is valid inside stop_machine; `comm` has 16 bytes.
+        unsafe { ffi::plugsched_task_info(t.0, &mut pid, comm.as_mut_ptr(), comm.len()) };
+        (pid, comm)
+    }
+
+    /// Walk the stack of the off-CPU task `t` with the reliable unwinder,
+    /// calling `f` with each return address until it returns `false`.
+    pub(crate) fn walk_stack(&self, t: TaskRef, f: &mut dyn FnMut(u64) -> bool) -> Walk {
+        struct Cookie<'a> {
+            f: &'a mut dyn FnMut(u64) -> bool,
+            stopped: bool,
+        }
+        unsafe extern "C" fn consume(cookie: *mut c_void, addr: c_ulong) -> bool {
+            // SAFETY: `cookie` is the `Cookie` passed below, used by one CPU.
+            let c = unsafe { &mut *cookie.cast::<Cookie<'_>>() };
+            let more = (c.f)(addr as u64);
+            c.stopped |= !more;
+            more
+        }
+        if self.on_cpu(t) {
+            return Walk::Unreliable;
+        }
+        let mut cookie = Cookie { f, stopped: false };
+        // SAFETY: `t` is valid and off-CPU inside stop_machine, so its stack
+        // cannot change under the unwinder; `consume` gets our cookie.
+        let ret = unsafe {
+            ffi::plugsched_walk_stack(t.0, consume, (&mut cookie as *mut Cookie<'_>).cast())
+        };
+        match ret {
+            0 => Walk::Complete,
+            _ if ret == ESRCH.to_errno() => Walk::Gone,
+            _ if cookie.stopped => Walk::Stopped,
+            _ => Walk::Unreliable,
+        }
+    }
+
+    /// Write `bytes` at kernel text address `addr`.  All other CPUs are in
+    /// the rendezvous and `_text` proves no other patcher is active; the
+    /// caller must serialise every CPU (`sync_core`) before any of them runs
+    /// the new bytes, and must only pass core kernel text (see
+    /// [`is_core_kernel_text`]).
+    pub(crate) fn text_poke(&self, _text: &TextMutex<'_>, addr: u64, bytes: &[u8]) {
+        if !is_core_kernel_text(addr) || !is_core_kernel_text(addr + bytes.len() as u64 - 1) {
+            return; // checked by the caller already; never write elsewhere
+        }
+        // SAFETY: `addr..addr + len` is core kernel text (checked above), so
+        // __text_poke takes no sleeping lock; nothing else runs or patches.
+        unsafe { ffi::plugsched_text_poke(addr as c_ulong, bytes.as_ptr().cast(), bytes.len()) };
+    }
+
+    /// Serialise this CPU's instruction stream (`sync_core`).
+    pub(crate) fn sync_core(&self) {
+        // SAFETY: A serialising instruction; no preconditions.
+        unsafe { ffi::plugsched_sync_core() };
+    }
+}
+
+/// Nanoseconds from the local CPU clock (`local_clock`).  NMI-safe.
+pub(crate) fn local_clock() -> u64 {
+    // SAFETY: No preconditions.
+    unsafe { ffi::plugsched_local_clock() }
+}
+
+/// Spin politely at a barrier (and keep the NMI watchdog quiet).
+pub(crate) fn cpu_relax() {
+    // SAFETY: No preconditions.
+    unsafe { ffi::plugsched_cpu_relax() };
+}
+
+/// `(size, offset)` of the kernel or module symbol containing `addr`.
+pub(crate) fn ksym_size_offset(addr: u64) -> Option<(u64, u64)> {
+    let (mut size, mut off) = (0, 0);
+    // SAFETY: Plain lookup; the pointers are valid for writes.
+    let ok = unsafe { ffi::plugsched_ksym_size_offset(addr as c_ulong, &mut size, &mut off) };
+    ok.then_some((size as u64, off as u64))
+}
+
+/// Call `f(name, addr)` for every vmlinux symbol until it returns `false`.
+/// Slow (all of kallsyms); may sleep.
+pub(crate) fn for_each_ksym<F: FnMut(&[u8], u64) -> bool>(mut f: F) {
+    unsafe extern "C" fn visit<F: FnMut(&[u8], u64) -> bool>(
+        data: *mut c_void,
+        name: *const c_char,
+        addr: c_ulong,
+    ) -> c_int {
+        // SAFETY: `data` is the `&mut F` passed below.
+        let f = unsafe { &mut *data.cast::<F>() };
+        // SAFETY: kallsyms passes a valid NUL-terminated name.
+        let name = unsafe { CStr::from_ptr(name.cast()) };
+        c_int::from(!f(name.to_bytes(), addr as u64))
+    }
+    // SAFETY: `visit::<F>` gets a pointer to `f`, alive for the call.
+    unsafe { ffi::plugsched_for_each_ksym(visit::<F>, (&mut f as *mut F).cast()) };
+}
+
+/// Whether `addr` is in vmlinux's core text (not init, module or data).
+pub(crate) fn is_core_kernel_text(addr: u64) -> bool {
+    // SAFETY: Plain range check.
+    unsafe { ffi::plugsched_core_kernel_text(addr as c_ulong) }
+}
+
+/// The mechanism owning some byte of `[addr, addr + len)` (jump label,
+/// static call, kprobe), if any.
+pub(crate) fn text_reserved(addr: u64, len: usize) -> Option<&'static CStr> {
+    // SAFETY: Lookups only; `len` > 0 is the caller's business (0 checks
+    // nothing).
+    let p = unsafe { ffi::plugsched_text_reserved(addr as c_ulong, len) };
+    // SAFETY: A non-NULL result points to a static string in the C shim.
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p.cast()) })
+}
+
+/// Copy kernel memory at `addr` into `buf`; `EFAULT` if not mapped.
+pub(crate) fn read_kernel(addr: u64, buf: &mut [u8]) -> Result {
+    // SAFETY: copy_from_kernel_nofault checks the source and never faults;
+    // `buf` is valid for `buf.len()` bytes of writes.
+    let ret = unsafe {
+        ffi::copy_from_kernel_nofault(buf.as_mut_ptr().cast(), addr as *const c_void, buf.len())
+    };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(EFAULT)
+    }
+}

@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KUnit suite `plugsched_engine`: stack inspection and redirection on real
+//! vmlinux functions (the `sched_get_priority_max/min` system calls).
+//!
+//! Only `#[test]` functions may use `assert!`/`assert_eq!` (KUnit replaces
+//! them there); elsewhere they would panic the kernel.
+
+#[kernel::macros::kunit_tests(plugsched_engine)]
+mod tests {
+    use kernel::prelude::*;
+
+    use crate::{
+        engine::{
+            Direction,
+            Inject,
+            Mode,
+            Plan,
+            Stats, //
+        },
+        kapi,
+        pcore::x86,
+        selftest,
+        shim, //
+    };
+
+    const SCHED_FIFO: usize = 1;
+
+    /// (max, min) as seen by an indirect call of the vmlinux entry points.
+    fn prio() -> (c_long, c_long) {
+        match selftest::targets() {
+            Ok(t) => (
+                shim::test_call_syscall(t[0].old, SCHED_FIFO),
+                shim::test_call_syscall(t[1].old, SCHED_FIFO),
+            ),
+            Err(_) => (-1, -1),
+        }
+    }
+
+    fn entry(addr: usize) -> [u8; 4] {
+        let mut b = [0u8; 4];
+        let _ = kapi::read_kernel(addr as u64, &mut b);
+        b
+    }
+
+    fn apply(plan: &mut Plan) -> Result<Stats> {
+        plan.switch(Direction::Apply, Mode::Parallel, Inject::Nothing)
+    }
+
+    fn revert(plan: &mut Plan) -> Result<Stats> {
+        plan.switch(Direction::Revert, Mode::Parallel, Inject::Nothing)
+    }
+
+    #[test]
+    fn redirect_and_revert_syscalls() -> Result {
+        let targets = selftest::targets()?;
+        let mut plan = Plan::new(&targets, &[])?;
+        let hash0 = plan.text_hash()?;
+        let heads: [[u8; 4]; 2] = [entry(targets[0].old), entry(targets[1].old)];
+        assert_eq!(prio(), (99, 1));
+
+        let s = apply(&mut plan)?;
+        assert!(plan.is_applied());
+        assert!(s.tasks > 0);
+        assert_eq!(s.hits + s.unreliable, 0);
+        // Through a function pointer to the old entry, i.e. an indirect
+        // call that lands on its ENDBR and falls into our jmp.
+        assert_eq!(prio(), (selftest::NEW_MAX, selftest::NEW_MIN));
+        // The ENDBR (or its seal) is intact.
+        assert_eq!(entry(targets[0].old), heads[0]);
+        assert_eq!(entry(targets[1].old), heads[1]);
+        assert!(plan.text_hash()? != hash0);
+
+        revert(&mut plan)?;
+        assert!(!plan.is_applied());
+        assert_eq!(prio(), (99, 1));
+        assert_eq!(plan.text_hash()?, hash0);
+        Ok(())
+    }
+
+    #[test]
+    fn patch_site_is_after_endbr() -> Result {
+        for t in selftest::targets()? {
+            let head = entry(t.old);
+            assert!(head == x86::ENDBR64 || head == x86::ENDBR_SEALED);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn parked_thread_blocks_until_it_leaves() -> Result {
+        let targets = selftest::targets()?;
+        let park = shim::test_park_addr();
+        let mut plan = Plan::new(&targets, &[(c"plugsched_test_park", park)])?;
+        let hash0 = plan.text_hash()?;
+        shim::test_threads_start(1, 1)?;
+        let r = apply(&mut plan);
+        shim::test_threads_stop();
+        assert_eq!(r.err(), Some(EBUSY));
+        assert!(!plan.is_applied());
+        assert_eq!(plan.text_hash()?, hash0);
+        assert_eq!(prio(), (99, 1));
+
+        // The thread has left: the same operation now succeeds.
+        apply(&mut plan)?;
+        assert_eq!(prio(), (selftest::NEW_MAX, selftest::NEW_MIN));
+        revert(&mut plan)?;
+        assert_eq!(plan.text_hash()?, hash0);
+        Ok(())
+    }
+
+    #[test]
+    fn parallel_inspection_agrees_with_serial_on_1000_threads() -> Result {
+        let targets = selftest::targets()?;
+        let park = shim::test_park_addr();
+        let mut plan = Plan::new(&targets, &[(c"plugsched_test_park", park)])?;
+        let hash0 = plan.text_hash()?;
+        // 1000 sleeping threads, one of them inside the checked range.
+        shim::test_threads_start(1000, 1)?;
+        let mut same = false;
+        let mut last = (0, 0, 0, 0);
+        // Other kernel threads may come or go between two runs: retry.
+        for _ in 0..3 {
+            let par = plan.switch_stats(Direction::Apply, Mode::Parallel);
+            let ser = plan.switch_stats(Direction::Apply, Mode::Serial);
+            last = (par.tasks, ser.tasks, par.hits, ser.hits);
+            if par.tasks == ser.tasks && par.hits == 1 && ser.hits == 1 {
+                same = true;
+                break;
+            }
+        }
+        shim::test_threads_stop();
+        assert!(same);
+        assert!(last.0 > 1000);
+        assert_eq!(last.2, 1);
+        assert_eq!(plan.text_hash()?, hash0);
+        Ok(())
+    }
+
+    #[test]
+    fn injected_failures_leave_text_identical() -> Result {
+        let targets = selftest::targets()?;
+        let mut plan = Plan::new(&targets, &[])?;
+        let hash0 = plan.text_hash()?;
+        for inject in [Inject::AfterStackCheck, Inject::MidPatch] {
+            let r = plan.switch(Direction::Apply, Mode::Parallel, inject);
+            assert_eq!(r.err(), Some(ECANCELED));
+            assert!(!plan.is_applied());
+            assert_eq!(plan.text_hash()?, hash0);
+            assert_eq!(prio(), (99, 1));
+        }
+        apply(&mut plan)?;
+        let hash1 = plan.text_hash()?;
+        for inject in [Inject::AfterStackCheck, Inject::MidPatch] {
+            let r = plan.switch(Direction::Revert, Mode::Parallel, inject);
+            assert_eq!(r.err(), Some(ECANCELED));
+            assert!(plan.is_applied());
+            assert_eq!(plan.text_hash()?, hash1);
+            assert_eq!(prio(), (selftest::NEW_MAX, selftest::NEW_MIN));
+        }
+        revert(&mut plan)?;
+        assert_eq!(plan.text_hash()?, hash0);
+        Ok(())
+    }
+
+    #[test]
+    fn foreign_patch_is_refused() -> Result {
+        let targets = selftest::targets()?;
+        let mut plan = Plan::new(&targets, &[])?;
+        let mut other = Plan::new(&targets, &[])?;
+        apply(&mut other)?;
+        // Another patcher's jmp sits on the site: refused, nothing written.
+        let hash1 = plan.text_hash()?;
+        assert_eq!(apply(&mut plan).err(), Some(EBUSY));
+        assert_eq!(plan.text_hash()?, hash1);
+        revert(&mut other)?;
+        apply(&mut plan)?;
+        revert(&mut plan)?;
+        Ok(())
+    }
+}
