@@ -4,6 +4,7 @@
 #
 #   make demo      boot the test kernel, load plugsched.ko, show it, unload it
 #   make test      every test (host, style, KUnit + scenarios in QEMU, stock kernel)
+#   make bench     engine benchmark: stop_machine phases for 100/1k/10k threads
 #   make module    build plugsched.ko for TARGET (test, default, or debian)
 #   make kernel    build (or verify) the TARGET kernel tree and print KDIR
 #   make setup     create the toolchain root only
@@ -17,7 +18,7 @@
 TARGET ?= test
 export TARGET
 
-.PHONY: all module kernel setup test demo fmt clean
+.PHONY: all module kernel setup test demo bench fmt clean
 
 all: module
 
@@ -32,6 +33,9 @@ setup:
 
 test:
 	@scripts/test.sh
+
+bench:
+	@scripts/bench.sh
 
 demo:
 	@scripts/demo.sh

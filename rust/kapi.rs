@@ -103,6 +103,9 @@ impl CpusReadLock {
     where
         F: Fn(&Stopped) -> c_int + Sync,
     {
+        /// # Safety
+        ///
+        /// `data` must point to an `F` that outlives the call.
         unsafe extern "C" fn trampoline<F>(data: *mut c_void) -> c_int
         where
             F: Fn(&Stopped) -> c_int + Sync,
@@ -189,6 +192,9 @@ impl Stopped {
 
     /// Visit every thread of every process, with its position in the list.
     pub(crate) fn for_each_task<F: FnMut(TaskRef, usize)>(&self, mut f: F) {
+        /// # Safety
+        ///
+        /// `data` must point to an `F` that no one else uses during the call.
         unsafe extern "C" fn visit<F: FnMut(TaskRef, usize)>(
             data: *mut c_void,
             t: *mut c_void,
@@ -231,6 +237,9 @@ impl Stopped {
             f: &'a mut dyn FnMut(u64) -> bool,
             stopped: bool,
         }
+        /// # Safety
+        ///
+        /// `cookie` must point to a `Cookie` that no one else uses.
         unsafe extern "C" fn consume(cookie: *mut c_void, addr: c_ulong) -> bool {
             // SAFETY: `cookie` is the `Cookie` passed below, used by one CPU.
             let c = unsafe { &mut *cookie.cast::<Cookie<'_>>() };
@@ -299,6 +308,10 @@ pub(crate) fn ksym_size_offset(addr: u64) -> Option<(u64, u64)> {
 /// Call `f(name, addr)` for every vmlinux symbol until it returns `false`.
 /// Slow (all of kallsyms); may sleep.
 pub(crate) fn for_each_ksym<F: FnMut(&[u8], u64) -> bool>(mut f: F) {
+    /// # Safety
+    ///
+    /// `data` must point to an `F` that no one else uses during the call;
+    /// `name` must be a valid NUL-terminated string.
     unsafe extern "C" fn visit<F: FnMut(&[u8], u64) -> bool>(
         data: *mut c_void,
         name: *const c_char,

@@ -4,9 +4,10 @@
 #
 #   1. host: cargo test of the host tools (KTAP/console checker, ...)
 #   2. style: rustfmt and the SAFETY-comment rule on all Rust sources
-#   3. test kernel: build plugsched.ko, boot, KUnit suites + scenario
+#   3. test kernel: build plugsched.ko; scenarios basic (KUnit suites run at
+#      load) and engine (live redirection checked from user space)
 #   4. harness self-test: a run with a failing case must be rejected
-#   5. Debian's stock kernel: build plugsched.ko for it, boot, scenario
+#   5. Debian's stock kernel: build plugsched.ko for it; the same scenarios
 #
 # Each step prints "LABEL: N passed, N failed, N skipped"; the last line sums them.
 . "$(dirname "$0")/lib.sh"
@@ -32,7 +33,9 @@ step "rust style" "$PS_TOP/scripts/check-style.sh"
 
 for target in ${PLUGSCHED_TARGETS:-test debian}; do
 	if "$PS_TOP/scripts/build-module.sh" "$target" >/dev/null; then
-		step "$target kernel: basic" "$PS_TOP/scripts/qemu-run.sh" --target "$target" "$PS_TOP/tests-e2e/basic"
+		for scen in basic engine; do
+			step "$target kernel: $scen" "$PS_TOP/scripts/qemu-run.sh" --target "$target" "$PS_TOP/tests-e2e/$scen"
+		done
 		if [ "$target" = test ]; then
 			ps_phase "test: harness self-test (this run must be rejected)"
 			if "$PS_TOP/scripts/qemu-run.sh" --target test "$PS_TOP/tests-e2e/harness-must-fail" \

@@ -1,0 +1,40 @@
+# SPDX-License-Identifier: GPL-2.0
+# Scenario "bench-engine": time the engine's switches with 100, 1000 and
+# 10000 extra sleeping threads.  For each count, the module's self-test
+# applies and reverts its redirections once with parallel and once with
+# serial stack inspection and logs what each stop_machine measured; this
+# script prints those lines prefixed with "bench: threads=N".  A benchmark,
+# not a test: the only checks are that every step ran.
+. /lib/plugsched/ktap.sh
+st=/sys/kernel/plugsched/selftest
+echo 100000 >/proc/sys/kernel/threads-max
+
+run_bench() {
+	n=$1
+	rm -f /tmp/ready
+	./threads "$n" >/tmp/ready &
+	pid=$!
+	i=0
+	while ! grep -q ready /tmp/ready 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 600 ] || return 1
+		sleep 0.1
+	done
+	dmesg -c >/dev/null
+	echo bench >$st || return 1
+	dmesg | grep 'bench:' | sed "s/.*bench:/bench: threads=$n/" >/tmp/bench.$n
+	kill "$pid"
+	wait "$pid" 2>/dev/null
+	[ "$(wc -l </tmp/bench.$n)" = 4 ]
+}
+
+insmod /lib/modules/plugsched.ko
+ktap_suite plugsched_bench 3
+for n in 100 1000 10000; do
+	ktap_case "threads_$n" run_bench "$n"
+done
+ktap_end
+rc=$?
+cat /tmp/bench.* 2>/dev/null
+rmmod plugsched
+exit $rc
