@@ -51,6 +51,8 @@ void plugsched_test_wait(void);
 int plugsched_test_threads_start(unsigned int n, unsigned int in_target);
 void plugsched_test_threads_stop(void);
 long plugsched_test_call_syscall(unsigned long fn, unsigned long arg);
+int plugsched_test_kprobe_arm(unsigned long addr);
+void plugsched_test_kprobe_disarm(void);
 
 /* Rust, called from C. */
 ssize_t plugsched_rs_state_show(char *buf, size_t len);

@@ -34,6 +34,8 @@ mod ffi {
         pub(super) fn plugsched_test_threads_start(n: c_uint, in_target: c_uint) -> c_int;
         pub(super) fn plugsched_test_threads_stop();
         pub(super) fn plugsched_test_call_syscall(f: c_ulong, arg: c_ulong) -> c_long;
+        pub(super) fn plugsched_test_kprobe_arm(addr: c_ulong) -> c_int;
+        pub(super) fn plugsched_test_kprobe_disarm();
     }
 }
 
@@ -57,6 +59,29 @@ pub(crate) fn test_threads_start(n: u32, in_target: u32) -> Result {
 pub(crate) fn test_threads_stop() {
     // SAFETY: Process context; safe to call with no threads started.
     unsafe { ffi::plugsched_test_threads_stop() };
+}
+
+/// A kprobe on the function at `addr`, removed when dropped (one at a time).
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) struct TestKprobe(());
+
+#[cfg(CONFIG_KUNIT = "y")]
+impl TestKprobe {
+    /// Register the kprobe.
+    pub(crate) fn arm(addr: usize) -> Result<Self> {
+        // SAFETY: Process context; only one TestKprobe exists at a time (the
+        // KUnit cases of a suite run one after the other).
+        to_result(unsafe { ffi::plugsched_test_kprobe_arm(addr as c_ulong) })?;
+        Ok(TestKprobe(()))
+    }
+}
+
+#[cfg(CONFIG_KUNIT = "y")]
+impl Drop for TestKprobe {
+    fn drop(&mut self) {
+        // SAFETY: The kprobe was registered by `arm`.
+        unsafe { ffi::plugsched_test_kprobe_disarm() };
+    }
 }
 
 /// Call the system call entry point at `f` through a function pointer, with

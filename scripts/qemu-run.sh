@@ -16,8 +16,9 @@
 # A scenario is a directory with run.sh (run by the guest's /init as
 # /scenario/run.sh, busybox sh, modules in /lib/modules) and a list of the
 # KTAP suites it must produce: suites.<target> or, failing that, suites.
-# Everything in the directory is copied to /scenario; each NAME.c in it is
-# also built (static, in the toolchain root) into the program /scenario/NAME.  The harness builds a
+# Everything in the directory is copied to /scenario.  Every test program
+# tests-e2e/programs/NAME.c is built (static, in the toolchain root) into
+# /bin/NAME of every initramfs.  The harness builds a
 # busybox initramfs holding plugsched.ko built for the target, boots, saves
 # the serial console to build/<target>/<scenario>.log, then checks it with
 # `plugsched check-log`: any failed test, missing planned suite, zero tests,
@@ -67,9 +68,9 @@ cp "$PS_ROOT/usr/bin/busybox" "$ird/bin/busybox"
 [ "$module" = 0 ] || cp "$ko" "$ird/lib/modules/"
 cp "$PS_TOP/scripts/guest/ktap.sh" "$ird/lib/plugsched/"
 cp -r "$scen/." "$ird/scenario/"
-for c in "$scen"/*.c; do
+for c in "$PS_TOP"/tests-e2e/programs/*.c; do
 	[ -e "$c" ] || continue
-	ps_in_root "gcc -static -O2 -Wall -Werror -pthread -o $ird/scenario/$(basename "$c" .c) $c" ||
+	ps_in_root "gcc -static -O2 -Wall -Werror -pthread -o $ird/bin/$(basename "$c" .c) $c" ||
 		ps_die "cannot build test program $c"
 done
 cat >"$ird/init" <<'INIT'

@@ -164,6 +164,27 @@ mod tests {
     }
 
     #[test]
+    fn kprobed_function_is_refused() -> Result {
+        let targets = selftest::targets()?;
+        let mut plan = Plan::new(&targets, &[])?;
+        let hash0 = plan.text_hash()?;
+        {
+            let _kp = shim::TestKprobe::arm(targets[0].old)?;
+            let hash_kp = plan.text_hash()?;
+            // The kprobe changed the site (ftrace call or int3).
+            assert!(hash_kp != hash0);
+            assert_eq!(apply(&mut plan).err(), Some(EBUSY));
+            assert!(!plan.is_applied());
+            assert_eq!(plan.text_hash()?, hash_kp);
+        }
+        // Once the kprobe is gone, the site is untouched again.
+        assert_eq!(plan.text_hash()?, hash0);
+        apply(&mut plan)?;
+        revert(&mut plan)?;
+        Ok(())
+    }
+
+    #[test]
     fn foreign_patch_is_refused() -> Result {
         let targets = selftest::targets()?;
         let mut plan = Plan::new(&targets, &[])?;

@@ -6,10 +6,12 @@
 #include <linux/atomic.h>
 #include <linux/completion.h>
 #include <linux/delay.h>
+#include <linux/kprobes.h>
 #include <linux/kthread.h>
 #include <linux/ptrace.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
+#include <linux/string.h>
 
 #include "../c_shims/shims.h"
 
@@ -103,4 +105,19 @@ long plugsched_test_call_syscall(unsigned long fn, unsigned long arg)
 	struct pt_regs regs = { .di = arg };
 
 	return f(&regs);
+}
+
+static struct kprobe test_kp;
+
+/* Put a kprobe on the function at @addr (through ftrace when it can). */
+int plugsched_test_kprobe_arm(unsigned long addr)
+{
+	memset(&test_kp, 0, sizeof(test_kp));
+	test_kp.addr = (kprobe_opcode_t *)addr;
+	return register_kprobe(&test_kp);
+}
+
+void plugsched_test_kprobe_disarm(void)
+{
+	unregister_kprobe(&test_kp);
 }

@@ -12,7 +12,7 @@ echo 100000 >/proc/sys/kernel/threads-max
 run_bench() {
 	n=$1
 	rm -f /tmp/ready
-	./threads "$n" >/tmp/ready &
+	threads "$n" >/tmp/ready &
 	pid=$!
 	i=0
 	while ! grep -q ready /tmp/ready 2>/dev/null; do
