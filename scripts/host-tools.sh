@@ -5,6 +5,14 @@
 . "$(dirname "$0")/lib.sh"
 
 cargo_env="CARGO_HOME=$PLUGSCHED_CACHE/cargo CARGO_TARGET_DIR=$PS_TOP/target/root"
+# crates.io may be reached through a TLS proxy that only the host's
+# certificate store knows: give the root's cargo the host's CA bundle.
+ca=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
+if [ -r "$ca" ]; then
+	mkdir -p "$PLUGSCHED_CACHE/cargo"
+	cmp -s "$ca" "$PLUGSCHED_CACHE/cargo/host-ca.crt" || cp "$ca" "$PLUGSCHED_CACHE/cargo/host-ca.crt"
+	cargo_env="$cargo_env CARGO_HTTP_CAINFO=$PLUGSCHED_CACHE/cargo/host-ca.crt"
+fi
 if [ "${1:-}" = "--test" ]; then
 	shift
 	ps_in_root -C "$PS_TOP" "$cargo_env RUSTFLAGS='-D warnings' cargo test --locked --workspace $*"
