@@ -4,6 +4,7 @@
 #
 #   1. host: cargo test of the host tools (KTAP/console checker, ...)
 #   2. style: rustfmt and the SAFETY-comment rule on all Rust sources
+#   2b. boundary analysis (`plugsched init`) of the real test kernel
 #   3. test kernel: build plugsched.ko; scenarios basic (KUnit suites run at
 #      load) and engine (live redirection checked from user space)
 #   4. harness self-test: a run with a failing case must be rejected
@@ -32,6 +33,9 @@ step "host cargo test" "$PS_TOP/scripts/host-tools.sh" --test
 step "rust style" "$PS_TOP/scripts/check-style.sh"
 
 for target in ${PLUGSCHED_TARGETS:-test debian}; do
+	if [ "$target" = test ] && "$PS_TOP/scripts/kernel.sh" test >/dev/null; then
+		step "boundary analysis of the test kernel" "$PS_TOP/scripts/check-boundary.sh"
+	fi
 	if "$PS_TOP/scripts/build-module.sh" "$target" >/dev/null; then
 		for scen in basic engine; do
 			step "$target kernel: $scen" "$PS_TOP/scripts/qemu-run.sh" --target "$target" "$PS_TOP/tests-e2e/$scen"

@@ -14,7 +14,9 @@
 
 use std::process::ExitCode;
 
+mod boundary;
 mod elf;
+mod init;
 mod klp;
 mod ktap;
 
@@ -25,6 +27,9 @@ commands:
   check-log [--suite NAME]... [--label LABEL] LOG
       check the serial console log of a QEMU run (KTAP, planned suites,
       scenario exit code, WARNING/BUG/Call Trace/lockdep splats)
+  init [--config FILE] KDIR WORKDIR
+      boundary analysis of the scheduler of the built kernel in KDIR; writes
+      WORKDIR/boundary.json
   klp-convert --system-map FILE --symvers FILE [--sympos FILE] MODULE.ko
       turn references to non-exported vmlinux symbols into klp relocations
       resolved by the kernel's module loader (in place)
@@ -109,6 +114,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("check-log") => check_log(&args[1..]),
         Some("klp-convert") => klp_convert(&args[1..]),
+        Some("init") => init::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -1,0 +1,514 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The boundary classification: the paper's Algorithm 1, plus callbacks.
+//!
+//! Input is a whole-kernel call graph ([`Graph`]): every function symbol of
+//! vmlinux (clones included) attributed to its source file, the direct call
+//! edges between them, which functions have their address taken, and where
+//! functions were inlined.  Given the in-boundary source files and the
+//! interface list, every in-boundary function becomes
+//!
+//! * an **interface**: named in the config, a syscall entry, or exported
+//!   (callable by any module, so never internal);
+//! * a **callback**: its address is taken (a function pointer to it may be
+//!   stored anywhere, including the vmlinux `sched_class` instances, so its
+//!   vmlinux entry must be redirected);
+//! * **internal**: reachable only from interfaces, callbacks, init code and
+//!   other internal functions.  This is a fixpoint: an internal function
+//!   called by anything else is demoted to external, which may demote the
+//!   functions it calls, and so on;
+//! * **external**: everything else in the boundary files; the module calls
+//!   the vmlinux copy.
+//!
+//! Interfaces and callbacks form the border, whose entries are redirected.
+//! A boundary is refused when redirecting would miss calls: an outsider
+//! calling a compiler clone of a border function (the clone keeps running
+//! old code), or a border function inlined into an outsider.
+
+use std::collections::{
+    BTreeMap,
+    BTreeSet, //
+};
+
+/// Index of a function in [`Graph::funcs`].
+pub type FuncId = usize;
+
+/// One function symbol of vmlinux.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Func {
+    /// Symbol name, clone suffix included (`foo.isra.0`).
+    pub name: String,
+    /// Source file it was written in (DWARF `DW_AT_decl_file`).
+    pub file: String,
+    /// kallsyms position among symbols of this name (0 when unique).
+    pub sympos: u32,
+    /// Global binding (else local / static).
+    pub global: bool,
+    /// Exported to modules.
+    pub exported: bool,
+    /// In `.init.text` (freed after boot).
+    pub init: bool,
+    /// For a compiler clone (`.isra`, `.constprop`, `.part`, `.cold`, ...):
+    /// the function it was cloned from, when that still exists.
+    pub clone_of: Option<FuncId>,
+    /// Address and size in vmlinux.
+    pub addr: u64,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+impl Func {
+    /// The name without a clone suffix.
+    pub fn base_name(&self) -> &str {
+        self.name.split('.').next().unwrap_or(&self.name)
+    }
+
+    /// Whether the name carries a clone suffix.
+    pub fn is_clone(&self) -> bool {
+        self.name.contains('.')
+    }
+}
+
+/// A function inlined into another (from DWARF `DW_TAG_inlined_subroutine`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inlined {
+    /// Function the code was inlined into.
+    pub into: FuncId,
+    /// Name of the inlined function.
+    pub name: String,
+    /// Its source file.
+    pub file: String,
+    /// Where the call was: `file:line`.
+    pub site: String,
+}
+
+/// The whole-kernel call graph.
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    /// Every function symbol.
+    pub funcs: Vec<Func>,
+    /// Direct calls and tail calls: (caller, callee).
+    pub calls: BTreeSet<(FuncId, FuncId)>,
+    /// Functions whose address is taken (in code or data).
+    pub address_taken: BTreeSet<FuncId>,
+    /// Inlined calls.
+    pub inlined: Vec<Inlined>,
+}
+
+/// What the boundary is made of (from the boundary config).
+#[derive(Clone, Debug, Default)]
+pub struct Boundary {
+    /// In-boundary source files (paths relative to the source tree).
+    pub files: BTreeSet<String>,
+    /// Names of interface functions.
+    pub interfaces: BTreeSet<String>,
+    /// Name prefixes that make a function an interface (syscall entries).
+    pub interface_prefixes: Vec<String>,
+}
+
+/// The class of an in-boundary function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Class {
+    /// Entry point called from outside: redirected.
+    Interface,
+    /// Address taken: redirected.
+    Callback,
+    /// Only reachable through the border: replaced with the module.
+    Internal,
+    /// Left in vmlinux: the module calls it.
+    External,
+}
+
+/// The result of the classification.
+#[derive(Clone, Debug, Default)]
+pub struct Classification {
+    /// Class of every in-boundary function.
+    pub class: BTreeMap<FuncId, Class>,
+    /// Reasons the boundary cannot be used, each naming a call site.
+    pub errors: Vec<String>,
+    /// Facts a developer should know (old inlined copies, unknown names).
+    pub warnings: Vec<String>,
+}
+
+impl Classification {
+    /// Number of functions of class `c`.
+    pub fn count(&self, c: Class) -> usize {
+        self.class.values().filter(|&&k| k == c).count()
+    }
+
+    /// Whether `f` is redirected (interface or callback).
+    pub fn is_border(&self, f: FuncId) -> bool {
+        matches!(self.class.get(&f), Some(Class::Interface | Class::Callback))
+    }
+}
+
+/// Classify the functions of `g` against `b`.
+pub fn classify(g: &Graph, b: &Boundary) -> Classification {
+    let in_files = |f: &Func| b.files.contains(&f.file);
+    let mod_fns: BTreeSet<FuncId> = (0..g.funcs.len())
+        .filter(|&i| in_files(&g.funcs[i]))
+        .collect();
+    let is_interface = |f: &Func| {
+        let base = f.base_name();
+        b.interfaces.contains(base)
+            || b.interface_prefixes
+                .iter()
+                .any(|p| base.starts_with(p.as_str()))
+            || f.exported
+    };
+
+    let mut class = BTreeMap::new();
+    for &i in &mod_fns {
+        let f = &g.funcs[i];
+        let c = if f.init {
+            // Init code ran at boot and is gone; it stays as it is.
+            Class::External
+        } else if is_interface(f) {
+            Class::Interface
+        } else if g.address_taken.contains(&i) {
+            Class::Callback
+        } else {
+            Class::Internal
+        };
+        class.insert(i, c);
+    }
+
+    // Fixpoint: an internal function called by anything outside
+    // internal ∪ border ∪ init is external.
+    let mut callers: BTreeMap<FuncId, Vec<FuncId>> = BTreeMap::new();
+    for &(a, z) in &g.calls {
+        callers.entry(z).or_default().push(a);
+    }
+    // Init code anywhere is trusted: it ran at boot and is gone.
+    let trusted = |class: &BTreeMap<FuncId, Class>, f: FuncId| {
+        g.funcs[f].init
+            || matches!(
+                class.get(&f),
+                Some(Class::Internal | Class::Interface | Class::Callback)
+            )
+    };
+    let mut work: Vec<FuncId> = class
+        .iter()
+        .filter(|(_, &c)| c == Class::Internal)
+        .map(|(&f, _)| f)
+        .collect();
+    while let Some(f) = work.pop() {
+        if class.get(&f) != Some(&Class::Internal) {
+            continue;
+        }
+        let outside = callers
+            .get(&f)
+            .is_some_and(|cs| cs.iter().any(|&c| !trusted(&class, c)));
+        if outside {
+            class.insert(f, Class::External);
+            // Its callees may have lost their last trusted-only status.
+            for &(a, z) in g.calls.range((f, 0)..=(f, usize::MAX)) {
+                debug_assert_eq!(a, f);
+                if class.get(&z) == Some(&Class::Internal) {
+                    work.push(z);
+                }
+            }
+        }
+    }
+
+    let mut out = Classification {
+        class,
+        ..Default::default()
+    };
+    check_clones(g, &mut out);
+    check_inlined(g, b, &mut out);
+    out
+}
+
+/// Refuse an outsider calling a clone of a border function: redirecting
+/// the function's entry does not catch calls that go to its clone.
+fn check_clones(g: &Graph, c: &mut Classification) {
+    let mut errors = Vec::new();
+    for (i, f) in g.funcs.iter().enumerate() {
+        let Some(base) = f.clone_of else { continue };
+        if !c.is_border(base) {
+            continue;
+        }
+        for &(a, z) in &g.calls {
+            if z != i {
+                continue;
+            }
+            let caller_inside = matches!(
+                c.class.get(&a),
+                Some(Class::Internal | Class::Interface | Class::Callback)
+            );
+            if !caller_inside && !g.funcs[a].init {
+                errors.push(format!(
+                    "{} ({}) calls {}, a clone of the redirected {}: that call would keep running old code",
+                    g.funcs[a].name, g.funcs[a].file, f.name, g.funcs[base].name
+                ));
+            }
+        }
+    }
+    c.errors.extend(errors);
+}
+
+/// Refuse an interface that exists only inlined into code outside the
+/// boundary: it has no entry to redirect, so those calls keep running old
+/// code.  Border functions that have an entry but were *also* inlined into
+/// outsiders are reported as warnings (those copies stay old).
+fn check_inlined(g: &Graph, b: &Boundary, c: &mut Classification) {
+    let outside = |f: FuncId| {
+        !b.files.contains(&g.funcs[f].file) || c.class.get(&f) == Some(&Class::External)
+    };
+    let with_symbol: BTreeSet<&str> = c.class.keys().map(|&f| g.funcs[f].base_name()).collect();
+    for name in &b.interfaces {
+        if with_symbol.contains(name.as_str()) {
+            continue;
+        }
+        let sites: Vec<&Inlined> = g
+            .inlined
+            .iter()
+            .filter(|i| &i.name == name && b.files.contains(&i.file))
+            .filter(|i| outside(i.into) && !g.funcs[i.into].init)
+            .collect();
+        match sites.first() {
+            Some(i) => c.errors.push(format!(
+                "interface {name} exists only inlined; it is inlined into {} ({}) at {}{}: those calls would keep running old code",
+                g.funcs[i.into].name,
+                g.funcs[i.into].file,
+                i.site,
+                if sites.len() > 1 { format!(" and {} more site(s)", sites.len() - 1) } else { String::new() }
+            )),
+            None => c.warnings.push(format!("interface {name} is not a function of the boundary")),
+        }
+    }
+    let border: BTreeSet<(&str, &str)> = c
+        .class
+        .iter()
+        .filter(|(_, &k)| matches!(k, Class::Interface | Class::Callback))
+        .map(|(&f, _)| (g.funcs[f].base_name(), g.funcs[f].file.as_str()))
+        .collect();
+    let mut stale: BTreeMap<&str, usize> = BTreeMap::new();
+    for inl in &g.inlined {
+        if outside(inl.into)
+            && !g.funcs[inl.into].init
+            && border.contains(&(inl.name.as_str(), inl.file.as_str()))
+        {
+            *stale.entry(inl.name.as_str()).or_default() += 1;
+        }
+    }
+    for (name, n) in stale {
+        c.warnings.push(format!(
+            "{name} is redirected, but {n} inlined copy(ies) outside the boundary stay old"
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Build a graph from (name, file) pairs and edges by name.
+    struct G {
+        g: Graph,
+    }
+
+    impl G {
+        fn new(funcs: &[(&str, &str)]) -> Self {
+            let mut g = Graph::default();
+            for (n, f) in funcs {
+                g.funcs.push(Func {
+                    name: n.to_string(),
+                    file: f.to_string(),
+                    global: true,
+                    ..Default::default()
+                });
+            }
+            G { g }
+        }
+        fn id(&self, n: &str) -> FuncId {
+            self.g.funcs.iter().position(|f| f.name == n).unwrap()
+        }
+        fn call(mut self, a: &str, z: &str) -> Self {
+            let (a, z) = (self.id(a), self.id(z));
+            self.g.calls.insert((a, z));
+            self
+        }
+        fn taken(mut self, f: &str) -> Self {
+            let i = self.id(f);
+            self.g.address_taken.insert(i);
+            self
+        }
+        fn clone_of(mut self, clone: &str, base: &str) -> Self {
+            let (c, b) = (self.id(clone), self.id(base));
+            self.g.funcs[c].clone_of = Some(b);
+            self
+        }
+        fn class(&self, c: &Classification, n: &str) -> Class {
+            c.class[&self.id(n)]
+        }
+    }
+
+    fn boundary(ifaces: &[&str]) -> Boundary {
+        Boundary {
+            files: ["core.c", "fair.c"].iter().map(|s| s.to_string()).collect(),
+            interfaces: ifaces.iter().map(|s| s.to_string()).collect(),
+            interface_prefixes: vec!["__x64_sys_".into()],
+        }
+    }
+
+    const S: &str = "core.c";
+    const F: &str = "fair.c";
+    const O: &str = "mm.c";
+
+    #[test]
+    fn algorithm_1_with_fixpoint() {
+        // schedule -> pick -> helper; outside -> helper2 -> leaf
+        let t = G::new(&[
+            ("schedule", S),
+            ("pick", S),
+            ("helper", F),
+            ("helper2", F),
+            ("leaf", F),
+            ("outside", O),
+            ("__x64_sys_sched_yield", S),
+        ])
+        .call("schedule", "pick")
+        .call("pick", "helper")
+        .call("outside", "helper2")
+        .call("helper2", "leaf")
+        .call("__x64_sys_sched_yield", "leaf");
+        let c = classify(&t.g, &boundary(&["schedule"]));
+        assert_eq!(t.class(&c, "schedule"), Class::Interface);
+        assert_eq!(t.class(&c, "__x64_sys_sched_yield"), Class::Interface);
+        assert_eq!(t.class(&c, "pick"), Class::Internal);
+        assert_eq!(t.class(&c, "helper"), Class::Internal);
+        // helper2 is called from outside: external; leaf is then called by
+        // an external function: external too (the fixpoint).
+        assert_eq!(t.class(&c, "helper2"), Class::External);
+        assert_eq!(t.class(&c, "leaf"), Class::External);
+        assert!(!c.class.contains_key(&t.id("outside")));
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+    }
+
+    #[test]
+    fn fixpoint_propagates_through_chains_and_cycles() {
+        // outside -> a -> b -> c -> b (cycle); d only from schedule.
+        let t = G::new(&[
+            ("outside", O),
+            ("a", S),
+            ("b", S),
+            ("c", S),
+            ("d", S),
+            ("schedule", S),
+        ])
+        .call("outside", "a")
+        .call("a", "b")
+        .call("b", "c")
+        .call("c", "b")
+        .call("schedule", "d")
+        .call("d", "b");
+        let c = classify(&t.g, &boundary(&["schedule"]));
+        for n in ["a", "b", "c"] {
+            assert_eq!(t.class(&c, n), Class::External, "{n}");
+        }
+        assert_eq!(t.class(&c, "d"), Class::Internal);
+    }
+
+    #[test]
+    fn callbacks_and_exports() {
+        let mut t = G::new(&[
+            ("task_tick_fair", F),
+            ("enqueue_task_fair", F),
+            ("wake_up_process", S),
+            ("helper", F),
+        ])
+        .taken("task_tick_fair")
+        .taken("enqueue_task_fair")
+        .call("enqueue_task_fair", "helper");
+        let w = t.id("wake_up_process");
+        t.g.funcs[w].exported = true;
+        let c = classify(&t.g, &boundary(&[]));
+        assert_eq!(t.class(&c, "task_tick_fair"), Class::Callback);
+        assert_eq!(t.class(&c, "enqueue_task_fair"), Class::Callback);
+        assert_eq!(t.class(&c, "wake_up_process"), Class::Interface);
+        assert_eq!(t.class(&c, "helper"), Class::Internal);
+        assert_eq!(c.count(Class::Callback), 2);
+        assert!(c.is_border(t.id("task_tick_fair")));
+    }
+
+    #[test]
+    fn interface_wins_over_callback_and_init_stays() {
+        let mut t = G::new(&[("schedule", S), ("sched_init", S), ("only_from_init", S)])
+            .taken("schedule")
+            .call("sched_init", "only_from_init");
+        let i = t.id("sched_init");
+        t.g.funcs[i].init = true;
+        let c = classify(&t.g, &boundary(&["schedule"]));
+        assert_eq!(t.class(&c, "schedule"), Class::Interface);
+        assert_eq!(t.class(&c, "sched_init"), Class::External);
+        // Called only by init code: internal (init code is trusted).
+        assert_eq!(t.class(&c, "only_from_init"), Class::Internal);
+    }
+
+    #[test]
+    fn outsider_calling_clone_of_border_is_refused() {
+        let t = G::new(&[
+            ("yield_to", S),
+            ("yield_to.isra.0", S),
+            ("kvm_vcpu_yield", O),
+            ("helper", S),
+            ("helper.constprop.0", S),
+        ])
+        .clone_of("yield_to.isra.0", "yield_to")
+        .clone_of("helper.constprop.0", "helper")
+        .call("kvm_vcpu_yield", "yield_to.isra.0")
+        .call("yield_to", "helper.constprop.0");
+        let c = classify(&t.g, &boundary(&["yield_to"]));
+        assert_eq!(c.errors.len(), 1, "{:?}", c.errors);
+        assert!(c.errors[0].starts_with(
+            "kvm_vcpu_yield (mm.c) calls yield_to.isra.0, a clone of the redirected yield_to"
+        ));
+        // A clone of an internal function called from the border is fine.
+        assert_eq!(t.class(&c, "helper.constprop.0"), Class::Internal);
+    }
+
+    #[test]
+    fn inline_only_interface_is_refused() {
+        // set_user_nice exists only inlined (no symbol); do_nice is outside.
+        let mut t = G::new(&[("do_nice", O), ("schedule", S), ("inner", S)]);
+        let d = t.id("do_nice");
+        let s = t.id("schedule");
+        t.g.inlined.push(Inlined {
+            into: d,
+            name: "set_user_nice".into(),
+            file: S.into(),
+            site: "mm.c:42".into(),
+        });
+        // A redirected function also inlined outside: only a warning.
+        t.g.inlined.push(Inlined {
+            into: d,
+            name: "schedule".into(),
+            file: S.into(),
+            site: "mm.c:50".into(),
+        });
+        // Internal code inlined into border functions is fine.
+        t.g.inlined.push(Inlined {
+            into: s,
+            name: "inner".into(),
+            file: S.into(),
+            site: "core.c:7".into(),
+        });
+        let c = classify(
+            &t.g,
+            &boundary(&["set_user_nice", "schedule", "no_such_fn"]),
+        );
+        assert_eq!(c.errors.len(), 1, "{:?}", c.errors);
+        assert!(c.errors[0].starts_with("interface set_user_nice exists only inlined; it is inlined into do_nice (mm.c) at mm.c:42"));
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert!(c
+            .warnings
+            .iter()
+            .any(|w| w == "interface no_such_fn is not a function of the boundary"));
+        assert!(c
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("schedule is redirected, but 1 inlined copy")));
+    }
+}

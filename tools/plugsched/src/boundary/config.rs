@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The boundary config (TOML, `boundary/linux-<version>.toml`).
+
+use serde::Deserialize;
+
+use super::algo::Boundary;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    files: Vec<String>,
+    #[serde(default)]
+    interface_prefixes: Vec<String>,
+    #[serde(default)]
+    interfaces: Vec<String>,
+}
+
+/// Parse a boundary config.
+pub fn parse(text: &str) -> Result<Boundary, String> {
+    let raw: Raw = toml::from_str(text).map_err(|e| e.to_string())?;
+    if raw.files.is_empty() {
+        return Err("no in-boundary files".into());
+    }
+    Ok(Boundary {
+        files: raw.files.into_iter().collect(),
+        interfaces: raw.interfaces.into_iter().collect(),
+        interface_prefixes: raw.interface_prefixes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_repository_config() {
+        let b = parse(include_str!("../../../../boundary/linux-7.3.toml")).unwrap();
+        assert!(b.files.contains("kernel/sched/core.c"));
+        assert!(!b.files.iter().any(|f| f.contains("/ext/")));
+        assert!(b.interfaces.contains("__schedule"));
+        assert!(b.interface_prefixes.iter().any(|p| p == "__x64_sys_"));
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_empty_files() {
+        assert!(parse("files = [\"a.c\"]\nbogus = 1\n").is_err());
+        assert!(parse("files = []\n").is_err());
+    }
+}

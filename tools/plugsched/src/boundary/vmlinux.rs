@@ -1,0 +1,625 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Build the whole-kernel call graph from a built vmlinux, not from source
+//! text: the x86-64 machine code gives every direct call and tail call
+//! (static callees included, which carry no relocation), the relocations
+//! kept by `--emit-relocs` (`vmlinux.unstripped`) and RIP-relative or
+//! absolute operands give every address-taken function, and DWARF gives
+//! each function's real source file (which is what makes the unity objects
+//! `build_policy.o` / `build_utility.o` analysable) and every inlined call.
+
+use std::collections::{
+    BTreeMap,
+    BTreeSet,
+    HashMap, //
+};
+use std::path::Path;
+
+use gimli::{
+    AttributeValue,
+    EndianSlice,
+    LittleEndian, //
+};
+use iced_x86::{
+    Decoder,
+    DecoderOptions,
+    FlowControl,
+    OpKind, //
+};
+use object::{
+    Object,
+    ObjectSection,
+    ObjectSymbol,
+    RelocationTarget,
+    SectionKind,
+    SymbolKind, //
+};
+
+use super::algo::{
+    Func,
+    FuncId,
+    Graph,
+    Inlined, //
+};
+
+type R<'a> = EndianSlice<'a, LittleEndian>;
+
+/// Progress callback: a phase name.
+pub type Progress<'a> = &'a dyn Fn(&str);
+
+/// Function start address -> id, and a sorted list for containment lookups.
+struct AddrIndex {
+    starts: Vec<(u64, u64, FuncId)>,
+    by_start: HashMap<u64, Vec<FuncId>>,
+}
+
+impl AddrIndex {
+    fn new(funcs: &[Func]) -> Self {
+        let mut starts: Vec<(u64, u64, FuncId)> = funcs
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.addr, f.size, i))
+            .collect();
+        starts.sort();
+        let mut by_start: HashMap<u64, Vec<FuncId>> = HashMap::new();
+        for &(a, _, i) in &starts {
+            by_start.entry(a).or_default().push(i);
+        }
+        AddrIndex { starts, by_start }
+    }
+
+    /// The function starting exactly at `addr` (the first of its aliases).
+    fn at(&self, addr: u64) -> Option<FuncId> {
+        self.by_start.get(&addr).and_then(|v| v.first().copied())
+    }
+
+    /// Every symbol (aliases included) starting at `addr`.
+    fn all_at(&self, addr: u64) -> &[FuncId] {
+        self.by_start.get(&addr).map_or(&[], |v| v.as_slice())
+    }
+}
+
+/// Read the graph of `vmlinux` (use `vmlinux.unstripped`, which keeps the
+/// relocations).  `src` is the source tree, to make DWARF paths relative.
+pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Graph, String> {
+    progress("reading the ELF file");
+    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let obj = object::File::parse(&*data).map_err(|e| format!("{}: {e}", path.display()))?;
+    if obj.architecture() != object::Architecture::X86_64 {
+        return Err("only x86_64 vmlinux is supported so far".into());
+    }
+
+    // 1. Function symbols (clones included) and exports.
+    progress("symbols");
+    let mut g = Graph::default();
+    let mut exported = BTreeSet::new();
+    let init_text = obj
+        .section_by_name(".init.text")
+        .map(|s| (s.address(), s.size()));
+    let mut seen = BTreeSet::new();
+    for s in obj.symbols() {
+        let Ok(name) = s.name() else { continue };
+        if let Some(e) = name.strip_prefix("__ksymtab_") {
+            exported.insert(e.to_string());
+        }
+        if s.kind() != SymbolKind::Text || s.size() == 0 || name.starts_with("__pfx_") {
+            continue;
+        }
+        if !seen.insert((s.address(), name.to_string())) {
+            continue; // aliases of the same symbol
+        }
+        let init = init_text.is_some_and(|(a, n)| s.address() >= a && s.address() < a + n);
+        g.funcs.push(Func {
+            name: name.to_string(),
+            global: s.is_global(),
+            init,
+            addr: s.address(),
+            size: s.size(),
+            ..Default::default()
+        });
+    }
+    // sympos: position in address order among same names.
+    let mut by_name: HashMap<String, Vec<FuncId>> = HashMap::new();
+    for (i, f) in g.funcs.iter().enumerate() {
+        by_name.entry(f.name.clone()).or_default().push(i);
+    }
+    for ids in by_name.values_mut() {
+        if ids.len() > 1 {
+            ids.sort_by_key(|&i| g.funcs[i].addr);
+            for (k, &i) in ids.iter().enumerate() {
+                g.funcs[i].sympos = k as u32 + 1;
+            }
+        }
+    }
+    for f in g.funcs.iter_mut() {
+        f.exported = exported.contains(&f.name);
+    }
+    let index = AddrIndex::new(&g.funcs);
+
+    // 2. Calls and address-taken functions, from the machine code.
+    progress("decoding machine code");
+    for sec in obj.sections() {
+        if sec.kind() != SectionKind::Text {
+            continue;
+        }
+        let Ok(bytes) = sec.data() else { continue };
+        let base = sec.address();
+        let funcs: Vec<FuncId> = index
+            .starts
+            .iter()
+            .filter(|&&(a, _, _)| a >= base && a < base + bytes.len() as u64)
+            .map(|&(_, _, i)| i)
+            .collect();
+        for caller in funcs {
+            let f = &g.funcs[caller];
+            let off = (f.addr - base) as usize;
+            let end = (off + f.size as usize).min(bytes.len());
+            let mut dec = Decoder::with_ip(64, &bytes[off..end], f.addr, DecoderOptions::NONE);
+            while dec.can_decode() {
+                let ins = dec.decode();
+                match ins.flow_control() {
+                    FlowControl::Call
+                    | FlowControl::UnconditionalBranch
+                    | FlowControl::ConditionalBranch
+                        if ins.op0_kind() == OpKind::NearBranch64 =>
+                    {
+                        let t = ins.near_branch_target();
+                        // Jumps inside the same function are not edges.
+                        if let Some(z) = index.at(t) {
+                            if z != caller {
+                                g.calls.insert((caller, z));
+                            }
+                        }
+                        continue;
+                    }
+                    _ => {}
+                }
+                if ins.is_ip_rel_memory_operand() {
+                    if let Some(z) = index.at(ins.ip_rel_memory_address()) {
+                        g.address_taken.insert(z);
+                    }
+                }
+                for op in 0..ins.op_count() {
+                    let v = match ins.op_kind(op) {
+                        OpKind::Immediate32to64 => ins.immediate32to64() as u64,
+                        OpKind::Immediate64 => ins.immediate64(),
+                        OpKind::Immediate32 => u64::from(ins.immediate32()),
+                        _ => continue,
+                    };
+                    if let Some(z) = index.at(v) {
+                        g.address_taken.insert(z);
+                    }
+                }
+            }
+        }
+    }
+
+    // 3. Address-taken through relocations (data tables, ops structures).
+    progress("relocations");
+    let texts: Vec<(u64, &[u8])> = obj
+        .sections()
+        .filter(|s| s.kind() == SectionKind::Text)
+        .filter_map(|s| Some((s.address(), s.data().ok()?)))
+        .collect();
+    for sec in obj.sections() {
+        let text = sec.kind() == SectionKind::Text;
+        // Only code and data that the kernel runs or dereferences: not the
+        // metadata tables that point at every function (ORC, ENDBR seal,
+        // call/return sites, alternatives, bug/exception tables, DWARF).
+        let name = sec.name().unwrap_or("");
+        let counts = matches!(
+            name,
+            ".text"
+                | ".init.text"
+                | ".data"
+                | ".init.data"
+                | "__param"
+                | ".x86_cpu_dev.init"
+                | ".apicdrivers"
+        ) || name.starts_with(".data.")
+            || name.starts_with(".rodata");
+        if !counts {
+            continue;
+        }
+        for (off, rel) in sec.relocations() {
+            // A function pointer stored in data is an absolute relocation;
+            // relative ones in data are tables of offsets (kallsyms, ksymtab).
+            if !text && rel.kind() != object::RelocationKind::Absolute {
+                continue;
+            }
+            let target = match rel.target() {
+                RelocationTarget::Symbol(si) => match obj.symbol_by_index(si) {
+                    Ok(s) => s.address().wrapping_add(rel.addend() as u64),
+                    Err(_) => continue,
+                },
+                _ => continue,
+            };
+            // In code, a PC-relative relocation's addend is biased by the
+            // operand's distance to the next instruction (-4 for calls).
+            let candidates = if text {
+                [target.wrapping_add(4), target]
+            } else {
+                [target, target]
+            };
+            for t in candidates {
+                if let Some(z) = index.at(t) {
+                    // A relocation of a call/jmp operand is a call, not a
+                    // reference: those were taken from the code above.
+                    // r_offset is a section offset in relocatable files
+                    // and an address in linked ones (--emit-relocs).
+                    let at = match obj.kind() {
+                        object::ObjectKind::Relocatable => sec.address() + off,
+                        _ => off,
+                    };
+                    let is_call = text && is_branch_operand(&texts, at);
+                    if !is_call {
+                        g.address_taken.insert(z);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    // 4. Clones: `foo.isra.0` -> `foo`, when `foo` exists (same file checked
+    //    once DWARF is read).
+    for i in 0..g.funcs.len() {
+        if !g.funcs[i].is_clone() {
+            continue;
+        }
+        let base = g.funcs[i].base_name().to_string();
+        if let Some(ids) = by_name.get(&base) {
+            // Unique base, or the one whose file matches (set after DWARF).
+            if ids.len() == 1 {
+                g.funcs[i].clone_of = Some(ids[0]);
+            }
+        }
+    }
+
+    progress("DWARF");
+    read_dwarf(&obj, src, &index, &mut g)?;
+    // Resolve clones of duplicated names by file.
+    for i in 0..g.funcs.len() {
+        if g.funcs[i].clone_of.is_some() || !g.funcs[i].is_clone() {
+            continue;
+        }
+        let base = g.funcs[i].base_name().to_string();
+        if let Some(ids) = by_name.get(&base) {
+            let file = g.funcs[i].file.clone();
+            let same: Vec<_> = ids.iter().filter(|&&b| g.funcs[b].file == file).collect();
+            if same.len() == 1 {
+                g.funcs[i].clone_of = Some(*same[0]);
+            }
+        }
+    }
+    Ok(g)
+}
+
+/// Whether the 4 bytes at `addr` are the rel32 operand of a call/jmp/jcc.
+fn is_branch_operand(texts: &[(u64, &[u8])], addr: u64) -> bool {
+    for &(a, d) in texts {
+        if addr < a + 2 || addr >= a + d.len() as u64 {
+            continue;
+        }
+        let o = (addr - a) as usize;
+        return matches!(d[o - 1], 0xe8 | 0xe9)
+            || (d[o - 2] == 0x0f && (0x80..=0x8f).contains(&d[o - 1]));
+    }
+    false
+}
+
+/// The source file of a DIE (`DW_AT_decl_file`), relative to `src`.
+fn decl_file<'a>(
+    dwarf: &gimli::Dwarf<R<'a>>,
+    unit: &gimli::Unit<R<'a>>,
+    entry: &gimli::DebuggingInformationEntry<'_, '_, R<'a>>,
+    attr: gimli::DwAt,
+    src: &str,
+) -> Option<String> {
+    let idx = match entry.attr_value(attr).ok()?? {
+        AttributeValue::FileIndex(i) => i,
+        v => v.udata_value()?,
+    };
+    file_name(dwarf, unit, idx, src)
+}
+
+fn file_name<'a>(
+    dwarf: &gimli::Dwarf<R<'a>>,
+    unit: &gimli::Unit<R<'a>>,
+    idx: u64,
+    src: &str,
+) -> Option<String> {
+    let lp = unit.line_program.as_ref()?;
+    let header = lp.header();
+    let file = header.file(idx)?;
+    let mut path = String::new();
+    if let Some(dir) = file.directory(header) {
+        let d = dwarf.attr_string(unit, dir).ok()?;
+        path.push_str(&d.to_string_lossy());
+        path.push('/');
+    }
+    let n = dwarf.attr_string(unit, file.path_name()).ok()?;
+    path.push_str(&n.to_string_lossy());
+    Some(normalize(&path, src))
+}
+
+/// Make a DWARF path relative to the source tree and drop `./` and `..`.
+fn normalize(path: &str, src: &str) -> String {
+    let p = path
+        .strip_prefix(src)
+        .unwrap_or(path)
+        .trim_start_matches('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    parts.join("/")
+}
+
+/// Walk every DIE: attribute out-of-line functions to their source files
+/// and collect inlined calls.
+fn read_dwarf(
+    obj: &object::File<'_>,
+    src: &Path,
+    index: &AddrIndex,
+    g: &mut Graph,
+) -> Result<(), String> {
+    let load = |id: gimli::SectionId| -> Result<R<'_>, gimli::Error> {
+        let data = obj
+            .section_by_name(id.name())
+            .and_then(|s| s.data().ok())
+            .unwrap_or(&[]);
+        Ok(EndianSlice::new(data, LittleEndian))
+    };
+    let dwarf = gimli::Dwarf::load(load).map_err(|e| e.to_string())?;
+    let src = src.to_string_lossy().to_string();
+    let mut units = dwarf.units();
+    let mut files: BTreeMap<FuncId, String> = BTreeMap::new();
+    while let Some(header) = units.next().map_err(|e| e.to_string())? {
+        let unit = dwarf.unit(header).map_err(|e| e.to_string())?;
+        let mut entries = unit.entries();
+        // Stack of (depth, function id) of enclosing out-of-line functions.
+        let mut depth = 0isize;
+        let mut enclosing: Vec<(isize, FuncId)> = Vec::new();
+        while let Some((delta, entry)) = entries.next_dfs().map_err(|e| e.to_string())? {
+            depth += delta;
+            while enclosing.last().is_some_and(|&(d, _)| d >= depth) {
+                enclosing.pop();
+            }
+            match entry.tag() {
+                gimli::DW_TAG_subprogram => {
+                    // Out-of-line code: low_pc, or ranges when the function
+                    // was split (hot part + `.cold` part).
+                    let mut ids = Vec::new();
+                    if let Ok(mut ranges) = dwarf.die_ranges(&unit, entry) {
+                        while let Ok(Some(r)) = ranges.next() {
+                            ids.extend_from_slice(index.all_at(r.begin));
+                        }
+                    }
+                    let Some(&main) = ids.first() else { continue };
+                    let file = match decl_file(&dwarf, &unit, entry, gimli::DW_AT_decl_file, &src) {
+                        Some(f) => Some(f),
+                        None => origin_file(&dwarf, &unit, entry, &src),
+                    };
+                    if let Some(f) = file {
+                        for &id in &ids {
+                            files.entry(id).or_insert_with(|| f.clone());
+                        }
+                    }
+                    enclosing.push((depth, main));
+                }
+                gimli::DW_TAG_inlined_subroutine => {
+                    let Some(&(_, into)) = enclosing.last() else {
+                        continue;
+                    };
+                    let Some((name, file)) = origin_name_file(&dwarf, &unit, entry, &src) else {
+                        continue;
+                    };
+                    let call_file = decl_file(&dwarf, &unit, entry, gimli::DW_AT_call_file, &src)
+                        .unwrap_or_default();
+                    let line = entry
+                        .attr_value(gimli::DW_AT_call_line)
+                        .ok()
+                        .flatten()
+                        .and_then(|v| v.udata_value())
+                        .unwrap_or(0);
+                    g.inlined.push(Inlined {
+                        into,
+                        name,
+                        file,
+                        site: format!("{call_file}:{line}"),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    for (id, f) in files {
+        g.funcs[id].file = f;
+    }
+    // Functions without DWARF (assembly) keep an empty file.
+    Ok(())
+}
+
+/// Follow `DW_AT_abstract_origin` / `DW_AT_specification` to the DIE that
+/// carries the name and declaration file.
+fn origin_name_file<'a>(
+    dwarf: &gimli::Dwarf<R<'a>>,
+    unit: &gimli::Unit<R<'a>>,
+    entry: &gimli::DebuggingInformationEntry<'_, '_, R<'a>>,
+    src: &str,
+) -> Option<(String, String)> {
+    let mut off = match entry.attr_value(gimli::DW_AT_abstract_origin).ok()?? {
+        AttributeValue::UnitRef(o) => o,
+        _ => return None,
+    };
+    for _ in 0..4 {
+        let e = unit.entry(off).ok()?;
+        let name = e
+            .attr_value(gimli::DW_AT_name)
+            .ok()
+            .flatten()
+            .and_then(|v| dwarf.attr_string(unit, v).ok())
+            .map(|s| s.to_string_lossy().to_string());
+        let file = decl_file(dwarf, unit, &e, gimli::DW_AT_decl_file, src);
+        if let (Some(n), Some(f)) = (name, file) {
+            return Some((n, f));
+        }
+        match e.attr_value(gimli::DW_AT_specification).ok()?? {
+            AttributeValue::UnitRef(o) => off = o,
+            _ => return None,
+        }
+    }
+    None
+}
+
+fn origin_file<'a>(
+    dwarf: &gimli::Dwarf<R<'a>>,
+    unit: &gimli::Unit<R<'a>>,
+    entry: &gimli::DebuggingInformationEntry<'_, '_, R<'a>>,
+    src: &str,
+) -> Option<String> {
+    origin_name_file(dwarf, unit, entry, src).map(|(_, f)| f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalised() {
+        assert_eq!(
+            normalize("/s/kernel/sched/../sched/core.c", "/s"),
+            "kernel/sched/core.c"
+        );
+        assert_eq!(
+            normalize("/s/./kernel/sched/fair.c", "/s/"),
+            "kernel/sched/fair.c"
+        );
+        assert_eq!(
+            normalize("include/linux/sched.h", "/s"),
+            "include/linux/sched.h"
+        );
+    }
+}
+
+/// End to end on a tiny synthetic "kernel" compiled and linked by the test
+/// with the same kind of toolchain (gcc -O2 -g, ld --emit-relocs).
+#[cfg(test)]
+mod e2e {
+    use super::*;
+    use crate::boundary::{
+        algo::{
+            classify,
+            Class, //
+        },
+        config,
+    };
+    use std::process::Command;
+
+    const CORE: &str = r#"
+#define NI __attribute__((noinline, noclone))
+struct ops { void (*tick)(int); };
+void helper2(int x);
+static NI int pick(int x) { return x * 3; }
+NI void schedule(int x) { helper2(pick(x)); }
+NI void task_tick(int x) { (void)pick(x + 1); }
+const struct ops fair_ops = { .tick = task_tick };
+NI long __x64_sys_sched_yield(int x) { schedule(x); return 0; }
+static inline int inlined_only(int x) { return x + 40; }
+NI void helper2(int x) { asm volatile("" :: "r"(inlined_only(x))); }
+"#;
+
+    const OTHER: &str = r#"
+struct ops { void (*tick)(int); };
+extern const struct ops fair_ops;
+void helper2(int x);
+void schedule(int x);
+long __x64_sys_sched_yield(int x);
+__attribute__((noinline)) void outsider(int x) { helper2(x); }
+void entry(void) {
+    schedule(1);
+    outsider(2);
+    fair_ops.tick(3);
+    __x64_sys_sched_yield(4);
+    for (;;) ;
+}
+"#;
+
+    #[test]
+    fn synthetic_kernel() {
+        let dir = std::env::temp_dir().join(format!("plugsched-e2e-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("kernel/sched")).unwrap();
+        std::fs::write(dir.join("kernel/sched/core.c"), CORE).unwrap();
+        std::fs::write(dir.join("other.c"), OTHER).unwrap();
+        let out = Command::new("gcc")
+            .current_dir(&dir)
+            .args([
+                "-O2",
+                "-g",
+                "-fno-pie",
+                "-no-pie",
+                "-nostdlib",
+                "-fcf-protection=branch",
+                "-Wl,--emit-relocs",
+                "-Wl,-e,entry",
+                "-o",
+                "vmlinux",
+                "kernel/sched/core.c",
+                "other.c",
+            ])
+            .output()
+            .expect("gcc");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let src = dir.canonicalize().unwrap();
+        let g = read_graph(&src.join("vmlinux"), &src, &|_| {}).unwrap();
+        let id = |n: &str| {
+            g.funcs
+                .iter()
+                .position(|f| f.name == n)
+                .unwrap_or_else(|| panic!("{n}"))
+        };
+        assert_eq!(g.funcs[id("pick")].file, "kernel/sched/core.c");
+        assert_eq!(g.funcs[id("outsider")].file, "other.c");
+        assert!(
+            g.calls.contains(&(id("schedule"), id("pick"))),
+            "static call"
+        );
+        assert!(g.calls.contains(&(id("outsider"), id("helper2"))));
+        assert!(g.address_taken.contains(&id("task_tick")));
+        assert!(!g.address_taken.contains(&id("pick")));
+        assert!(g
+            .inlined
+            .iter()
+            .any(|i| i.name == "inlined_only" && i.into == id("helper2")));
+
+        let b = config::parse(
+            "files = [\"kernel/sched/core.c\"]\n\
+             interface_prefixes = [\"__x64_sys_\"]\n\
+             interfaces = [\"schedule\"]\n",
+        )
+        .unwrap();
+        let c = classify(&g, &b);
+        let class = |n: &str| c.class[&id(n)];
+        assert_eq!(class("schedule"), Class::Interface);
+        assert_eq!(class("__x64_sys_sched_yield"), Class::Interface);
+        assert_eq!(class("task_tick"), Class::Callback);
+        assert_eq!(class("pick"), Class::Internal);
+        assert_eq!(class("helper2"), Class::External);
+        assert!(!c.class.contains_key(&id("outsider")));
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `plugsched init [--config FILE] KDIR WORKDIR`: analyse the scheduler
+//! boundary of a built kernel and write the classification.
+
+use std::path::{
+    Path,
+    PathBuf, //
+};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::boundary::{
+    algo::{
+        self,
+        Class, //
+    },
+    config, vmlinux,
+};
+
+#[derive(Serialize)]
+struct FuncOut<'a> {
+    name: &'a str,
+    file: &'a str,
+    sympos: u32,
+    class: &'static str,
+    addr: String,
+    size: u64,
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    kdir: String,
+    counts: [(&'static str, usize); 4],
+    functions: Vec<FuncOut<'a>>,
+    errors: &'a [String],
+    warnings: &'a [String],
+}
+
+fn class_name(c: Class) -> &'static str {
+    match c {
+        Class::Interface => "interface",
+        Class::Callback => "callback",
+        Class::Internal => "internal",
+        Class::External => "external",
+    }
+}
+
+/// Run `init`.
+pub fn run(args: &[String]) -> Result<ExitCode, String> {
+    let mut cfg = None;
+    let mut pos = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--config" => cfg = Some(it.next().ok_or("--config needs a file")?.clone()),
+            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
+            s => pos.push(PathBuf::from(s)),
+        }
+    }
+    let [kdir, work] = pos.as_slice() else {
+        return Err("usage: plugsched init [--config FILE] KDIR WORKDIR".into());
+    };
+    let cfg = cfg.unwrap_or_else(|| "boundary/linux-7.3.toml".into());
+    let text = std::fs::read_to_string(&cfg).map_err(|e| format!("{cfg}: {e}"))?;
+    let boundary = config::parse(&text).map_err(|e| format!("{cfg}: {e}"))?;
+
+    let vml = ["vmlinux.unstripped", "vmlinux"]
+        .iter()
+        .map(|n| kdir.join(n))
+        .find(|p| p.exists())
+        .ok_or_else(|| format!("{}: no vmlinux", kdir.display()))?;
+    let src = std::fs::canonicalize(kdir.join("source")).unwrap_or_else(|_| kdir.clone());
+    let t0 = Instant::now();
+    let progress = |phase: &str| {
+        eprintln!("  [{:6.1}s] {phase}", t0.elapsed().as_secs_f64());
+    };
+    eprintln!("plugsched init: analysing {}", vml.display());
+    let g = vmlinux::read_graph(&vml, &src, &progress)?;
+    progress("classifying");
+    let c = algo::classify(&g, &boundary);
+    progress("done");
+
+    let counts = [
+        ("internal", c.count(Class::Internal)),
+        ("interface", c.count(Class::Interface)),
+        ("callback", c.count(Class::Callback)),
+        ("external", c.count(Class::External)),
+    ];
+    println!(
+        "functions of vmlinux: {}; call edges: {}; address-taken: {}; inlined calls: {}",
+        g.funcs.len(),
+        g.calls.len(),
+        g.address_taken.len(),
+        g.inlined.len()
+    );
+    let no_file = g.funcs.iter().filter(|f| f.file.is_empty()).count();
+    println!("functions without a DWARF source file (assembly, generated stubs, Rust): {no_file}");
+
+    println!("boundary: {} files ({})", boundary.files.len(), cfg);
+    println!("{:<12} {:>8}", "class", "count");
+    for (n, k) in counts {
+        println!("{n:<12} {k:>8}");
+    }
+    println!("(paper, Linux 4.19: 786 internal, 94 interface, 96 external)");
+
+    let mut functions: Vec<FuncOut<'_>> = c
+        .class
+        .iter()
+        .map(|(&i, &k)| {
+            let f = &g.funcs[i];
+            FuncOut {
+                name: &f.name,
+                file: &f.file,
+                sympos: f.sympos,
+                class: class_name(k),
+                addr: format!("{:#x}", f.addr),
+                size: f.size,
+            }
+        })
+        .collect();
+    functions.sort_by(|a, b| (a.file, a.name).cmp(&(b.file, b.name)));
+    let out = Output {
+        kdir: kdir.display().to_string(),
+        counts,
+        functions,
+        errors: &c.errors,
+        warnings: &c.warnings,
+    };
+    std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let path: &Path = &work.join("boundary.json");
+    let json = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
+    std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("classification written to {}", path.display());
+    if !c.warnings.is_empty() {
+        println!("{} warning(s), listed there", c.warnings.len());
+    }
+    if !c.errors.is_empty() {
+        for e in &c.errors {
+            eprintln!("boundary error: {e}");
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
