@@ -287,6 +287,7 @@ impl Plan {
     }
 
     /// Whether the redirections are in place.
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn is_applied(&self) -> bool {
         self.applied
     }
@@ -470,6 +471,22 @@ impl Plan {
                 );
             }
             return Ok((stats, ret));
+        }
+        // Every site must now hold what the switch wrote.
+        for s in self.sites.iter() {
+            let mut now = [0u8; PATCH_LEN];
+            kapi::read_kernel(s.addr, &mut now)?;
+            let want = match dir {
+                Direction::Apply => s.jmp,
+                Direction::Revert => s.orig,
+            };
+            if now != want {
+                pr_crit!(
+                    "patch site {:#x} does not hold the bytes written; this is a bug\n",
+                    s.addr
+                );
+                return Err(EIO);
+            }
         }
         self.applied = dir == Direction::Apply;
         Ok((stats, 0))

@@ -19,12 +19,14 @@ mod ffi {
     extern "C" {
         pub(super) fn plugsched_sysfs_create() -> c_int;
         pub(super) fn plugsched_sysfs_destroy();
+        #[cfg(CONFIG_KUNIT = "y")]
         pub(super) fn plugsched_sysfs_read(
             name: *const c_char,
             buf: *mut c_char,
             len: usize,
         ) -> isize;
         pub(super) fn plugsched_ksym_lookup(name: *const c_char) -> c_ulong;
+        #[cfg(CONFIG_KUNIT = "y")]
         pub(super) fn plugsched_ksym_text_mutex() -> c_ulong;
     }
 
@@ -118,7 +120,9 @@ impl Drop for Sysfs {
 }
 
 /// Read attribute `name` of `/sys/kernel/plugsched/` through its sysfs node
+/// (for the KUnit suites)
 /// and show() method; returns the length shown (at most `buf.len()` copied).
+#[cfg(CONFIG_KUNIT = "y")]
 pub(crate) fn sysfs_read(name: &CStr, buf: &mut [u8]) -> Result<usize> {
     // SAFETY: `name` is NUL-terminated and `buf` is valid for writes of
     // `buf.len()` bytes for the duration of the call.
@@ -138,6 +142,7 @@ pub(crate) fn ksym_lookup(name: &CStr) -> usize {
 }
 
 /// Address of vmlinux's non-exported `text_mutex`, as bound by the loader.
+#[cfg(CONFIG_KUNIT = "y")]
 pub(crate) fn text_mutex_addr() -> usize {
     // SAFETY: Takes the address of a static object; no preconditions.
     unsafe { ffi::plugsched_ksym_text_mutex() as usize }

@@ -20,9 +20,10 @@ ps_in_root -C "$PS_TOP" "make -C $KDIR M=$PS_TOP MO=$out $extra KBUILD_MODPOST_W
 	ps_die "module build for $target failed"
 }
 grep -E '^ +(RUSTC|CC|LD|BTF) \[M\]' "$out/build.log" | sed 's/^ */    /' >&2 || true
-other=$( (grep -E 'WARNING: modpost:|warning: objtool:' "$out/build.log" || true) |
+# Targets without CONFIG_WERROR (Debian's) would only warn: fail here too.
+other=$( (grep -E 'WARNING: modpost:|warning: objtool:|^warning:' "$out/build.log" || true) |
 	grep -vE "undefined!$|suppressed [0-9]+ unresolved symbol warnings" || true)
-[ -z "$other" ] || { echo "$other" >&2; ps_die "modpost/objtool warnings (see above)"; }
+[ -z "$other" ] || { cat "$out/build.log" >&2; ps_die "compiler/modpost/objtool warnings (see above)"; }
 [ -e "$out/plugsched.ko" ] || ps_die "no plugsched.ko produced"
 "$PS_TOP/scripts/host-tools.sh" klp-convert --system-map "$KDIR/System.map" \
 	--symvers "$KDIR/Module.symvers" "$out/plugsched.ko" >&2 ||
