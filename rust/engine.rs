@@ -77,6 +77,7 @@ pub(crate) struct Target {
 }
 
 /// One patch site.
+#[derive(Clone, Copy)]
 struct Site {
     /// Index of the target.
     target: usize,
@@ -86,6 +87,24 @@ struct Site {
     orig: [u8; PATCH_LEN],
     /// `jmp new`.
     jmp: [u8; PATCH_LEN],
+}
+
+impl Site {
+    /// The bytes a switch in direction `dir` finds at the site.
+    fn before(&self, dir: Direction) -> [u8; PATCH_LEN] {
+        match dir {
+            Direction::Apply => self.orig,
+            Direction::Revert => self.jmp,
+        }
+    }
+
+    /// The bytes a switch in direction `dir` leaves at the site.
+    fn after(&self, dir: Direction) -> [u8; PATCH_LEN] {
+        match dir {
+            Direction::Apply => self.jmp,
+            Direction::Revert => self.orig,
+        }
+    }
 }
 
 /// Which way a switch goes.
@@ -316,11 +335,7 @@ impl Plan {
             }
             let mut now = [0u8; PATCH_LEN];
             kapi::read_kernel(s.addr, &mut now)?;
-            let expected = match dir {
-                Direction::Apply => s.orig,
-                Direction::Revert => s.jmp,
-            };
-            if now != expected {
+            if now != s.before(dir) {
                 let why = x86::check_untouched(s.addr, &now, Expected::Body(s.orig));
                 match why {
                     Err(e) => pr_err!("{:?}: patch site {:#x}: {}\n", name, s.addr, Show(e)),
@@ -476,11 +491,7 @@ impl Plan {
         for s in self.sites.iter() {
             let mut now = [0u8; PATCH_LEN];
             kapi::read_kernel(s.addr, &mut now)?;
-            let want = match dir {
-                Direction::Apply => s.jmp,
-                Direction::Revert => s.orig,
-            };
-            if now != want {
+            if now != s.after(dir) {
                 pr_crit!(
                     "patch site {:#x} does not hold the bytes written; this is a bug\n",
                     s.addr
@@ -611,26 +622,18 @@ fn patch(
     if inject == Inject::AfterStackCheck {
         return Err(ECANCELED.to_errno());
     }
-    let from = |s: &Site| match dir {
-        Direction::Apply => s.orig,
-        Direction::Revert => s.jmp,
-    };
-    let to = |s: &Site| match dir {
-        Direction::Apply => s.jmp,
-        Direction::Revert => s.orig,
-    };
     let undo = |done: usize| {
         for s in sites[..done].iter().rev() {
-            ctx.text_poke(text, s.addr, &from(s));
+            ctx.text_poke(text, s.addr, &s.before(dir));
         }
     };
     for (i, s) in sites.iter().enumerate() {
         let mut now = [0u8; PATCH_LEN];
-        if kapi::read_kernel(s.addr, &mut now).is_err() || now != from(s) {
+        if kapi::read_kernel(s.addr, &mut now).is_err() || now != s.before(dir) {
             undo(i);
             return Err(EBUSY.to_errno());
         }
-        ctx.text_poke(text, s.addr, &to(s));
+        ctx.text_poke(text, s.addr, &s.after(dir));
         if inject == Inject::MidPatch {
             undo(i + 1);
             return Err(ECANCELED.to_errno());
