@@ -15,7 +15,8 @@ use serde::Serialize;
 use crate::boundary::{
     algo::{
         self,
-        Class, //
+        Class,
+        DataClass, //
     },
     config, vmlinux,
 };
@@ -31,10 +32,22 @@ struct FuncOut<'a> {
 }
 
 #[derive(Serialize)]
+struct VarOut<'a> {
+    name: &'a str,
+    file: &'a str,
+    sympos: u32,
+    class: &'static str,
+    addr: String,
+    size: u64,
+}
+
+#[derive(Serialize)]
 struct Output<'a> {
     kdir: String,
     counts: [(&'static str, usize); 4],
+    data_counts: [(&'static str, usize); 3],
     functions: Vec<FuncOut<'a>>,
+    data: Vec<VarOut<'a>>,
     errors: &'a [String],
     warnings: &'a [String],
 }
@@ -105,6 +118,14 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         println!("{n:<12} {k:>8}");
     }
     println!("(paper, Linux 4.19: 786 internal, 94 interface, 96 external)");
+    let data_counts = [
+        ("data-private", c.data_count(DataClass::Private)),
+        ("data-shared", c.data_count(DataClass::Shared)),
+        ("data-external", c.data_count(DataClass::External)),
+    ];
+    for (n, k) in data_counts {
+        println!("{n:<14} {k:>6}");
+    }
 
     let mut functions: Vec<FuncOut<'_>> = c
         .class
@@ -122,10 +143,32 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         })
         .collect();
     functions.sort_by(|a, b| (a.file, a.name).cmp(&(b.file, b.name)));
+    let mut data: Vec<VarOut<'_>> = c
+        .data
+        .iter()
+        .map(|(&i, &k)| {
+            let v = &g.vars[i];
+            VarOut {
+                name: &v.name,
+                file: &v.file,
+                sympos: v.sympos,
+                class: match k {
+                    DataClass::Private => "private",
+                    DataClass::Shared => "shared",
+                    DataClass::External => "external",
+                },
+                addr: format!("{:#x}", v.addr),
+                size: v.size,
+            }
+        })
+        .collect();
+    data.sort_by(|a, b| (a.file, a.name).cmp(&(b.file, b.name)));
     let out = Output {
         kdir: kdir.display().to_string(),
         counts,
+        data_counts,
         functions,
+        data,
         errors: &c.errors,
         warnings: &c.warnings,
     };

@@ -82,11 +82,38 @@ pub struct Inlined {
     pub site: String,
 }
 
+/// Index of a variable in [`Graph::vars`].
+pub type VarId = usize;
+
+/// One data symbol of vmlinux (per-CPU variables included).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Var {
+    /// Symbol name.
+    pub name: String,
+    /// Source file it is defined in (DWARF), empty if unknown.
+    pub file: String,
+    /// kallsyms position among symbols of this name (0 when unique).
+    pub sympos: u32,
+    /// Global binding (else `static`).
+    pub global: bool,
+    /// Address and size in vmlinux.
+    pub addr: u64,
+    /// Size in bytes.
+    pub size: u64,
+}
+
 /// The whole-kernel call graph.
 #[derive(Clone, Debug, Default)]
 pub struct Graph {
     /// Every function symbol.
     pub funcs: Vec<Func>,
+    /// Every data symbol.
+    pub vars: Vec<Var>,
+    /// Functions referring to variables: (function, variable).
+    pub var_refs: BTreeSet<(FuncId, VarId)>,
+    /// Variables whose address is stored in other data (ops tables,
+    /// registration structures): always shared.
+    pub data_referenced: BTreeSet<VarId>,
     /// Direct calls and tail calls: (caller, callee).
     pub calls: BTreeSet<(FuncId, FuncId)>,
     /// Functions whose address is taken (in code or data).
@@ -104,6 +131,11 @@ pub struct Boundary {
     pub interfaces: BTreeSet<String>,
     /// Name prefixes that make a function an interface (syscall entries).
     pub interface_prefixes: Vec<String>,
+    /// Variables of the boundary files that must stay shared with vmlinux
+    /// even though only replaced code uses them.
+    pub shared: BTreeSet<String>,
+    /// Variables the module must have its own copy of.
+    pub private: BTreeSet<String>,
 }
 
 /// The class of an in-boundary function.
@@ -119,11 +151,26 @@ pub enum Class {
     External,
 }
 
+/// The class of a variable the boundary code uses or defines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DataClass {
+    /// Defined in the boundary, used only by replaced code: the module
+    /// has its own copy (rebuilt at update).
+    Private,
+    /// Defined in the boundary, also used by code that stays in vmlinux (or
+    /// global, or forced): the module uses the vmlinux copy.
+    Shared,
+    /// Defined outside the boundary and used by replaced code.
+    External,
+}
+
 /// The result of the classification.
 #[derive(Clone, Debug, Default)]
 pub struct Classification {
     /// Class of every in-boundary function.
     pub class: BTreeMap<FuncId, Class>,
+    /// Class of every variable defined in the boundary or used by it.
+    pub data: BTreeMap<VarId, DataClass>,
     /// Reasons the boundary cannot be used, each naming a call site.
     pub errors: Vec<String>,
     /// Facts a developer should know (old inlined copies, unknown names).
@@ -134,6 +181,11 @@ impl Classification {
     /// Number of functions of class `c`.
     pub fn count(&self, c: Class) -> usize {
         self.class.values().filter(|&&k| k == c).count()
+    }
+
+    /// Number of variables of class `c`.
+    pub fn data_count(&self, c: DataClass) -> usize {
+        self.data.values().filter(|&&k| k == c).count()
     }
 
     /// Whether `f` is redirected (interface or callback).
@@ -217,7 +269,48 @@ pub fn classify(g: &Graph, b: &Boundary) -> Classification {
     };
     check_clones(g, &mut out);
     check_inlined(g, b, &mut out);
+    classify_data(g, b, &mut out);
     out
+}
+
+/// D_internal private / shared and D_external.  A variable of the boundary
+/// files is private only when it is `static`, not forced shared, not
+/// pointed to by other data, and every function that uses it is replaced by
+/// the module (internal or border): otherwise vmlinux code that stays, or
+/// boot code that initialised it, would see a different copy.
+fn classify_data(g: &Graph, b: &Boundary, c: &mut Classification) {
+    let replaced = |f: FuncId| {
+        matches!(
+            c.class.get(&f),
+            Some(Class::Internal | Class::Interface | Class::Callback)
+        )
+    };
+    let mut users: BTreeMap<VarId, Vec<FuncId>> = BTreeMap::new();
+    for &(f, v) in &g.var_refs {
+        users.entry(v).or_default().push(f);
+    }
+    let mut data = BTreeMap::new();
+    for (v, var) in g.vars.iter().enumerate() {
+        let used = users.get(&v).map_or(&[][..], |u| u.as_slice());
+        if b.files.contains(&var.file) {
+            let only_replaced = used.iter().all(|&f| replaced(f));
+            let k = if b.private.contains(&var.name) {
+                DataClass::Private
+            } else if var.global
+                || b.shared.contains(&var.name)
+                || !only_replaced
+                || g.data_referenced.contains(&v)
+            {
+                DataClass::Shared
+            } else {
+                DataClass::Private
+            };
+            data.insert(v, k);
+        } else if used.iter().any(|&f| replaced(f)) {
+            data.insert(v, DataClass::External);
+        }
+    }
+    c.data = data;
 }
 
 /// Refuse an outsider calling a clone of a border function: redirecting
@@ -350,6 +443,7 @@ mod tests {
             files: ["core.c", "fair.c"].iter().map(|s| s.to_string()).collect(),
             interfaces: ifaces.iter().map(|s| s.to_string()).collect(),
             interface_prefixes: vec!["__x64_sys_".into()],
+            ..Default::default()
         }
     }
 
@@ -467,6 +561,44 @@ mod tests {
         ));
         // A clone of an internal function called from the border is fine.
         assert_eq!(t.class(&c, "helper.constprop.0"), Class::Internal);
+    }
+
+    #[test]
+    fn data_classes() {
+        let mut t = G::new(&[("schedule", S), ("pick", S), ("outside", O), ("helper2", S)])
+            .call("schedule", "pick")
+            .call("outside", "helper2");
+        let var = |n: &str, f: &str, global: bool| Var {
+            name: n.into(),
+            file: f.into(),
+            global,
+            ..Default::default()
+        };
+        t.g.vars = vec![
+            var("sched_priv", S, false), // used by pick only: private
+            var("sched_both", S, false), // used by pick and helper2 (external)
+            var("runqueues", S, true),   // global: shared
+            var("jiffies", O, true),     // outside, used by schedule: external
+            var("unrelated", O, true),   // outside, unused by the boundary
+            var("forced", S, false),     // forced shared by the config
+            var("cpu_files", S, false),  // pointed to by other data
+        ];
+        t.g.data_referenced.insert(6);
+        let (pick, h2, sch) = (t.id("pick"), t.id("helper2"), t.id("schedule"));
+        for (f, v) in [(pick, 0), (pick, 1), (h2, 1), (sch, 2), (sch, 3), (pick, 5)] {
+            t.g.var_refs.insert((f, v));
+        }
+        let mut b = boundary(&["schedule"]);
+        b.shared.insert("forced".into());
+        let c = classify(&t.g, &b);
+        assert_eq!(c.data.get(&0), Some(&DataClass::Private));
+        assert_eq!(c.data.get(&1), Some(&DataClass::Shared));
+        assert_eq!(c.data.get(&2), Some(&DataClass::Shared));
+        assert_eq!(c.data.get(&3), Some(&DataClass::External));
+        assert_eq!(c.data.get(&4), None);
+        assert_eq!(c.data.get(&5), Some(&DataClass::Shared));
+        assert_eq!(c.data.get(&6), Some(&DataClass::Shared));
+        assert_eq!(c.data_count(DataClass::Private), 1);
     }
 
     #[test]

@@ -14,6 +14,10 @@ struct Raw {
     interface_prefixes: Vec<String>,
     #[serde(default)]
     interfaces: Vec<String>,
+    #[serde(default)]
+    shared: Vec<String>,
+    #[serde(default)]
+    private: Vec<String>,
 }
 
 /// Parse a boundary config.
@@ -26,6 +30,8 @@ pub fn parse(text: &str) -> Result<Boundary, String> {
         files: raw.files.into_iter().collect(),
         interfaces: raw.interfaces.into_iter().collect(),
         interface_prefixes: raw.interface_prefixes,
+        shared: raw.shared.into_iter().collect(),
+        private: raw.private.into_iter().collect(),
     })
 }
 

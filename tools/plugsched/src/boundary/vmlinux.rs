@@ -39,7 +39,8 @@ use super::algo::{
     Func,
     FuncId,
     Graph,
-    Inlined, //
+    Inlined,
+    Var, //
 };
 
 type R<'a> = EndianSlice<'a, LittleEndian>;
@@ -55,11 +56,25 @@ struct AddrIndex {
 
 impl AddrIndex {
     fn new(funcs: &[Func]) -> Self {
-        let mut starts: Vec<(u64, u64, FuncId)> = funcs
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.addr, f.size, i))
-            .collect();
+        Self::from_ranges(
+            funcs
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.addr, f.size, i))
+                .collect(),
+        )
+    }
+
+    fn new_vars(vars: &[Var]) -> Self {
+        Self::from_ranges(
+            vars.iter()
+                .enumerate()
+                .map(|(i, v)| (v.addr, v.size, i))
+                .collect(),
+        )
+    }
+
+    fn from_ranges(mut starts: Vec<(u64, u64, usize)>) -> Self {
         starts.sort();
         let mut by_start: HashMap<u64, Vec<FuncId>> = HashMap::new();
         for &(a, _, i) in &starts {
@@ -71,6 +86,13 @@ impl AddrIndex {
     /// The function starting exactly at `addr` (the first of its aliases).
     fn at(&self, addr: u64) -> Option<FuncId> {
         self.by_start.get(&addr).and_then(|v| v.first().copied())
+    }
+
+    /// The function containing `addr`.
+    fn containing(&self, addr: u64) -> Option<FuncId> {
+        let i = self.starts.partition_point(|&(a, _, _)| a <= addr);
+        let &(a, s, id) = self.starts.get(i.checked_sub(1)?)?;
+        (addr < a + s).then_some(id)
     }
 
     /// Every symbol (aliases included) starting at `addr`.
@@ -118,6 +140,38 @@ pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Gra
             ..Default::default()
         });
     }
+    // Data symbols (per-CPU variables included), deduplicated likewise.
+    let mut seen_vars = BTreeSet::new();
+    for s in obj.symbols() {
+        let Ok(name) = s.name() else { continue };
+        if !matches!(s.kind(), SymbolKind::Data | SymbolKind::Tls) || s.size() == 0 {
+            continue;
+        }
+        if !seen_vars.insert((s.address(), name.to_string())) {
+            continue;
+        }
+        g.vars.push(Var {
+            name: name.to_string(),
+            global: s.is_global(),
+            addr: s.address(),
+            size: s.size(),
+            ..Default::default()
+        });
+    }
+    let mut var_names: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, v) in g.vars.iter().enumerate() {
+        var_names.entry(v.name.clone()).or_default().push(i);
+    }
+    for ids in var_names.values_mut() {
+        if ids.len() > 1 {
+            ids.sort_by_key(|&i| g.vars[i].addr);
+            for (k, &i) in ids.iter().enumerate() {
+                g.vars[i].sympos = k as u32 + 1;
+            }
+        }
+    }
+    let vars = AddrIndex::new_vars(&g.vars);
+
     // sympos: position in address order among same names.
     let mut by_name: HashMap<String, Vec<FuncId>> = HashMap::new();
     for (i, f) in g.funcs.iter().enumerate() {
@@ -202,7 +256,8 @@ pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Gra
         .filter_map(|s| Some((s.address(), s.data().ok()?)))
         .collect();
     for sec in obj.sections() {
-        let text = sec.kind() == SectionKind::Text;
+        // (vmlinux's .data is WAX: go by name, not by flags.)
+        let text = sec.kind() == SectionKind::Text && sec.name().is_ok_and(|n| n.ends_with("text"));
         // Only code and data that the kernel runs or dereferences: not the
         // metadata tables that point at every function (ORC, ENDBR seal,
         // call/return sites, alternatives, bug/exception tables, DWARF).
@@ -234,6 +289,31 @@ pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Gra
                 },
                 _ => continue,
             };
+            // r_offset is a section offset in relocatable files and an
+            // address in linked ones (--emit-relocs).
+            let at = match obj.kind() {
+                object::ObjectKind::Relocatable => sec.address() + off,
+                _ => off,
+            };
+            // Data used by code: (function, variable).  PC-relative
+            // operands are biased by -4 (the rest of the instruction).
+            if !text {
+                if let Some(v) = vars.containing(target) {
+                    g.data_referenced.insert(v);
+                }
+            } else {
+                if let Some(f) = index.containing(at) {
+                    let pcrel = rel.kind() != object::RelocationKind::Absolute;
+                    let t = if pcrel {
+                        target.wrapping_add(4)
+                    } else {
+                        target
+                    };
+                    if let Some(v) = vars.containing(t) {
+                        g.var_refs.insert((f, v));
+                    }
+                }
+            }
             // In code, a PC-relative relocation's addend is biased by the
             // operand's distance to the next instruction (-4 for calls).
             let candidates = if text {
@@ -245,12 +325,6 @@ pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Gra
                 if let Some(z) = index.at(t) {
                     // A relocation of a call/jmp operand is a call, not a
                     // reference: those were taken from the code above.
-                    // r_offset is a section offset in relocatable files
-                    // and an address in linked ones (--emit-relocs).
-                    let at = match obj.kind() {
-                        object::ObjectKind::Relocatable => sec.address() + off,
-                        _ => off,
-                    };
                     let is_call = text && is_branch_operand(&texts, at);
                     if !is_call {
                         g.address_taken.insert(z);
@@ -277,7 +351,7 @@ pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Gra
     }
 
     progress("DWARF");
-    read_dwarf(&obj, src, &index, &mut g)?;
+    read_dwarf(&obj, src, &index, &vars, &mut g)?;
     // Resolve clones of duplicated names by file.
     for i in 0..g.funcs.len() {
         if g.funcs[i].clone_of.is_some() || !g.funcs[i].is_clone() {
@@ -368,6 +442,7 @@ fn read_dwarf(
     obj: &object::File<'_>,
     src: &Path,
     index: &AddrIndex,
+    vars: &AddrIndex,
     g: &mut Graph,
 ) -> Result<(), String> {
     let load = |id: gimli::SectionId| -> Result<R<'_>, gimli::Error> {
@@ -381,6 +456,7 @@ fn read_dwarf(
     let src = src.to_string_lossy().to_string();
     let mut units = dwarf.units();
     let mut files: BTreeMap<FuncId, String> = BTreeMap::new();
+    let mut var_files: BTreeMap<usize, String> = BTreeMap::new();
     while let Some(header) = units.next().map_err(|e| e.to_string())? {
         let unit = dwarf.unit(header).map_err(|e| e.to_string())?;
         let mut entries = unit.entries();
@@ -414,6 +490,24 @@ fn read_dwarf(
                     }
                     enclosing.push((depth, main));
                 }
+                gimli::DW_TAG_variable => {
+                    let Ok(Some(AttributeValue::Exprloc(expr))) =
+                        entry.attr_value(gimli::DW_AT_location)
+                    else {
+                        continue;
+                    };
+                    let mut ops = expr.operations(unit.encoding());
+                    let Ok(Some(gimli::Operation::Address { address })) = ops.next() else {
+                        continue;
+                    };
+                    let file = decl_file(&dwarf, &unit, entry, gimli::DW_AT_decl_file, &src)
+                        .or_else(|| spec_file(&dwarf, &unit, entry, &src));
+                    if let Some(f) = file {
+                        for &v in vars.all_at(address) {
+                            var_files.entry(v).or_insert_with(|| f.clone());
+                        }
+                    }
+                }
                 gimli::DW_TAG_inlined_subroutine => {
                     let Some(&(_, into)) = enclosing.last() else {
                         continue;
@@ -442,6 +536,9 @@ fn read_dwarf(
     }
     for (id, f) in files {
         g.funcs[id].file = f;
+    }
+    for (id, f) in var_files {
+        g.vars[id].file = f;
     }
     // Functions without DWARF (assembly) keep an empty file.
     Ok(())
@@ -477,6 +574,21 @@ fn origin_name_file<'a>(
         }
     }
     None
+}
+
+/// The declaration file of a variable definition that refers to its
+/// declaration through `DW_AT_specification`.
+fn spec_file<'a>(
+    dwarf: &gimli::Dwarf<R<'a>>,
+    unit: &gimli::Unit<R<'a>>,
+    entry: &gimli::DebuggingInformationEntry<'_, '_, R<'a>>,
+    src: &str,
+) -> Option<String> {
+    let AttributeValue::UnitRef(off) = entry.attr_value(gimli::DW_AT_specification).ok()?? else {
+        return None;
+    };
+    let e = unit.entry(off).ok()?;
+    decl_file(dwarf, unit, &e, gimli::DW_AT_decl_file, src)
 }
 
 fn origin_file<'a>(
