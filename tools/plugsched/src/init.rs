@@ -18,7 +18,12 @@ use crate::boundary::{
         Class,
         DataClass, //
     },
-    config, vmlinux,
+    config,
+    extract::{
+        self,
+        FnInfo, //
+    },
+    vmlinux,
 };
 
 #[derive(Serialize)]
@@ -177,6 +182,60 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     let json = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
     std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;
     println!("classification written to {}", path.display());
+
+    // Extraction: the boundary files, rewritten, under WORKDIR.
+    progress("extracting module sources");
+    let shared: std::collections::BTreeSet<String> = c
+        .data
+        .iter()
+        .filter(|(_, &k)| k == DataClass::Shared)
+        .map(|(&v, _)| g.vars[v].name.clone())
+        .collect();
+    let mut totals: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    let mut unmatched = Vec::new();
+    for file in &boundary.files {
+        let from = src.join(file);
+        let to = work.join(file);
+        let text =
+            std::fs::read_to_string(&from).map_err(|e| format!("{}: {e}", from.display()))?;
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let out = if file.ends_with(".c") {
+            let fns: Vec<FnInfo> = c
+                .class
+                .iter()
+                .filter(|(&i, _)| &g.funcs[i].file == file && !g.funcs[i].is_clone())
+                .map(|(&i, &k)| FnInfo {
+                    name: g.funcs[i].name.clone(),
+                    line: g.funcs[i].line,
+                    class: k,
+                    init: g.funcs[i].init,
+                })
+                .collect();
+            let r = extract::extract_file(file, &text, &fns, &shared)?;
+            for (k, n) in r.done {
+                *totals.entry(k).or_default() += n;
+            }
+            unmatched.extend(r.unmatched);
+            r.text
+        } else {
+            text // headers are copied as they are
+        };
+        std::fs::write(&to, out).map_err(|e| format!("{}: {e}", to.display()))?;
+    }
+    progress("done");
+    println!("module sources written under {}:", work.display());
+    for (k, n) in &totals {
+        println!("  {k}: {n}");
+    }
+    if !unmatched.is_empty() {
+        println!(
+            "  {} function(s) not found by the parser at their DWARF line (kept as they are; macro-generated definitions), e.g. {}",
+            unmatched.len(),
+            unmatched.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
     if !c.warnings.is_empty() {
         println!("{} warning(s), listed there", c.warnings.len());
     }

@@ -40,6 +40,8 @@ pub struct Func {
     pub name: String,
     /// Source file it was written in (DWARF `DW_AT_decl_file`).
     pub file: String,
+    /// Line of its name in that file (DWARF `DW_AT_decl_line`), 0 if unknown.
+    pub line: u32,
     /// kallsyms position among symbols of this name (0 when unique).
     pub sympos: u32,
     /// Global binding (else local / static).

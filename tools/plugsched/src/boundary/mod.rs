@@ -6,4 +6,5 @@
 
 pub mod algo;
 pub mod config;
+pub mod extract;
 pub mod vmlinux;

@@ -262,16 +262,10 @@ pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Gra
         // metadata tables that point at every function (ORC, ENDBR seal,
         // call/return sites, alternatives, bug/exception tables, DWARF).
         let name = sec.name().unwrap_or("");
-        let counts = matches!(
-            name,
-            ".text"
-                | ".init.text"
-                | ".data"
-                | ".init.data"
-                | "__param"
-                | ".x86_cpu_dev.init"
-                | ".apicdrivers"
-        ) || name.starts_with(".data.")
+        // (.init.data is left out: its tables, such as __mcount_loc, point at
+        // every traceable function, and it is gone after boot.)
+        let counts = matches!(name, ".text" | ".init.text" | ".data" | "__param")
+            || name.starts_with(".data.")
             || name.starts_with(".rodata");
         if !counts {
             continue;
@@ -455,7 +449,7 @@ fn read_dwarf(
     let dwarf = gimli::Dwarf::load(load).map_err(|e| e.to_string())?;
     let src = src.to_string_lossy().to_string();
     let mut units = dwarf.units();
-    let mut files: BTreeMap<FuncId, String> = BTreeMap::new();
+    let mut files: BTreeMap<FuncId, (String, u32)> = BTreeMap::new();
     let mut var_files: BTreeMap<usize, String> = BTreeMap::new();
     while let Some(header) = units.next().map_err(|e| e.to_string())? {
         let unit = dwarf.unit(header).map_err(|e| e.to_string())?;
@@ -480,8 +474,8 @@ fn read_dwarf(
                     }
                     let Some(&main) = ids.first() else { continue };
                     let file = match decl_file(&dwarf, &unit, entry, gimli::DW_AT_decl_file, &src) {
-                        Some(f) => Some(f),
-                        None => origin_file(&dwarf, &unit, entry, &src),
+                        Some(f) => Some((f, decl_line(entry))),
+                        None => origin_file_line(&dwarf, &unit, entry, &src),
                     };
                     if let Some(f) = file {
                         for &id in &ids {
@@ -534,8 +528,9 @@ fn read_dwarf(
             }
         }
     }
-    for (id, f) in files {
+    for (id, (f, line)) in files {
         g.funcs[id].file = f;
+        g.funcs[id].line = line;
     }
     for (id, f) in var_files {
         g.vars[id].file = f;
@@ -591,13 +586,29 @@ fn spec_file<'a>(
     decl_file(dwarf, unit, &e, gimli::DW_AT_decl_file, src)
 }
 
-fn origin_file<'a>(
+/// `DW_AT_decl_line` of a DIE, 0 if absent.
+fn decl_line(entry: &gimli::DebuggingInformationEntry<'_, '_, R<'_>>) -> u32 {
+    entry
+        .attr_value(gimli::DW_AT_decl_line)
+        .ok()
+        .flatten()
+        .and_then(|v| v.udata_value())
+        .unwrap_or(0) as u32
+}
+
+/// File and line of the DIE an out-of-line instance refers to.
+fn origin_file_line<'a>(
     dwarf: &gimli::Dwarf<R<'a>>,
     unit: &gimli::Unit<R<'a>>,
     entry: &gimli::DebuggingInformationEntry<'_, '_, R<'a>>,
     src: &str,
-) -> Option<String> {
-    origin_name_file(dwarf, unit, entry, src).map(|(_, f)| f)
+) -> Option<(String, u32)> {
+    let AttributeValue::UnitRef(off) = entry.attr_value(gimli::DW_AT_abstract_origin).ok()?? else {
+        return None;
+    };
+    let e = unit.entry(off).ok()?;
+    let file = decl_file(dwarf, unit, &e, gimli::DW_AT_decl_file, src)?;
+    Some((file, decl_line(&e)))
 }
 
 #[cfg(test)]

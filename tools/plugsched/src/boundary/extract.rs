@@ -1,0 +1,589 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Extraction of the module's scheduler sources from the boundary files.
+//!
+//! Each in-boundary `.c` file is parsed with tree-sitter-c; every function
+//! definition the classification knows is located by name *and* by the line
+//! DWARF recorded for it (a cross-check: a definition the parser cannot
+//! match is reported, never guessed), then rewritten:
+//!
+//! * external: the body goes, the definition becomes a declaration without
+//!   `static`/`inline`, so the module calls the vmlinux function (bound by
+//!   klp-convert, with its sympos);
+//! * callback: renamed `__cb_<name>`, followed by a declaration of `<name>`,
+//!   so every function pointer the module stores is the vmlinux address
+//!   (valid after rollback and unload), whose entry is redirected;
+//! * interface / internal: kept (`static` ones get `__used`); interfaces are
+//!   marked as signatures not to change;
+//! * init code: removed, as are `EXPORT_SYMBOL*`, initcalls, `__setup` and
+//!   `early_param` lines;
+//! * data shared with vmlinux: `DEFINE_PER_CPU*` / `DEFINE_STATIC_KEY*`
+//!   become `DECLARE_*`, plain definitions become `extern` declarations;
+//!   the `sched_class` instances stay in vmlinux (`DEFINE_SCHED_CLASS` goes).
+//!
+//! Every output file starts with a comment saying what was changed and why.
+
+use std::collections::{
+    BTreeMap,
+    BTreeSet, //
+};
+
+use tree_sitter::{
+    Node,
+    Parser, //
+};
+
+use super::algo::Class;
+
+/// What extraction needs to know about one function of a file.
+#[derive(Clone, Debug)]
+pub struct FnInfo {
+    /// Name (no clone suffix).
+    pub name: String,
+    /// DWARF line of the name.
+    pub line: u32,
+    /// Its class.
+    pub class: Class,
+    /// Init code.
+    pub init: bool,
+}
+
+/// The result for one file.
+#[derive(Debug, Default)]
+pub struct FileResult {
+    /// The rewritten source.
+    pub text: String,
+    /// Counts of what was done, by action.
+    pub done: BTreeMap<&'static str, usize>,
+    /// Functions the parser could not match to their DWARF line.
+    pub unmatched: Vec<String>,
+}
+
+struct Edit {
+    start: usize,
+    end: usize,
+    text: String,
+}
+
+fn text<'a>(n: Node<'_>, src: &'a str) -> &'a str {
+    &src[n.byte_range()]
+}
+
+/// The identifier a (possibly nested) declarator declares, and whether it
+/// declares a function.
+fn declarator_name<'a>(mut n: Node<'a>) -> Option<(Node<'a>, bool)> {
+    let mut is_fn = false;
+    loop {
+        match n.kind() {
+            "identifier" => return Some((n, is_fn)),
+            "function_declarator" => {
+                is_fn = true;
+                n = n.child_by_field_name("declarator")?;
+            }
+            "pointer_declarator"
+            | "parenthesized_declarator"
+            | "array_declarator"
+            | "init_declarator"
+            | "attributed_declarator" => {
+                n = n
+                    .child_by_field_name("declarator")
+                    .or_else(|| n.named_child(0))?;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The first storage-class specifier `static`/`inline` children of a
+/// definition or declaration.
+fn storage<'a>(n: Node<'a>, src: &str, which: &[&str]) -> Vec<Node<'a>> {
+    let mut c = n.walk();
+    n.children(&mut c)
+        .filter(|ch| ch.kind() == "storage_class_specifier" && which.contains(&text(*ch, src)))
+        .collect()
+}
+
+const DROPPED_MACROS: &[&str] = &[
+    "EXPORT_SYMBOL",
+    "EXPORT_SYMBOL_GPL",
+    "EXPORT_SYMBOL_NS_GPL",
+    "EXPORT_PER_CPU_SYMBOL",
+    "EXPORT_PER_CPU_SYMBOL_GPL",
+    "EXPORT_TRACEPOINT_SYMBOL",
+    "EXPORT_TRACEPOINT_SYMBOL_GPL",
+    "__setup",
+    "early_param",
+    "early_initcall",
+    "core_initcall",
+    "postcore_initcall",
+    "arch_initcall",
+    "subsys_initcall",
+    "fs_initcall",
+    "device_initcall",
+    "late_initcall",
+    "late_initcall_sync",
+    "module_init",
+];
+
+/// Remove a keyword and the blanks after it.
+fn remove_word(n: Node<'_>, src: &str) -> Edit {
+    let rest = &src[n.end_byte()..];
+    let blanks = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+    Edit {
+        start: n.start_byte(),
+        end: n.end_byte() + blanks,
+        text: String::new(),
+    }
+}
+
+/// What a top-level macro statement becomes: `Some("")` to drop it,
+/// `Some(text)` to replace it, `None` to leave it.
+fn macro_replacement(n: Node<'_>, src: &str, shared_vars: &BTreeSet<String>) -> Option<String> {
+    let full = text(n, src);
+    let t = full.trim_start();
+    let (m, args) = {
+        let t = t.strip_prefix("static ").unwrap_or(t);
+        let open = t.find('(')?;
+        (t[..open].trim(), &t[open..])
+    };
+    if !m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    if DROPPED_MACROS.contains(&m) {
+        return Some(String::new());
+    }
+    if m == "DEFINE_SCHED_CLASS" {
+        return Some(format!(
+            "/* plugsched: the sched_class instances stay in vmlinux: {} */",
+            t.lines().next().unwrap_or("").trim()
+        ));
+    }
+    if !(m.starts_with("DEFINE_PER_CPU") || m.starts_with("DEFINE_STATIC_KEY")) {
+        return None;
+    }
+    // `(type, name)` or `(name)`, possibly followed by `= init`.
+    let close = args.find(')')?;
+    let inner = &args[1..close];
+    let var = inner.rsplit(',').next().unwrap_or(inner).trim();
+    // Static keys are referenced by jump-label entries in vmlinux: always
+    // shared.  Per-CPU data only when the analysis says so.
+    if m.starts_with("DEFINE_PER_CPU") && !shared_vars.contains(var) {
+        return None;
+    }
+    let semi = if full.trim_end().ends_with(';') {
+        ";"
+    } else {
+        ""
+    };
+    Some(format!(
+        "{}({inner}){semi}\t/* plugsched: shared with vmlinux */",
+        m.replacen("DEFINE", "DECLARE", 1)
+    ))
+}
+
+/// Rewrite one boundary file.
+pub fn extract_file(
+    path: &str,
+    src: &str,
+    fns: &[FnInfo],
+    shared_vars: &BTreeSet<String>,
+) -> Result<FileResult, String> {
+    let mut parser = Parser::new();
+    parser
+        .set_language(&tree_sitter_c::LANGUAGE.into())
+        .map_err(|e| e.to_string())?;
+    let tree = parser.parse(src, None).ok_or("tree-sitter failed")?;
+    let mut res = FileResult::default();
+    let mut edits: Vec<Edit> = Vec::new();
+    let by_name: BTreeMap<&str, &FnInfo> = fns.iter().map(|f| (f.name.as_str(), f)).collect();
+    let mut matched: BTreeSet<&str> = BTreeSet::new();
+    // Functions whose name now means "the vmlinux symbol".
+    let mut bound: BTreeSet<&str> = BTreeSet::new();
+    for f in fns {
+        if matches!(f.class, Class::External | Class::Callback) && !f.init {
+            bound.insert(f.name.as_str());
+        }
+    }
+
+    let mut stack = vec![tree.root_node()];
+    let mut decls: Vec<Node<'_>> = Vec::new();
+    while let Some(n) = stack.pop() {
+        match n.kind() {
+            "function_definition" => {
+                let Some(decl) = n.child_by_field_name("declarator") else {
+                    continue;
+                };
+                let Some((id, _)) = declarator_name(decl) else {
+                    continue;
+                };
+                let name = text(id, src);
+                let Some(info) = by_name.get(name) else {
+                    continue;
+                };
+                if info.line != 0 && id.start_position().row as u32 + 1 != info.line {
+                    continue; // another definition of the same name (#ifdef)
+                }
+                matched.insert(info.name.as_str());
+                let body = n.child_by_field_name("body");
+                if info.init {
+                    edits.push(Edit {
+                        start: n.start_byte(),
+                        end: n.end_byte(),
+                        text: format!("/* plugsched: init function {name} removed */"),
+                    });
+                    *res.done.entry("init functions removed").or_default() += 1;
+                    continue;
+                }
+                let statics = storage(n, src, &["static", "inline"]);
+                match info.class {
+                    Class::External => {
+                        let Some(body) = body else { continue };
+                        for s in &statics {
+                            edits.push(remove_word(*s, src));
+                        }
+                        edits.push(Edit {
+                            start: body.start_byte(),
+                            end: body.end_byte(),
+                            text: format!(
+                                ";\t/* plugsched: external, the vmlinux {name} is called */"
+                            ),
+                        });
+                        // Drop a line break between declarator and body.
+                        let gap = &src[decl.end_byte()..body.start_byte()];
+                        if gap.trim().is_empty() {
+                            edits.push(Edit {
+                                start: decl.end_byte(),
+                                end: body.start_byte(),
+                                text: String::new(),
+                            });
+                        }
+                        *res.done.entry("external bodies removed").or_default() += 1;
+                    }
+                    Class::Callback => {
+                        edits.push(Edit {
+                            start: id.start_byte(),
+                            end: id.end_byte(),
+                            text: format!("__cb_{name}"),
+                        });
+                        if let Some(s) = statics.first() {
+                            edits.push(Edit {
+                                start: s.start_byte(),
+                                end: s.start_byte(),
+                                text: "__used ".into(),
+                            });
+                        }
+                        edits.push(Edit {
+                            start: n.end_byte(),
+                            end: n.end_byte(),
+                            text: format!(
+                                "\n/* plugsched: callback; pointers to {name} stay vmlinux addresses, whose entry is redirected to __cb_{name} */\ntypeof(__cb_{name}) {name};"
+                            ),
+                        });
+                        *res.done.entry("callbacks renamed").or_default() += 1;
+                    }
+                    Class::Interface | Class::Internal => {
+                        if let Some(s) = statics.first() {
+                            edits.push(Edit {
+                                start: s.start_byte(),
+                                end: s.start_byte(),
+                                text: "__used ".into(),
+                            });
+                        }
+                        if info.class == Class::Interface {
+                            edits.push(Edit {
+                                start: n.start_byte(),
+                                end: n.start_byte(),
+                                text: format!("/* plugsched: interface {name}: do not change its signature */\n"),
+                            });
+                            *res.done.entry("interfaces kept").or_default() += 1;
+                        } else {
+                            *res.done.entry("internal functions kept").or_default() += 1;
+                        }
+                    }
+                }
+            }
+            // (`DEFINE_PER_CPU(struct rq, rq);` parses as a macro type.)
+            "declaration" | "expression_statement" | "macro_type_specifier" => {
+                if let Some(t) = macro_replacement(n, src, shared_vars) {
+                    let what = if t.is_empty() {
+                        "exports/initcalls removed"
+                    } else {
+                        "data definitions turned into declarations"
+                    };
+                    edits.push(Edit {
+                        start: n.start_byte(),
+                        end: n.end_byte(),
+                        text: t,
+                    });
+                    *res.done.entry(what).or_default() += 1;
+                } else if n.kind() == "declaration" {
+                    decls.push(n);
+                }
+            }
+            _ => {
+                let mut c = n.walk();
+                let kids: Vec<Node<'_>> = n.children(&mut c).collect();
+                stack.extend(kids.into_iter().rev());
+            }
+        }
+    }
+
+    for d in decls {
+        // Declarations that name functions whose name now means vmlinux:
+        // drop `static`/`inline` so they do not conflict.
+        let mut c = d.walk();
+        let mut fn_names = Vec::new();
+        let mut var_inits = Vec::new();
+        for ch in d.children_by_field_name("declarator", &mut c) {
+            if let Some((id, is_fn)) = declarator_name(ch) {
+                let nm = text(id, src);
+                if is_fn && bound.contains(nm) {
+                    fn_names.push(nm);
+                } else if !is_fn && shared_vars.contains(nm) && ch.kind() == "init_declarator" {
+                    var_inits.push(ch);
+                }
+            }
+        }
+        if !fn_names.is_empty() {
+            for s in storage(d, src, &["static", "inline"]) {
+                edits.push(remove_word(s, src));
+            }
+        }
+        if let [init] = var_inits.as_slice() {
+            // `static T x[..] = {...};` -> `extern T x[..];`
+            let decl_part = init.child_by_field_name("declarator").unwrap_or(*init);
+            let mut out = String::from("extern ");
+            let mut c2 = d.walk();
+            for ch in d.children(&mut c2) {
+                if ch.id() == init.id() {
+                    out.push_str(text(decl_part, src));
+                    break;
+                }
+                if ch.kind() == "storage_class_specifier" {
+                    continue;
+                }
+                out.push_str(text(ch, src));
+                out.push(' ');
+            }
+            out.push_str(";\t/* plugsched: shared with vmlinux */");
+            edits.push(Edit {
+                start: d.start_byte(),
+                end: d.end_byte(),
+                text: out,
+            });
+            *res.done
+                .entry("data definitions turned into declarations")
+                .or_default() += 1;
+        }
+    }
+
+    for f in fns {
+        if !matched.contains(f.name.as_str()) && f.class != Class::Interface {
+            res.unmatched
+                .push(format!("{}:{} {}", path, f.line, f.name));
+        }
+    }
+
+    edits.sort_by_key(|e| (e.start, e.end));
+    let mut out = String::with_capacity(src.len() + 4096);
+    out.push_str(&header(path, &res.done));
+    let mut at = 0;
+    for e in edits {
+        if e.start < at {
+            continue; // nested in an edit already applied (e.g. removed function)
+        }
+        out.push_str(&src[at..e.start]);
+        out.push_str(&e.text);
+        at = e.end;
+    }
+    out.push_str(&src[at..]);
+    res.text = out;
+    Ok(res)
+}
+
+fn header(path: &str, done: &BTreeMap<&'static str, usize>) -> String {
+    let mut h = format!(
+        "/*\n * Generated by `plugsched init` from {path} of the target kernel.\n *\n * Changes, so that this file can live in plugsched.ko next to vmlinux:\n"
+    );
+    for (what, n) in done {
+        h.push_str(&format!(" *   {what}: {n}\n"));
+    }
+    h.push_str(
+        " * External functions are declarations: the vmlinux copy runs.  Callbacks\n \
+         * are renamed __cb_<name>: function pointers stay vmlinux addresses,\n \
+         * valid after rollback.  Interfaces keep their signatures: vmlinux\n \
+         * callers jump to them.  Shared data is declared, not defined.\n */\n",
+    );
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SRC: &str = r#"#include "sched.h"
+
+static void ext_helper(int x);
+DEFINE_PER_CPU_SHARED_ALIGNED(struct rq, runqueues);
+DEFINE_STATIC_KEY_FALSE(sched_smt_present);
+static int shared_table[4] = { 1, 2, 3, 4 };
+static int private_counter = 7;
+
+static void ext_helper(int x)
+{
+	shared_table[0] += x;
+}
+
+static int pick(int x) { return x + private_counter; }
+
+void schedule(int x)
+{
+	ext_helper(pick(x));
+}
+EXPORT_SYMBOL(schedule);
+
+static void task_tick(int x)
+{
+	(void)x;
+}
+
+DEFINE_SCHED_CLASS(fair) = {
+	.task_tick = task_tick,
+};
+
+static int __init sched_init_thing(void)
+{
+	return 0;
+}
+early_initcall(sched_init_thing);
+"#;
+
+    fn info(name: &str, line: u32, class: Class, init: bool) -> FnInfo {
+        FnInfo {
+            name: name.into(),
+            line,
+            class,
+            init,
+        }
+    }
+
+    #[test]
+    fn rewrites() {
+        let fns = [
+            info("ext_helper", 9, Class::External, false),
+            info("pick", 14, Class::Internal, false),
+            info("schedule", 16, Class::Interface, false),
+            info("task_tick", 22, Class::Callback, false),
+            info("sched_init_thing", 31, Class::External, true),
+            info("ghost", 99, Class::Internal, false),
+        ];
+        let shared: BTreeSet<String> = ["runqueues", "shared_table"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let r = extract_file("kernel/sched/fair.c", SRC, &fns, &shared).unwrap();
+        let t = &r.text;
+        assert!(
+            t.starts_with("/*\n * Generated by `plugsched init` from kernel/sched/fair.c"),
+            "{t}"
+        );
+        // External: declaration without static, no body.
+        assert!(
+            t.contains("void ext_helper(int x);\t/* plugsched: external"),
+            "{t}"
+        );
+        assert!(!t.contains("shared_table[0] += x"), "{t}");
+        assert!(!t.contains("static void ext_helper(int x);"), "{t}");
+        // Internal and interface kept.
+        assert!(
+            t.contains("__used static int pick(int x) { return x + private_counter; }"),
+            "{t}"
+        );
+        assert!(t.contains("/* plugsched: interface schedule: do not change its signature */\nvoid schedule(int x)"), "{t}");
+        assert!(!t.contains("EXPORT_SYMBOL(schedule)"), "{t}");
+        // Callback renamed, declared under its own name.
+        assert!(
+            t.contains("__used static void __cb_task_tick(int x)"),
+            "{t}"
+        );
+        assert!(t.contains("typeof(__cb_task_tick) task_tick;"), "{t}");
+        // Data.
+        assert!(
+            t.contains("DECLARE_PER_CPU_SHARED_ALIGNED(struct rq, runqueues)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("DECLARE_STATIC_KEY_FALSE(sched_smt_present);"),
+            "{t}"
+        );
+        assert!(t.contains("extern int shared_table[4];"), "{t}");
+        assert!(t.contains("static int private_counter = 7;"), "{t}");
+        assert!(
+            t.contains("/* plugsched: the sched_class instances stay in vmlinux"),
+            "{t}"
+        );
+        assert!(!t.contains(".task_tick = task_tick"), "{t}");
+        // Init code and initcalls gone.
+        assert!(!t.contains("return 0;"), "{t}");
+        assert!(!t.contains("early_initcall"), "{t}");
+        assert_eq!(
+            r.unmatched,
+            vec!["kernel/sched/fair.c:99 ghost".to_string()]
+        );
+        assert_eq!(r.done["callbacks renamed"], 1);
+    }
+
+    /// The rewritten file is valid C: compile it (as a translation unit
+    /// with stand-ins for the kernel macros) and check which symbols it
+    /// defines and which it leaves to "vmlinux".
+    #[test]
+    fn rewritten_file_compiles() {
+        let fns = [
+            info("ext_helper", 9, Class::External, false),
+            info("pick", 14, Class::Internal, false),
+            info("schedule", 16, Class::Interface, false),
+            info("task_tick", 22, Class::Callback, false),
+            info("sched_init_thing", 31, Class::External, true),
+        ];
+        let shared: BTreeSet<String> = ["runqueues", "shared_table"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let r = extract_file("kernel/sched/fair.c", SRC, &fns, &shared).unwrap();
+        let dir = std::env::temp_dir().join(format!("plugsched-extract-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("sched.h"),
+            "#define __used __attribute__((used))\n#define __init\nstruct rq { int x; };\n\
+             #define DECLARE_PER_CPU_SHARED_ALIGNED(t, n) extern t n\n\
+             #define DECLARE_STATIC_KEY_FALSE(n) extern int n\n\
+             #define DEFINE_PER_CPU_SHARED_ALIGNED(t, n) t n\n#define DEFINE_STATIC_KEY_FALSE(n) int n\n\
+             #define EXPORT_SYMBOL(x)\n#define early_initcall(x)\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("fair.c"), &r.text).unwrap();
+        let out = std::process::Command::new("cc")
+            .current_dir(&dir)
+            .args(["-c", "-Wall", "-Werror", "-o", "fair.o", "fair.c"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            r.text
+        );
+        let nm = std::process::Command::new("nm")
+            .current_dir(&dir)
+            .arg("fair.o")
+            .output()
+            .unwrap();
+        let nm = String::from_utf8_lossy(&nm.stdout).to_string();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(nm.contains(" U ext_helper"), "{nm}");
+        assert!(nm.contains(" T schedule"), "{nm}");
+        assert!(nm.contains(" t __cb_task_tick"), "{nm}");
+        assert!(nm.contains(" t pick"), "{nm}");
+        assert!(!nm.contains("sched_init_thing"), "{nm}");
+    }
+}
