@@ -12,9 +12,22 @@ mkdir -p "$out"
 ps_phase "module[$target]: building plugsched.ko against $KDIR"
 # Per-target make variables (e.g. Debian's compiler name and release).
 extra=$(cat "$KDIR/plugsched.make-args" 2>/dev/null || true)
+# The extracted scheduler goes into the module when the target tree has
+# what the boundary analysis reads (vmlinux.unstripped with DWARF: our test
+# kernel; Debian ships neither).
+sched_args= sympos_args=
+if [ -e "$KDIR/vmlinux.unstripped" ]; then
+	ps_phase "module[$target]: boundary analysis and extraction (plugsched init)"
+	rel=build/sched-src/$target
+	"$PS_TOP/scripts/host-tools.sh" init --config "$PS_TOP/boundary/linux-7.3.toml" "$KDIR" "$PS_TOP/$rel" \
+		>"$out/init.log" 2>&1 || { cat "$out/init.log" >&2; ps_die "plugsched init failed"; }
+	grep -E '^(internal|interface|callback|external) ' "$out/init.log" | sed 's/^/    /' >&2 || true
+	sched_args="PLUGSCHED_SCHED=$rel"
+	sympos_args="--sympos $PS_TOP/$rel/sympos"
+fi
 # modpost only warns about undefined symbols: klp-convert binds those that
 # vmlinux defines without exporting, and fails naming any it cannot bind.
-ps_in_root -C "$PS_TOP" "make -C $KDIR M=$PS_TOP MO=$out $extra KBUILD_MODPOST_WARN=1 modules" \
+ps_in_root -C "$PS_TOP" "make -C $KDIR M=$PS_TOP MO=$out $extra $sched_args KBUILD_MODPOST_WARN=1 modules" \
 	>"$out/build.log" 2>&1 || {
 	cat "$out/build.log" >&2
 	ps_die "module build for $target failed"
@@ -25,8 +38,12 @@ other=$( (grep -E 'WARNING: modpost:|warning: objtool:|^warning:' "$out/build.lo
 	grep -vE "undefined!$|suppressed [0-9]+ unresolved symbol warnings" || true)
 [ -z "$other" ] || { cat "$out/build.log" >&2; ps_die "compiler/modpost/objtool warnings (see above)"; }
 [ -e "$out/plugsched.ko" ] || ps_die "no plugsched.ko produced"
-"$PS_TOP/scripts/host-tools.sh" klp-convert --system-map "$KDIR/System.map" \
-	--symvers "$KDIR/Module.symvers" "$out/plugsched.ko" >&2 ||
-	ps_die "plugsched.ko uses kernel symbols that cannot be bound (see above)"
+for ko in "$out"/*.ko; do
+	"$PS_TOP/scripts/host-tools.sh" klp-convert --system-map "$KDIR/System.map" \
+		--symvers "$KDIR/Module.symvers" $sympos_args "$ko" >"$out/klp.log" 2>&1 ||
+		{ cat "$out/klp.log" >&2; ps_die "$(basename "$ko") uses kernel symbols that cannot be bound (see above)"; }
+	ps_info "$(tail -n 1 "$out/klp.log")"
+done
 ps_info "$(ls -l "$out/plugsched.ko" | awk '{print $5}') bytes: $out/plugsched.ko"
+[ -z "$sched_args" ] || [ -e "$out/plugsched_sched.ko" ] || ps_die "no plugsched_sched.ko produced"
 echo "$out/plugsched.ko"

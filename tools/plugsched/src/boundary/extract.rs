@@ -149,8 +149,22 @@ fn macro_replacement(n: Node<'_>, src: &str, shared_vars: &BTreeSet<String>) -> 
     if !m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return None;
     }
-    if DROPPED_MACROS.contains(&m) {
+    if DROPPED_MACROS.contains(&m) || m.starts_with("EXPORT_") {
         return Some(String::new());
+    }
+    if let Some(kind) = m.strip_prefix("DEFINE_STATIC_CALL") {
+        // The static call (key and trampoline) stays in vmlinux.
+        let _ = kind; // _NULL, _RET0: the declaration is the same
+        let close = args.find(')')?;
+        let semi = if full.trim_end().ends_with(';') {
+            ";"
+        } else {
+            ""
+        };
+        return Some(format!(
+            "DECLARE_STATIC_CALL{}{semi}\t/* plugsched: shared with vmlinux */",
+            &args[..=close]
+        ));
     }
     if m == "DEFINE_SCHED_CLASS" {
         return Some(format!(
@@ -197,10 +211,21 @@ pub fn extract_file(
     let mut edits: Vec<Edit> = Vec::new();
     let by_name: BTreeMap<&str, &FnInfo> = fns.iter().map(|f| (f.name.as_str(), f)).collect();
     let mut matched: BTreeSet<&str> = BTreeSet::new();
+    // Targets of `__alias(x)` must stay defined in this translation unit.
+    let mut alias_targets: BTreeSet<&str> = BTreeSet::new();
+    for (i, _) in src.match_indices("__alias(") {
+        let rest = &src[i + 8..];
+        let end = rest.find(')').unwrap_or(0);
+        alias_targets.insert(rest[..end].trim());
+    }
+
     // Functions whose name now means "the vmlinux symbol".
     let mut bound: BTreeSet<&str> = BTreeSet::new();
     for f in fns {
-        if matches!(f.class, Class::External | Class::Callback) && !f.init {
+        if matches!(f.class, Class::External | Class::Callback)
+            && !f.init
+            && !alias_targets.contains(f.name.as_str())
+        {
             bound.insert(f.name.as_str());
         }
     }
@@ -236,6 +261,10 @@ pub fn extract_file(
                 }
                 let statics = storage(n, src, &["static", "inline"]);
                 match info.class {
+                    Class::External | Class::Callback if alias_targets.contains(name) => {
+                        // `x __alias(name)` needs `name` defined right here.
+                        *res.done.entry("alias targets kept").or_default() += 1;
+                    }
                     Class::External => {
                         let Some(body) = body else { continue };
                         for s in &statics {
@@ -260,6 +289,35 @@ pub fn extract_file(
                         *res.done.entry("external bodies removed").or_default() += 1;
                     }
                     Class::Callback => {
+                        // Prototypes first: `name` (the vmlinux function,
+                        // also for uses inside the body) and, for global
+                        // callbacks, `__cb_name`.
+                        if let Some(body) = body {
+                            let mut hdr = String::new();
+                            let mut at = n.start_byte();
+                            for st in &statics {
+                                hdr.push_str(&src[at..st.start_byte()]);
+                                at = remove_word(*st, src).end;
+                            }
+                            hdr.push_str(&src[at..body.start_byte()]);
+                            let hdr = hdr.trim_end();
+                            let mut proto =
+                                format!("{hdr};\t/* plugsched: the vmlinux {name} */\n");
+                            if statics.is_empty() {
+                                let cb = format!(
+                                    "{}__cb_{}",
+                                    &src[n.start_byte()..id.start_byte()],
+                                    &src[id.start_byte()..body.start_byte()]
+                                );
+                                proto.push_str(cb.trim_end());
+                                proto.push_str(";\n");
+                            }
+                            edits.push(Edit {
+                                start: n.start_byte(),
+                                end: n.start_byte(),
+                                text: proto,
+                            });
+                        }
                         edits.push(Edit {
                             start: id.start_byte(),
                             end: id.end_byte(),
@@ -276,7 +334,7 @@ pub fn extract_file(
                             start: n.end_byte(),
                             end: n.end_byte(),
                             text: format!(
-                                "\n/* plugsched: callback; pointers to {name} stay vmlinux addresses, whose entry is redirected to __cb_{name} */\ntypeof(__cb_{name}) {name};"
+                                "\n/* plugsched: callback; pointers to {name} stay vmlinux addresses, whose entry is redirected to __cb_{name} */"
                             ),
                         });
                         *res.done.entry("callbacks renamed").or_default() += 1;
@@ -302,6 +360,17 @@ pub fn extract_file(
                     }
                 }
             }
+            "preproc_def"
+                if n.child_by_field_name("name").map(|x| text(x, src))
+                    == Some("CREATE_TRACE_POINTS") =>
+            {
+                // The tracepoints are defined (once) in vmlinux.
+                edits.push(Edit {
+                    start: n.start_byte(),
+                    end: n.end_byte(),
+                    text: "/* plugsched: CREATE_TRACE_POINTS removed, tracepoints live in vmlinux */\n".into(),
+                });
+            }
             // (`DEFINE_PER_CPU(struct rq, rq);` parses as a macro type.)
             "declaration" | "expression_statement" | "macro_type_specifier" => {
                 if let Some(t) = macro_replacement(n, src, shared_vars) {
@@ -310,9 +379,18 @@ pub fn extract_file(
                     } else {
                         "data definitions turned into declarations"
                     };
+                    // `DEFINE_PER_CPU(T, x) = { ... };`: the initializer
+                    // goes too (a declaration has none).
+                    let mut end = n.end_byte();
+                    let rest = &src[end..];
+                    if rest.trim_start().starts_with('=') {
+                        if let Some(semi) = rest.find(';') {
+                            end += semi;
+                        }
+                    }
                     edits.push(Edit {
                         start: n.start_byte(),
-                        end: n.end_byte(),
+                        end,
                         text: t,
                     });
                     *res.done.entry(what).or_default() += 1;
@@ -506,7 +584,10 @@ early_initcall(sched_init_thing);
             t.contains("__used static void __cb_task_tick(int x)"),
             "{t}"
         );
-        assert!(t.contains("typeof(__cb_task_tick) task_tick;"), "{t}");
+        assert!(
+            t.contains("void task_tick(int x);\t/* plugsched: the vmlinux task_tick */"),
+            "{t}"
+        );
         // Data.
         assert!(
             t.contains("DECLARE_PER_CPU_SHARED_ALIGNED(struct rq, runqueues)"),
