@@ -49,5 +49,13 @@ extracted() {
 		[ "${unmatched:-0}" -le 10 ]
 }
 check "module sources extracted" extracted
+# The manifest lists every function the module replaces (not external).
+manifest() {
+	local want have
+	want=$(counts "$work.1.out" | awk '$1=="internal"||$1=="interface"||$1=="callback"{n+=$2} END{print n}')
+	have=$(grep -c '"vmlinux":' "$work/1/manifest.json")
+	[ "$want" = "$have" ] && [ -s "$work/1/sympos" ] && [ -s "$work/1/Kbuild.sched" ]
+}
+check "manifest, sympos and Kbuild fragment" manifest
 echo "boundary: $pass passed, $fail failed, 0 skipped"
 [ "$fail" = 0 ]
