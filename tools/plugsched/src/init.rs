@@ -26,18 +26,9 @@ use crate::boundary::{
     vmlinux,
 };
 
+/// One classified function or variable in boundary.json.
 #[derive(Serialize)]
-struct FuncOut<'a> {
-    name: &'a str,
-    file: &'a str,
-    sympos: u32,
-    class: &'static str,
-    addr: String,
-    size: u64,
-}
-
-#[derive(Serialize)]
-struct VarOut<'a> {
+struct SymOut<'a> {
     name: &'a str,
     file: &'a str,
     sympos: u32,
@@ -51,8 +42,8 @@ struct Output<'a> {
     kdir: String,
     counts: [(&'static str, usize); 4],
     data_counts: [(&'static str, usize); 3],
-    functions: Vec<FuncOut<'a>>,
-    data: Vec<VarOut<'a>>,
+    functions: Vec<SymOut<'a>>,
+    data: Vec<SymOut<'a>>,
     errors: &'a [String],
     warnings: &'a [String],
 }
@@ -132,12 +123,12 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         println!("{n:<14} {k:>6}");
     }
 
-    let mut functions: Vec<FuncOut<'_>> = c
+    let mut functions: Vec<SymOut<'_>> = c
         .class
         .iter()
         .map(|(&i, &k)| {
             let f = &g.funcs[i];
-            FuncOut {
+            SymOut {
                 name: &f.name,
                 file: &f.file,
                 sympos: f.sympos,
@@ -148,12 +139,12 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         })
         .collect();
     functions.sort_by(|a, b| (a.file, a.name).cmp(&(b.file, b.name)));
-    let mut data: Vec<VarOut<'_>> = c
+    let mut data: Vec<SymOut<'_>> = c
         .data
         .iter()
         .map(|(&i, &k)| {
             let v = &g.vars[i];
-            VarOut {
+            SymOut {
                 name: &v.name,
                 file: &v.file,
                 sympos: v.sympos,

@@ -158,32 +158,18 @@ pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Gra
             ..Default::default()
         });
     }
-    let mut var_names: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, v) in g.vars.iter().enumerate() {
-        var_names.entry(v.name.clone()).or_default().push(i);
-    }
-    for ids in var_names.values_mut() {
-        if ids.len() > 1 {
-            ids.sort_by_key(|&i| g.vars[i].addr);
-            for (k, &i) in ids.iter().enumerate() {
-                g.vars[i].sympos = k as u32 + 1;
-            }
-        }
+    let var_pos = sympos(g.vars.iter().map(|v| (v.name.as_str(), v.addr)));
+    for (v, p) in g.vars.iter_mut().zip(var_pos) {
+        v.sympos = p;
     }
     let vars = AddrIndex::new_vars(&g.vars);
-
-    // sympos: position in address order among same names.
+    let fn_pos = sympos(g.funcs.iter().map(|f| (f.name.as_str(), f.addr)));
+    for (f, p) in g.funcs.iter_mut().zip(fn_pos) {
+        f.sympos = p;
+    }
     let mut by_name: HashMap<String, Vec<FuncId>> = HashMap::new();
     for (i, f) in g.funcs.iter().enumerate() {
         by_name.entry(f.name.clone()).or_default().push(i);
-    }
-    for ids in by_name.values_mut() {
-        if ids.len() > 1 {
-            ids.sort_by_key(|&i| g.funcs[i].addr);
-            for (k, &i) in ids.iter().enumerate() {
-                g.funcs[i].sympos = k as u32 + 1;
-            }
-        }
     }
     for f in g.funcs.iter_mut() {
         f.exported = exported.contains(&f.name);
@@ -361,6 +347,26 @@ pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Gra
         }
     }
     Ok(g)
+}
+
+/// kallsyms sympos of each (name, address): 0 when the name is unique,
+/// else the 1-based position in address order among symbols of that name.
+fn sympos<'a>(syms: impl Iterator<Item = (&'a str, u64)>) -> Vec<u32> {
+    let syms: Vec<(&str, u64)> = syms.collect();
+    let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, (n, _)) in syms.iter().enumerate() {
+        by_name.entry(n).or_default().push(i);
+    }
+    let mut pos = vec![0; syms.len()];
+    for ids in by_name.values_mut() {
+        if ids.len() > 1 {
+            ids.sort_by_key(|&i| syms[i].1);
+            for (k, &i) in ids.iter().enumerate() {
+                pos[i] = k as u32 + 1;
+            }
+        }
+    }
+    pos
 }
 
 /// Whether the 4 bytes at `addr` are the rel32 operand of a call/jmp/jcc.
@@ -614,6 +620,12 @@ fn origin_file_line<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sympos_in_address_order() {
+        let p = sympos([("a", 30), ("b", 5), ("a", 10), ("a", 20)].into_iter());
+        assert_eq!(p, vec![3, 0, 1, 2]);
+    }
 
     #[test]
     fn paths_are_normalised() {
