@@ -22,7 +22,7 @@ if [ -e "$KDIR/vmlinux.unstripped" ]; then
 	"$PS_TOP/scripts/host-tools.sh" init --config "$PS_TOP/boundary/linux-7.3.toml" "$KDIR" "$PS_TOP/$rel" \
 		>"$out/init.log" 2>&1 || { cat "$out/init.log" >&2; ps_die "plugsched init failed"; }
 	grep -E '^(internal|interface|callback|external) ' "$out/init.log" | sed 's/^/    /' >&2 || true
-	sched_args="PLUGSCHED_SCHED=$rel"
+	sched_args="PLUGSCHED_SCHED=$rel PLUGSCHED_TOOL=$PS_TOP/target/root/release/plugsched"
 	sympos_args="--sympos $PS_TOP/$rel/sympos"
 fi
 # modpost only warns about undefined symbols: klp-convert binds those that
@@ -45,5 +45,11 @@ for ko in "$out"/*.ko; do
 	ps_info "$(tail -n 1 "$out/klp.log")"
 done
 ps_info "$(ls -l "$out/plugsched.ko" | awk '{print $5}') bytes: $out/plugsched.ko"
-[ -z "$sched_args" ] || [ -e "$out/plugsched_sched.ko" ] || ps_die "no plugsched_sched.ko produced"
+rm -f "$out/has-sched"
+if [ -n "$sched_args" ]; then
+	# The extracted scheduler is in, with every symbol local to it.
+	ps_in_root "nm $out/plugsched.ko" >"$out/nm.txt"
+	grep -qE ' t __cb_| T __plugsched_' "$out/nm.txt" || ps_die "plugsched.ko lacks the extracted scheduler"
+	touch "$out/has-sched"
+fi
 echo "$out/plugsched.ko"

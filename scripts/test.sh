@@ -5,10 +5,10 @@
 #   1. host: cargo test of the host tools (KTAP/console checker, ...)
 #   2. style: rustfmt and the SAFETY-comment rule on all Rust sources
 #   2b. boundary analysis (`plugsched init`) of the real test kernel
-#   3. test kernel: build plugsched.ko and plugsched_sched.ko (the extracted
-#      scheduler); scenarios basic (KUnit suites run at load), engine (live
-#      redirection checked from user space), extracted (the extracted
-#      scheduler loads: every kernel symbol it uses is bound)
+#   3. test kernel: build plugsched.ko (engine + extracted scheduler);
+#      scenarios basic (KUnit suites run at load), engine (live redirection
+#      checked from user space), extracted (the extracted scheduler is in
+#      the loaded module: every kernel symbol it uses is bound)
 #   4. harness self-test: a run with a failing case must be rejected
 #   5. Debian's stock kernel: build plugsched.ko for it; the same scenarios
 #
@@ -42,7 +42,7 @@ for target in ${PLUGSCHED_TARGETS:-test debian}; do
 		scens="basic engine"
 		# The extracted scheduler needs the boundary analysis, which needs
 		# the target's vmlinux with DWARF and relocations (our test kernel).
-		[ -e "$PS_TOP/build/$target/plugsched_sched.ko" ] && scens="$scens extracted"
+		[ -e "$PS_TOP/build/$target/has-sched" ] && scens="$scens extracted"
 		for scen in $scens; do
 			step "$target kernel: $scen" "$PS_TOP/scripts/qemu-run.sh" --target "$target" "$PS_TOP/tests-e2e/$scen"
 		done

@@ -346,3 +346,86 @@ impl Elf {
 pub fn st_bind(info: u8) -> u8 {
     info >> 4
 }
+
+/// Rename every global symbol defined in `data` (and every local symbol
+/// `base.suffix` whose `base` is such a global: compiler pieces such as
+/// `.cold`) to `prefix` + name.  Undefined symbols keep their names.
+/// Returns the new file and the number of renamed symbols.
+pub fn prefix_defined_globals(data: Vec<u8>, prefix: &str) -> Result<(Vec<u8>, usize), ElfError> {
+    let mut elf = Elf::parse(data)?;
+    let syms = elf.symbols()?;
+    let globals: std::collections::HashSet<&str> = syms
+        .iter()
+        .filter(|s| st_bind(s.info) != 0 && s.shndx != SHN_UNDEF && !s.name.is_empty())
+        .map(|s| s.name.as_str())
+        .collect();
+    let picked: Vec<usize> = syms
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            if s.name.is_empty() || s.shndx == SHN_UNDEF {
+                return false;
+            }
+            if st_bind(s.info) != 0 {
+                return true;
+            }
+            s.name
+                .split_once('.')
+                .is_some_and(|(base, _)| globals.contains(base))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let names: Vec<String> = picked
+        .iter()
+        .map(|&i| format!("{prefix}{}", syms[i].name))
+        .collect();
+    let st = elf.symtab()?;
+    let strtab = elf.sections[st].link as usize;
+    let offs = elf.extend_strtab(strtab, &names);
+    for (&i, off) in picked.iter().zip(offs) {
+        let shndx = syms[i].shndx;
+        elf.set_symbol(i, off, shndx);
+    }
+    Ok((elf.finish()?, picked.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_defined_globals_renames_definitions_only() {
+        let dir = std::env::temp_dir().join(format!("plugsched-elf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("a.c"),
+            "extern int wake_up_process(void *p);\n\
+             static int helper(int x) { return x + 1; }\n\
+             int schedule(int x) { return wake_up_process(0) + helper(x); }\n\
+             int runqueues = 3;\n",
+        )
+        .unwrap();
+        let out = std::process::Command::new("cc")
+            .current_dir(&dir)
+            .args(["-c", "-O1", "-o", "a.o", "a.c"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let data = std::fs::read(dir.join("a.o")).unwrap();
+        let (new, n) = prefix_defined_globals(data, "__p_").unwrap();
+        std::fs::write(dir.join("b.o"), &new).unwrap();
+        let nm = std::process::Command::new("nm")
+            .current_dir(&dir)
+            .arg("b.o")
+            .output()
+            .unwrap();
+        let nm = String::from_utf8_lossy(&nm.stdout).to_string();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(n, 2, "{nm}");
+        assert!(nm.contains(" T __p_schedule"), "{nm}");
+        assert!(nm.contains(" D __p_runqueues"), "{nm}");
+        assert!(nm.contains(" U wake_up_process"), "{nm}");
+        assert!(!nm.contains("__p_helper"), "{nm}");
+        assert!(!nm.contains("__p_wake_up_process"), "{nm}");
+    }
+}

@@ -30,6 +30,8 @@ commands:
   init [--config FILE] KDIR WORKDIR
       boundary analysis of the scheduler of the built kernel in KDIR; writes
       WORKDIR/boundary.json
+  prefix-globals PREFIX IN.o OUT.o
+      rename the global symbols IN.o defines (and their clone pieces)
   klp-convert --system-map FILE --symvers FILE [--sympos FILE] MODULE.ko
       turn references to non-exported vmlinux symbols into klp relocations
       resolved by the kernel's module loader (in place)
@@ -109,12 +111,28 @@ fn klp_convert(args: &[String]) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `prefix-globals PREFIX IN OUT`: rename every global symbol an object
+/// defines (and its `.cold`/`.part`/... pieces) to PREFIX+name, so that
+/// nothing linked with it can bind to those names.
+fn prefix_globals(args: &[String]) -> Result<ExitCode, String> {
+    let [prefix, input, output] = args else {
+        return Err("usage: plugsched prefix-globals PREFIX IN.o OUT.o".into());
+    };
+    let data = std::fs::read(input).map_err(|e| format!("{input}: {e}"))?;
+    let (out, n) =
+        elf::prefix_defined_globals(data, prefix).map_err(|e| format!("{input}: {e}"))?;
+    std::fs::write(output, out).map_err(|e| format!("{output}: {e}"))?;
+    eprintln!("prefix-globals: {n} symbol(s) of {input} renamed with {prefix}");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("check-log") => check_log(&args[1..]),
         Some("klp-convert") => klp_convert(&args[1..]),
         Some("init") => init::run(&args[1..]),
+        Some("prefix-globals") => prefix_globals(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
