@@ -28,6 +28,7 @@
 #include <asm/sync_core.h>
 #include <asm/text-patching.h>
 
+#include "manifest.h"
 #include "shims.h"
 
 /* Not declared in any header the module can include. */
@@ -186,4 +187,44 @@ const char *plugsched_text_reserved(unsigned long addr, size_t len)
 void plugsched_text_poke(unsigned long addr, const void *bytes, size_t len)
 {
 	text_poke_kgdb((void *)addr, bytes, len);
+}
+
+/*
+ * The manifest of the extracted scheduler.  A module built without it (for
+ * a target whose vmlinux the boundary analysis cannot read) has an empty
+ * one; the generated manifest.c overrides these.
+ */
+__weak unsigned int plugsched_manifest_len(void)
+{
+	return 0;
+}
+
+__weak const struct plugsched_fn *plugsched_manifest_get(unsigned int i)
+{
+	return NULL;
+}
+
+/* Address of the @pos-th (1-based; 0: the only) vmlinux symbol @name. */
+struct ksym_pos {
+	unsigned long pos, seen, addr;
+};
+
+static int ksym_pos_cb(void *data, unsigned long addr)
+{
+	struct ksym_pos *k = data;
+
+	k->seen++;
+	if (k->pos == 0 || k->seen == k->pos)
+		k->addr = addr;
+	return k->pos && k->seen == k->pos;
+}
+
+unsigned long plugsched_ksym_lookup_pos(const char *name, unsigned long pos)
+{
+	struct ksym_pos k = { .pos = pos };
+
+	kallsyms_on_each_match_symbol(ksym_pos_cb, name, &k);
+	if (pos == 0 && k.seen != 1)
+		return 0;	/* missing or ambiguous */
+	return k.addr;
 }

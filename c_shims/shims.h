@@ -44,6 +44,7 @@ int plugsched_for_each_ksym(int (*fn)(void *, const char *, unsigned long), void
 bool plugsched_core_kernel_text(unsigned long addr);
 const char *plugsched_text_reserved(unsigned long addr, size_t len);
 void plugsched_text_poke(unsigned long addr, const void *bytes, size_t len);
+unsigned long plugsched_ksym_lookup_pos(const char *name, unsigned long pos);
 
 /* tests-kunit/support.c (KUnit builds only) */
 void plugsched_test_park(void);

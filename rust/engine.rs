@@ -241,15 +241,31 @@ impl Plan {
         }
         plan.add_pieces()?;
         // Validate both tables (sorted, nothing overlaps).
-        for table in [&mut plan.old_ranges, &mut plan.new_ranges] {
+        for (what, new) in [("old", false), ("new", true)] {
+            let table = if new {
+                &mut plan.new_ranges
+            } else {
+                &mut plan.old_ranges
+            };
             if let Err(e) = RangeTable::new(table) {
-                pr_err!("bad function ranges: {}\n", Show(e));
+                if let crate::pcore::ranges::RangeError::Overlap(a, b) = e {
+                    pr_err!(
+                        "{} functions overlap: {:?} and {:?}\n",
+                        what,
+                        plan.range_name(a),
+                        plan.range_name(b)
+                    );
+                } else {
+                    pr_err!("bad {} function ranges: {}\n", what, Show(e));
+                }
                 return Err(EINVAL);
             }
         }
         for (i, t) in targets.iter().enumerate() {
             let mut head = [0u8; 4];
-            kapi::read_kernel(t.old as u64, &mut head)?;
+            kapi::read_kernel(t.old as u64, &mut head).inspect_err(|_| {
+                pr_err!("{:?}: cannot read its code at {:#x}\n", t.name, t.old);
+            })?;
             let addr = t.old as u64 + Entry::of(&head).patch_offset();
             let mut orig = [0u8; PATCH_LEN];
             kapi::read_kernel(addr, &mut orig)?;
@@ -268,6 +284,52 @@ impl Plan {
             )?;
         }
         Ok(plan)
+    }
+
+    /// The plan of the whole extracted scheduler, from the manifest the
+    /// build generated: interfaces and callbacks are redirected, internal
+    /// functions are only checked for running tasks.  Returns the plan and
+    /// the number of internal functions.
+    #[cfg(CONFIG_KUNIT = "y")]
+    pub(crate) fn from_manifest() -> Result<(Self, usize)> {
+        let n = kapi::manifest_len();
+        let mut targets: KVec<Target> = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut busy: KVec<(&'static CStr, usize)> = KVec::new();
+        for i in 0..n {
+            let e = kapi::manifest_get(i).ok_or(EINVAL)?;
+            let old = kapi::ksym_lookup_pos(e.name, e.sympos);
+            if old == 0 {
+                pr_err!(
+                    "manifest: {:?} (sympos {}) not found in vmlinux\n",
+                    e.name,
+                    e.sympos
+                );
+                return Err(ENOENT);
+            }
+            // Aliases (e.g. __ia32_sys_x = __x64_sys_x) are one function.
+            if targets.iter().any(|t| t.old == old) || busy.iter().any(|&(_, a)| a == old) {
+                continue;
+            }
+            match e.class {
+                kapi::ManifestClass::Internal => busy.push((e.name, old), GFP_KERNEL)?,
+                _ => targets.push(
+                    Target {
+                        name: e.name,
+                        old,
+                        new: e.new,
+                    },
+                    GFP_KERNEL,
+                )?,
+            }
+        }
+        let internal = busy.len();
+        Ok((Plan::new(&targets, &busy)?, internal))
+    }
+
+    /// Number of redirected functions.
+    #[cfg(CONFIG_KUNIT = "y")]
+    pub(crate) fn target_count(&self) -> usize {
+        self.targets.len()
     }
 
     /// Add every `<name>.<suffix>` symbol (`.cold`, `.part.N`, `.isra.N`,
@@ -321,42 +383,61 @@ impl Plan {
     /// Check, under `text_mutex`, that every site holds what the switch
     /// expects to find there and that nothing else owns those bytes.
     fn check_sites(&self, dir: Direction) -> Result {
-        for s in self.sites.iter() {
-            let name = self.targets[s.target].name;
-            if !kapi::is_core_kernel_text(s.addr)
-                || !kapi::is_core_kernel_text(s.addr + PATCH_LEN as u64 - 1)
-            {
-                pr_err!("{:?}: {:#x} is not core kernel text\n", name, s.addr);
-                return Err(EINVAL);
+        self.sites.iter().try_for_each(|s| self.check_site(s, dir))
+    }
+
+    /// [`Plan::check_sites`] for one site; a refusal names the function,
+    /// the site and the reason.
+    fn check_site(&self, s: &Site, dir: Direction) -> Result {
+        let name = self.targets[s.target].name;
+        if !kapi::is_core_kernel_text(s.addr)
+            || !kapi::is_core_kernel_text(s.addr + PATCH_LEN as u64 - 1)
+        {
+            pr_err!("{:?}: {:#x} is not core kernel text\n", name, s.addr);
+            return Err(EINVAL);
+        }
+        if let Some(owner) = kapi::text_reserved(s.addr, PATCH_LEN) {
+            pr_err!("{:?}: patch site {:#x} is a {:?}\n", name, s.addr, owner);
+            return Err(EBUSY);
+        }
+        let mut now = [0u8; PATCH_LEN];
+        kapi::read_kernel(s.addr, &mut now)?;
+        if now != s.before(dir) {
+            let why = x86::check_untouched(s.addr, &now, Expected::Body(s.orig));
+            match why {
+                Err(e) => pr_err!("{:?}: patch site {:#x}: {}\n", name, s.addr, Show(e)),
+                Ok(()) => pr_err!("{:?}: patch site {:#x} was changed\n", name, s.addr),
             }
-            if let Some(owner) = kapi::text_reserved(s.addr, PATCH_LEN) {
-                pr_err!("{:?}: patch site {:#x} is a {:?}\n", name, s.addr, owner);
+            return Err(EBUSY);
+        }
+        if dir == Direction::Apply {
+            // Untouched: the ftrace NOP, or the body of a notrace
+            // function; never a call, jmp or int3 left by a patcher.
+            let expect = match x86::Site::of(s.addr, &now) {
+                x86::Site::Other(body) => Expected::Body(body),
+                _ => Expected::FtraceNop,
+            };
+            if let Err(e) = x86::check_untouched(s.addr, &now, expect) {
+                pr_err!("{:?}: patch site {:#x}: {}\n", name, s.addr, Show(e));
                 return Err(EBUSY);
-            }
-            let mut now = [0u8; PATCH_LEN];
-            kapi::read_kernel(s.addr, &mut now)?;
-            if now != s.before(dir) {
-                let why = x86::check_untouched(s.addr, &now, Expected::Body(s.orig));
-                match why {
-                    Err(e) => pr_err!("{:?}: patch site {:#x}: {}\n", name, s.addr, Show(e)),
-                    Ok(()) => pr_err!("{:?}: patch site {:#x} was changed\n", name, s.addr),
-                }
-                return Err(EBUSY);
-            }
-            if dir == Direction::Apply {
-                // Untouched: the ftrace NOP, or the body of a notrace
-                // function; never a call, jmp or int3 left by a patcher.
-                let expect = match x86::Site::of(s.addr, &now) {
-                    x86::Site::Other(body) => Expected::Body(body),
-                    _ => Expected::FtraceNop,
-                };
-                if let Err(e) = x86::check_untouched(s.addr, &now, expect) {
-                    pr_err!("{:?}: patch site {:#x}: {}\n", name, s.addr, Show(e));
-                    return Err(EBUSY);
-                }
             }
         }
         Ok(())
+    }
+
+    /// Check every site (under the same locks as a switch) without
+    /// switching: the number of sites that could be switched in direction
+    /// `dir` now, and of those refused (each refusal is logged).
+    #[cfg(CONFIG_KUNIT = "y")]
+    pub(crate) fn survey(&self, dir: Direction) -> (usize, usize) {
+        let cpus = CpusReadLock::lock();
+        let _text = TextMutex::lock(&cpus);
+        let ok = self
+            .sites
+            .iter()
+            .filter(|s| self.check_site(s, dir).is_ok())
+            .count();
+        (ok, self.sites.len() - ok)
     }
 
     /// Hash of the bytes at every patch site, now.

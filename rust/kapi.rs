@@ -18,6 +18,16 @@ mod ffi {
 
     use kernel::prelude::*;
 
+    /// `struct plugsched_fn` of `c_shims/manifest.h`.
+    #[cfg(CONFIG_KUNIT = "y")]
+    #[repr(C)]
+    pub(super) struct ManifestFn {
+        pub(super) name: *const c_char,
+        pub(super) sympos: c_ulong,
+        pub(super) func: *const c_void,
+        pub(super) cls: c_ulong,
+    }
+
     extern "C" {
         pub(super) fn plugsched_cpus_read_lock();
         pub(super) fn plugsched_cpus_read_unlock();
@@ -62,6 +72,11 @@ mod ffi {
         pub(super) fn plugsched_core_kernel_text(addr: c_ulong) -> bool;
         pub(super) fn plugsched_text_reserved(addr: c_ulong, len: usize) -> *const c_char;
         pub(super) fn plugsched_text_poke(addr: c_ulong, bytes: *const c_void, len: usize);
+        #[cfg(CONFIG_KUNIT = "y")]
+        pub(super) fn plugsched_ksym_lookup_pos(name: *const c_char, pos: c_ulong) -> c_ulong;
+        pub(super) fn plugsched_manifest_len() -> c_uint;
+        #[cfg(CONFIG_KUNIT = "y")]
+        pub(super) fn plugsched_manifest_get(i: c_uint) -> *const ManifestFn;
         pub(super) fn copy_from_kernel_nofault(
             dst: *mut c_void,
             src: *const c_void,
@@ -355,4 +370,69 @@ pub(crate) fn read_kernel(addr: u64, buf: &mut [u8]) -> Result {
     } else {
         Err(EFAULT)
     }
+}
+
+/// Address of the `pos`-th vmlinux symbol called `name` (kallsyms order,
+/// 1-based; 0: the only one), or 0.
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) fn ksym_lookup_pos(name: &CStr, pos: u64) -> usize {
+    // SAFETY: `name` is NUL-terminated; the lookup only reads it.
+    unsafe { ffi::plugsched_ksym_lookup_pos(name.as_char_ptr(), pos as c_ulong) as usize }
+}
+
+/// Kind of a manifest entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) enum ManifestClass {
+    /// Redirected: called from outside the boundary.
+    Interface,
+    /// Redirected: its address is taken.
+    Callback,
+    /// Replaced, reached only through the redirected ones.
+    Internal,
+}
+
+/// One function the module's extracted scheduler replaces.
+#[derive(Clone, Copy)]
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) struct ManifestEntry {
+    /// vmlinux symbol name (module rodata, alive while the module is).
+    pub(crate) name: &'static CStr,
+    /// Its kallsyms position (0: unique).
+    pub(crate) sympos: u64,
+    /// Address of the module's copy.
+    pub(crate) new: usize,
+    /// Its class.
+    pub(crate) class: ManifestClass,
+}
+
+/// Number of entries of the manifest (0 when the module was built without
+/// the extracted scheduler).
+pub(crate) fn manifest_len() -> usize {
+    // SAFETY: Reads a constant table; no preconditions.
+    unsafe { ffi::plugsched_manifest_len() as usize }
+}
+
+/// Entry `i` of the manifest.
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) fn manifest_get(i: usize) -> Option<ManifestEntry> {
+    // SAFETY: Returns NULL or a pointer into the module's constant tables.
+    let p = unsafe { ffi::plugsched_manifest_get(i as c_uint) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` points to a valid, constant `struct plugsched_fn` that
+    // lives as long as the module; its name is a NUL-terminated literal.
+    let (e, name) = unsafe { (&*p, CStr::from_ptr((*p).name.cast())) };
+    let class = match e.cls {
+        1 => ManifestClass::Interface,
+        2 => ManifestClass::Callback,
+        _ => ManifestClass::Internal,
+    };
+    Some(ManifestEntry {
+        name,
+        sympos: e.sympos as u64,
+        new: e.func as usize,
+        class,
+    })
 }

@@ -38,7 +38,11 @@ impl kernel::Module for Plugsched {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         selftest::init_lock();
         let sysfs = shim::Sysfs::create()?;
-        pr_info!("loaded, state {}\n", state::current().name());
+        pr_info!(
+            "loaded, state {}; extracted scheduler: {} functions in the manifest\n",
+            state::current().name(),
+            kapi::manifest_len()
+        );
         Ok(Plugsched { sysfs: Some(sysfs) })
     }
 }

@@ -185,6 +185,32 @@ mod tests {
     }
 
     #[test]
+    fn plan_of_the_extracted_scheduler() -> Result {
+        // The module carries the scheduler extracted by `plugsched init`
+        // (the KUnit kernel is the one the analysis reads) and its manifest.
+        let n = kapi::manifest_len();
+        assert!(n > 100);
+        let r = Plan::from_manifest();
+        assert_eq!(r.as_ref().err().map(|e| e.to_errno()), None);
+        let (plan, internal) = r?;
+        // Aliases (__ia32_sys_x = __x64_sys_x) count once.
+        assert!(plan.target_count() + internal <= n);
+        assert!(plan.target_count() + internal >= n - n / 10);
+        assert!(plan.target_count() > 100);
+        // The old functions (with all their pieces) form a valid table, and
+        // nearly every redirection site is untouched and patchable now; the
+        // few refused ones (a jump label right after the ENDBR, ...) are
+        // logged by name.  The survey writes nothing.
+        let hash = plan.text_hash()?;
+        let (ok, refused) = plan.survey(Direction::Apply);
+        assert_eq!(ok + refused, plan.target_count());
+        assert!(refused * 20 < plan.target_count());
+        assert_eq!(plan.text_hash()?, hash);
+        assert!(plan.old_range_count() > plan.target_count());
+        Ok(())
+    }
+
+    #[test]
     fn foreign_patch_is_refused() -> Result {
         let targets = selftest::targets()?;
         let mut plan = Plan::new(&targets, &[])?;

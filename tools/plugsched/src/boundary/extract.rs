@@ -57,6 +57,8 @@ pub struct FileResult {
     pub done: BTreeMap<&'static str, usize>,
     /// Functions the parser could not match to their DWARF line.
     pub unmatched: Vec<String>,
+    /// Callbacks kept under their own name (targets of `__alias`).
+    pub not_renamed: Vec<String>,
 }
 
 struct Edit {
@@ -263,6 +265,9 @@ pub fn extract_file(
                 match info.class {
                     Class::External | Class::Callback if alias_targets.contains(name) => {
                         // `x __alias(name)` needs `name` defined right here.
+                        if info.class == Class::Callback {
+                            res.not_renamed.push(name.to_string());
+                        }
                         *res.done.entry("alias targets kept").or_default() += 1;
                     }
                     Class::External => {
