@@ -32,8 +32,8 @@ static ssize_t state_show(struct kobject *kobj, struct kobj_attribute *attr,
 static ssize_t kernel_show(struct kobject *kobj, struct kobj_attribute *attr,
 			   char *buf)
 {
-	return sysfs_emit(buf, "built-for %s\nrunning %s\n", UTS_RELEASE,
-			  init_utsname()->release);
+	return sysfs_emit(buf, "built-for %s\nrunning %s\nbuild-id %s\n", UTS_RELEASE,
+			  init_utsname()->release, plugsched_built_for_build_id());
 }
 
 static ssize_t selftest_show(struct kobject *kobj, struct kobj_attribute *attr,

@@ -36,6 +36,18 @@ struct Plugsched {
 
 impl kernel::Module for Plugsched {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        // Kernel symbols were bound by name at load; code built for another
+        // build of the kernel must not run at all.
+        let (ok, running) = shim::check_build_id(None);
+        if ok.is_err() {
+            let running = CStr::from_bytes_until_nul(&running).map_err(|_| EINVAL)?;
+            pr_err!(
+                "built for kernel build {:?}, but the running kernel is build {:?}: refusing to load\n",
+                shim::built_for_build_id(),
+                running
+            );
+            return Err(ENOEXEC);
+        }
         selftest::init_lock();
         let sysfs = shim::Sysfs::create()?;
         pr_info!(

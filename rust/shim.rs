@@ -26,6 +26,11 @@ mod ffi {
             len: usize,
         ) -> isize;
         pub(super) fn plugsched_ksym_lookup(name: *const c_char) -> c_ulong;
+        pub(super) fn plugsched_check_build_id(
+            expected: *const c_char,
+            running: *mut c_char,
+        ) -> c_int;
+        pub(super) fn plugsched_built_for_build_id() -> *const c_char;
         #[cfg(CONFIG_KUNIT = "y")]
         pub(super) fn plugsched_ksym_text_mutex() -> c_ulong;
     }
@@ -132,6 +137,28 @@ pub(crate) fn sysfs_read(name: &CStr, buf: &mut [u8]) -> Result<usize> {
         return Err(Error::from_errno(ret as c_int));
     }
     Ok(ret as usize)
+}
+
+/// Hex build IDs are at most this long (BUILD_ID_SIZE_MAX = 20 bytes).
+pub(crate) const BUILD_ID_HEX: usize = 2 * 20 + 1;
+
+/// Check that the running kernel is the build this module was built for
+/// (or, for tests, the build ID `expected`).  Returns the running build ID
+/// (NUL-terminated hex) either way, with `ENOEXEC` on a mismatch.
+pub(crate) fn check_build_id(expected: Option<&CStr>) -> (Result, [u8; BUILD_ID_HEX]) {
+    let mut running = [0u8; BUILD_ID_HEX];
+    let p = expected.map_or(core::ptr::null(), |e| e.as_char_ptr());
+    // SAFETY: `p` is NULL or NUL-terminated; `running` has room for the
+    // hex build ID and its NUL.
+    let r = unsafe { ffi::plugsched_check_build_id(p, running.as_mut_ptr()) };
+    (to_result(r), running)
+}
+
+/// The build ID this module was built for (empty if none was recorded).
+pub(crate) fn built_for_build_id() -> &'static CStr {
+    // SAFETY: Returns a string literal of the C shim, NUL-terminated and
+    // static.
+    unsafe { CStr::from_ptr(ffi::plugsched_built_for_build_id().cast()) }
 }
 
 /// Address of the vmlinux symbol `name` (0 if none), by kallsyms.

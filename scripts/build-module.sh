@@ -10,8 +10,9 @@ KDIR=$("$PS_TOP/scripts/kernel.sh" "$target")
 out=$PS_TOP/build/$target
 mkdir -p "$out"
 ps_phase "module[$target]: building plugsched.ko against $KDIR"
-# Per-target make variables (e.g. Debian's compiler name and release).
-extra=$(cat "$KDIR/plugsched.make-args" 2>/dev/null || true)
+# Per-target make variables (e.g. Debian's compiler name and release), and
+# the build ID of the target kernel (scripts/kernel.sh records it).
+extra="$(cat "$KDIR/plugsched.make-args" 2>/dev/null || true) PLUGSCHED_BUILD_ID=$(cat "$KDIR/build-id")"
 # The extracted scheduler goes into the module when the target tree has
 # what the boundary analysis reads (vmlinux.unstripped with DWARF: our test
 # kernel; Debian ships neither).

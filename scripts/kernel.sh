@@ -109,6 +109,36 @@ build_test() {
 	touch "$KDIR/.plugsched-built"
 }
 
+# Read hex ELF notes on stdin, print the GNU build ID (NT_GNU_BUILD_ID) in hex.
+build_id_of_notes() {
+	local h i nsz dsz typ d
+	read -r h || true
+	le32() { echo $((16#${h:$1+6:2}${h:$1+4:2}${h:$1+2:2}${h:$1:2})); }
+	i=0
+	while [ $((i + 24)) -le ${#h} ]; do # offsets in hex digits
+		nsz=$(le32 $i)
+		dsz=$(le32 $((i + 8)))
+		typ=$(le32 $((i + 16)))
+		d=$((i + 24 + ((nsz + 3) & ~3) * 2))
+		if [ "$typ" = 3 ] && [ "${h:i+24:6}" = 474e55 ]; then # "GNU"
+			echo "${h:d:dsz*2}"
+			return
+		fi
+		i=$((d + ((dsz + 3) & ~3) * 2))
+	done
+}
+
+# The build ID of the kernel a tree is for, in $KDIR/build-id.
+ensure_build_id() {
+	[ -s "$KDIR/build-id" ] && return
+	if [ "$target" = test ]; then
+		ps_in_root "readelf -n $KDIR/vmlinux" | sed -n 's/.*Build ID: \([0-9a-f]*\).*/\1/p' >"$KDIR/build-id"
+	else
+		kallsyms_of_image # the stock image's notes come with its symbols
+	fi
+	[ -s "$KDIR/build-id" ] || ps_die "cannot determine the build ID of the $target kernel"
+}
+
 # Boot $KDIR/stock/vmlinuz and save its /proc/kallsyms as $KDIR/System.map.
 kallsyms_of_image() {
 	local log=$PS_TOP/build/$target/kallsyms.log md5 try
@@ -121,7 +151,8 @@ kallsyms_of_image() {
 		if [ -n "$md5" ] && [ "$(md5sum <"$KDIR/System.map.gz" | cut -d' ' -f1)" = "$md5" ]; then
 			gunzip -c "$KDIR/System.map.gz" >"$KDIR/System.map"
 			rm -f "$KDIR/System.map.gz"
-			ps_info "$(wc -l <"$KDIR/System.map") symbols"
+			sed -n 's/.*KNOTES: \([0-9a-f]*\).*/\1/p' "$log" | head -n1 | build_id_of_notes >"$KDIR/build-id"
+			ps_info "$(wc -l <"$KDIR/System.map") symbols, build ID $(cat "$KDIR/build-id")"
 			return
 		fi
 		ps_info "attempt $try: symbol table garbled on the console, retrying"
@@ -167,6 +198,7 @@ case "$target" in
 test) build_test ;;
 debian) build_debian ;;
 esac
+ensure_build_id
 
 # Drop trees of this target with other keys (5-6 GiB each).
 for old in "$PLUGSCHED_CACHE"/obj-"$target"-*; do

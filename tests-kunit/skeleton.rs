@@ -41,6 +41,20 @@ mod tests {
     }
 
     #[test]
+    fn build_id_is_checked() {
+        // The module loaded, so the running kernel is the build it was made
+        // for; any other build ID is refused.
+        let (ok, running) = shim::check_build_id(None);
+        assert_eq!(ok.err().map(|e| e.to_errno()), None);
+        let hex = CStr::from_bytes_until_nul(&running).map(|c| c.to_bytes().len());
+        assert_eq!(hex, Ok(40));
+        let (other, _) = shim::check_build_id(Some(c"0123456789abcdef0123456789abcdef01234567"));
+        assert_eq!(other.err(), Some(ENOEXEC));
+        let (empty, _) = shim::check_build_id(Some(c""));
+        assert_eq!(empty.err(), Some(ENOEXEC));
+    }
+
+    #[test]
     fn missing_node_is_an_error() {
         let mut buf = [0u8; 8];
         let r = shim::sysfs_read(c"no-such-file", &mut buf);
