@@ -61,5 +61,6 @@ void plugsched_test_kprobe_disarm(void);
 ssize_t plugsched_rs_state_show(char *buf, size_t len);
 ssize_t plugsched_rs_selftest_show(char *buf, size_t len);
 int plugsched_rs_selftest_store(const char *buf, size_t len);
+ssize_t plugsched_rs_stat_show(const char *name, char *buf, size_t len);
 
 #endif /* _PLUGSCHED_SHIMS_H */

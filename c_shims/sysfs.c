@@ -5,6 +5,7 @@
  *   state   the module's live-update state, formatted by the Rust side
  *   kernel  the kernel release the module was built for, and the running one
  *   selftest  engine self-test: write "apply"/"revert" (rust/selftest.rs)
+ *   switches, last_*  what the last switch measured (one value each)
  *
  * The kobject is created at module init and removed at module exit, from
  * Rust (rust/shim.rs, struct Sysfs).
@@ -50,6 +51,25 @@ static ssize_t selftest_store(struct kobject *kobj, struct kobj_attribute *attr,
 	return ret ? ret : count;
 }
 
+/* One-value statistics of the last switch, formatted by Rust. */
+#define PLUGSCHED_STAT(name)							\
+static ssize_t name##_show(struct kobject *kobj, struct kobj_attribute *attr,	\
+			   char *buf)						\
+{										\
+	return plugsched_rs_stat_show(#name, buf, PAGE_SIZE);			\
+}										\
+static struct kobj_attribute name##_attr = __ATTR_RO(name)
+
+PLUGSCHED_STAT(switches);
+PLUGSCHED_STAT(last_result);
+PLUGSCHED_STAT(last_stop_machine_ns);
+PLUGSCHED_STAT(last_stack_check_ns);
+PLUGSCHED_STAT(last_patch_ns);
+PLUGSCHED_STAT(last_sync_ns);
+PLUGSCHED_STAT(last_tasks);
+PLUGSCHED_STAT(last_cpus);
+PLUGSCHED_STAT(last_functions);
+
 static struct kobj_attribute state_attr = __ATTR_RO(state);
 static struct kobj_attribute selftest_attr = __ATTR_RW_MODE(selftest, 0600);
 static struct kobj_attribute kernel_attr = __ATTR_RO(kernel);
@@ -58,6 +78,15 @@ static struct attribute *plugsched_attrs[] = {
 	&state_attr.attr,
 	&kernel_attr.attr,
 	&selftest_attr.attr,
+	&switches_attr.attr,
+	&last_result_attr.attr,
+	&last_stop_machine_ns_attr.attr,
+	&last_stack_check_ns_attr.attr,
+	&last_patch_ns_attr.attr,
+	&last_sync_ns_attr.attr,
+	&last_tasks_attr.attr,
+	&last_cpus_attr.attr,
+	&last_functions_attr.attr,
 	NULL,
 };
 

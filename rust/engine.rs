@@ -153,6 +153,59 @@ pub(crate) struct Stats {
     pub(crate) stop_machine_ns: u64,
 }
 
+/// What the last switch attempt measured, for `/sys/kernel/plugsched/`.
+struct LastSwitch {
+    switches: AtomicU64,
+    result: AtomicI32,
+    stop_machine_ns: AtomicU64,
+    phase_ns: [AtomicU64; 3],
+    tasks: AtomicU64,
+    cpus: AtomicU64,
+    functions: AtomicU64,
+}
+
+static LAST: LastSwitch = LastSwitch {
+    switches: AtomicU64::new(0),
+    result: AtomicI32::new(0),
+    stop_machine_ns: AtomicU64::new(0),
+    phase_ns: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+    tasks: AtomicU64::new(0),
+    cpus: AtomicU64::new(0),
+    functions: AtomicU64::new(0),
+};
+
+/// One statistic of the last switch attempt (`None`: no such statistic).
+/// Names are those of the sysfs files, see
+/// Documentation/ABI/testing/sysfs-kernel-plugsched.
+pub(crate) fn last_switch_stat(name: &[u8]) -> Option<i64> {
+    let r = Ordering::Relaxed;
+    Some(match name {
+        b"switches" => LAST.switches.load(r) as i64,
+        b"last_result" => i64::from(LAST.result.load(r)),
+        b"last_stop_machine_ns" => LAST.stop_machine_ns.load(r) as i64,
+        b"last_stack_check_ns" => LAST.phase_ns[0].load(r) as i64,
+        b"last_patch_ns" => LAST.phase_ns[1].load(r) as i64,
+        b"last_sync_ns" => LAST.phase_ns[2].load(r) as i64,
+        b"last_tasks" => LAST.tasks.load(r) as i64,
+        b"last_cpus" => LAST.cpus.load(r) as i64,
+        b"last_functions" => LAST.functions.load(r) as i64,
+        _ => return None,
+    })
+}
+
+fn publish(stats: &Stats, functions: usize, result: c_int) {
+    let r = Ordering::Relaxed;
+    LAST.result.store(result, r);
+    LAST.stop_machine_ns.store(stats.stop_machine_ns, r);
+    for (d, &v) in LAST.phase_ns.iter().zip(stats.phase_ns.iter()) {
+        d.store(v, r);
+    }
+    LAST.tasks.store(stats.tasks as u64, r);
+    LAST.cpus.store(stats.cpus as u64, r);
+    LAST.functions.store(functions as u64, r);
+    LAST.switches.fetch_add(1, Ordering::Release);
+}
+
 /// Per-CPU results of the stack inspection, written by one CPU only.
 #[derive(Default)]
 struct Slot {
@@ -455,6 +508,7 @@ impl Plan {
     /// Switch in direction `dir`.  On any failure nothing has changed.
     pub(crate) fn switch(&mut self, dir: Direction, mode: Mode, inject: Inject) -> Result<Stats> {
         let (stats, ret) = self.run(dir, mode, inject)?;
+        publish(&stats, self.sites.len(), ret);
         if ret != 0 {
             return Err(Error::from_errno(ret));
         }

@@ -230,3 +230,46 @@ pub(crate) unsafe extern "C" fn plugsched_rs_selftest_store(
         Err(e) => e.to_errno(),
     }
 }
+
+/// Called by the C show() callbacks of the one-value statistics files:
+/// writes the value of statistic `name` (see `engine::last_switch_stat`).
+///
+/// # Safety
+///
+/// `name` must be a NUL-terminated string; `buf` must be valid for writes
+/// of `len` bytes.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn plugsched_rs_stat_show(
+    name: *const c_char,
+    buf: *mut c_char,
+    len: usize,
+) -> isize {
+    // SAFETY: The caller guarantees `name` is NUL-terminated.
+    let name = unsafe { CStr::from_ptr(name.cast()) };
+    let Some(v) = crate::engine::last_switch_stat(name.to_bytes()) else {
+        return ENOENT.to_errno() as isize;
+    };
+    let mut text = [0u8; 24];
+    let mut w = Cursor {
+        buf: &mut text,
+        len: 0,
+    };
+    let _ = core::fmt::Write::write_fmt(&mut w, format_args!("{v}\n"));
+    let n = w.len;
+    show(&text[..n], buf, len)
+}
+
+/// A `core::fmt::Write` into a fixed buffer (truncating).
+struct Cursor<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl core::fmt::Write for Cursor<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}

@@ -145,6 +145,9 @@ mod tests {
         for inject in [Inject::AfterStackCheck, Inject::MidPatch] {
             let r = plan.switch(Direction::Apply, Mode::Parallel, inject);
             assert_eq!(r.err(), Some(ECANCELED));
+            // The failed attempt is what /sys/kernel/plugsched/ reports.
+            let errno = i64::from(ECANCELED.to_errno());
+            assert_eq!(crate::engine::last_switch_stat(b"last_result"), Some(errno));
             assert!(!plan.is_applied());
             assert_eq!(plan.text_hash()?, hash0);
             assert_eq!(prio(), (99, 1));
