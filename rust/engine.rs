@@ -703,10 +703,6 @@ fn inspect(
         return Ok(());
     }
     let check = |t: TaskRef| {
-        if ctx.on_cpu(t) {
-            return; // a stopper: it runs only stop_machine code
-        }
-        slot.tasks.fetch_add(1, Ordering::Relaxed);
         let mut hit: Option<(u64, u32)> = None;
         let walk = ctx.walk_stack(t, &mut |addr| match table.find(addr) {
             Some(r) => {
@@ -715,8 +711,13 @@ fn inspect(
             }
             None => true,
         });
+        if walk != Walk::Running {
+            slot.tasks.fetch_add(1, Ordering::Relaxed);
+        }
         match walk {
-            Walk::Complete | Walk::Gone => {}
+            // A stopper runs only stop_machine code; a freed stack is a
+            // task that has exited for good.
+            Walk::Complete | Walk::Gone | Walk::Running => {}
             Walk::Stopped => {
                 let (addr, id) = hit.unwrap_or((0, 0));
                 slot.record(ctx, t, addr, id);

@@ -192,6 +192,8 @@ pub(crate) enum Walk {
     Unreliable,
     /// The task's stack is already freed: it has exited for good.
     Gone,
+    /// The task is on a CPU (inside stop_machine: a stopper); not walked.
+    Running,
 }
 
 /// Proof of running inside a `stop_machine` callback: interrupts are off on
@@ -231,7 +233,7 @@ impl Stopped {
     }
 
     /// Whether `t` is on a CPU now (here: it is a stopper thread).
-    pub(crate) fn on_cpu(&self, t: TaskRef) -> bool {
+    fn on_cpu(&self, t: TaskRef) -> bool {
         // SAFETY: `t` is valid inside stop_machine.
         unsafe { ffi::plugsched_task_on_cpu(t.0) }
     }
@@ -263,7 +265,7 @@ impl Stopped {
             more
         }
         if self.on_cpu(t) {
-            return Walk::Unreliable;
+            return Walk::Running;
         }
         let mut cookie = Cookie { f, stopped: false };
         // SAFETY: `t` is valid and off-CPU inside stop_machine, so its stack

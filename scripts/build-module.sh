@@ -39,12 +39,10 @@ other=$( (grep -E 'WARNING: modpost:|warning: objtool:|^warning:' "$out/build.lo
 	grep -vE "undefined!$|suppressed [0-9]+ unresolved symbol warnings" || true)
 [ -z "$other" ] || { cat "$out/build.log" >&2; ps_die "compiler/modpost/objtool warnings (see above)"; }
 [ -e "$out/plugsched.ko" ] || ps_die "no plugsched.ko produced"
-for ko in "$out"/*.ko; do
-	"$PS_TOP/scripts/host-tools.sh" klp-convert --system-map "$KDIR/System.map" \
-		--symvers "$KDIR/Module.symvers" $sympos_args "$ko" >"$out/klp.log" 2>&1 ||
-		{ cat "$out/klp.log" >&2; ps_die "$(basename "$ko") uses kernel symbols that cannot be bound (see above)"; }
-	ps_info "$(tail -n 1 "$out/klp.log")"
-done
+"$PS_TOP/scripts/host-tools.sh" klp-convert --system-map "$KDIR/System.map" \
+	--symvers "$KDIR/Module.symvers" $sympos_args "$out/plugsched.ko" >"$out/klp.log" 2>&1 ||
+	{ cat "$out/klp.log" >&2; ps_die "plugsched.ko uses kernel symbols that cannot be bound (see above)"; }
+ps_info "$(tail -n 1 "$out/klp.log")"
 ps_info "$(ls -l "$out/plugsched.ko" | awk '{print $5}') bytes: $out/plugsched.ko"
 rm -f "$out/has-sched"
 if [ -n "$sched_args" ]; then

@@ -65,7 +65,7 @@ rm -rf "$ird"
 trap 'rm -rf "$ird"' EXIT
 mkdir -p "$ird"/{bin,dev,proc,sys,tmp,lib/modules,lib/plugsched,scenario}
 cp "$PS_ROOT/usr/bin/busybox" "$ird/bin/busybox"
-[ "$module" = 0 ] || cp "$out"/*.ko "$ird/lib/modules/"
+[ "$module" = 0 ] || cp "$ko" "$ird/lib/modules/"
 cp "$PS_TOP/scripts/guest/ktap.sh" "$ird/lib/plugsched/"
 cp -r "$scen/." "$ird/scenario/"
 for c in "$PS_TOP"/tests-e2e/programs/*.c; do

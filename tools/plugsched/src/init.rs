@@ -255,6 +255,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
                     line: g.funcs[i].line,
                     class: k,
                     init: g.funcs[i].init,
+                    sympos: g.funcs[i].sympos,
                 })
                 .collect();
             let r = extract::extract_file(file, &text, &fns, &shared)?;
@@ -267,7 +268,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
                 .unwrap_or(file)
                 .trim_end_matches(".c")
                 .replace('-', "_");
-            let table = manifest_table(&stem, &fns, &r, &g, &c);
+            let table = manifest_table(&stem, &fns, &r);
             manifest_tables.push(stem);
             unmatched.extend(r.unmatched);
             r.text + &table
@@ -429,20 +430,7 @@ fn write_if_changed(path: &Path, text: &str) -> Result<(), String> {
 /// function the module replaces (interfaces, callbacks, internal ones) with
 /// its vmlinux name and sympos and the address of the module's copy
 /// (`__cb_<name>` for callbacks).
-fn manifest_table(
-    stem: &str,
-    fns: &[FnInfo],
-    r: &extract::FileResult,
-    g: &algo::Graph,
-    c: &algo::Classification,
-) -> String {
-    let sympos = |name: &str| {
-        c.class
-            .keys()
-            .map(|&i| &g.funcs[i])
-            .find(|f| f.name == name)
-            .map_or(0, |f| f.sympos)
-    };
+fn manifest_table(stem: &str, fns: &[FnInfo], r: &extract::FileResult) -> String {
     let mut t = format!(
         "\n/* plugsched: manifest of the functions of this file the module replaces */\n\
          const struct plugsched_fn manifest_{stem}[] = {{\n"
@@ -469,8 +457,7 @@ fn manifest_table(
         };
         t.push_str(&format!(
             "\t{{ \"{}\", {}, (void *)&{module}, {cls} }},\n",
-            f.name,
-            sympos(&f.name)
+            f.name, f.sympos
         ));
         n += 1;
     }

@@ -46,6 +46,8 @@ pub struct FnInfo {
     pub class: Class,
     /// Init code.
     pub init: bool,
+    /// kallsyms position of its vmlinux symbol (0: unique).
+    pub sympos: u32,
 }
 
 /// The result for one file.
@@ -571,6 +573,7 @@ early_initcall(sched_init_thing);
             line,
             class,
             init,
+            sympos: 0,
         }
     }
 
