@@ -9,8 +9,10 @@
  * No logic lives here: every decision is made by the Rust side
  * (rust/engine.rs, rust/plugsched_core/).
  */
+#include <linux/bsearch.h>
 #include <linux/cpu.h>
 #include <linux/cpumask.h>
+#include <linux/ftrace.h>
 #include <linux/jump_label.h>
 #include <linux/kallsyms.h>
 #include <linux/kprobes.h>
@@ -33,6 +35,7 @@
 
 /* Not declared in any header the module can include. */
 struct task_struct *idle_task(int cpu);
+extern struct mutex ftrace_lock;
 
 void plugsched_cpus_read_lock(void)
 {
@@ -227,4 +230,64 @@ unsigned long plugsched_ksym_lookup_pos(const char *name, unsigned long pos)
 	if (pos == 0 && k.seen != 1)
 		return 0;	/* missing or ambiguous */
 	return k.addr;
+}
+
+/*
+ * ftrace and the redirected functions.  A redirected function's fentry
+ * site holds our jmp instead of ftrace's NOP, so ftrace must leave it
+ * alone: its record is marked FTRACE_FL_DISABLED (as ftrace does for code
+ * it must not touch) while the redirection is in place.  ftrace_lock is
+ * held across the whole switch, so no tracer can be enabled between the
+ * site check and the rendezvous.
+ */
+void plugsched_ftrace_lock(void)
+{
+	mutex_lock(&ftrace_lock);
+}
+
+void plugsched_ftrace_unlock(void)
+{
+	mutex_unlock(&ftrace_lock);
+}
+
+static int plugsched_cmp_ulong(const void *key, const void *elt)
+{
+	unsigned long a = *(const unsigned long *)key, b = *(const unsigned long *)elt;
+
+	return a < b ? -1 : a > b;
+}
+
+/*
+ * Set (@disable) or clear FTRACE_FL_DISABLED on the ftrace records at the
+ * @n addresses @ips (sorted).  Returns the number of records changed, or
+ * -EBUSY (nothing changed) if one of them is in use by a tracer.  Caller
+ * holds ftrace_lock.
+ */
+long plugsched_ftrace_mark(const unsigned long *ips, size_t n, bool disable)
+{
+	struct ftrace_rec_iter *iter;
+	struct dyn_ftrace *rec;
+	long changed = 0;
+	int pass;
+
+	/* Pass 0 checks, pass 1 changes: all or nothing. */
+	for (pass = 0; pass < 2; pass++) {
+		for (iter = ftrace_rec_iter_start(); iter; iter = ftrace_rec_iter_next(iter)) {
+			rec = ftrace_rec_iter_record(iter);
+			if (!bsearch(&rec->ip, ips, n, sizeof(*ips), plugsched_cmp_ulong))
+				continue;
+			if (pass == 0) {
+				if (disable && (ftrace_rec_count(rec) ||
+						rec->flags & FTRACE_FL_ENABLED))
+					return -EBUSY;
+				continue;
+			}
+			if (disable)
+				rec->flags |= FTRACE_FL_DISABLED;
+			else
+				rec->flags &= ~FTRACE_FL_DISABLED;
+			changed++;
+		}
+	}
+	return changed;
 }

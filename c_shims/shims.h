@@ -47,6 +47,23 @@ bool plugsched_core_kernel_text(unsigned long addr);
 const char *plugsched_text_reserved(unsigned long addr, size_t len);
 void plugsched_text_poke(unsigned long addr, const void *bytes, size_t len);
 unsigned long plugsched_ksym_lookup_pos(const char *name, unsigned long pos);
+void plugsched_ftrace_lock(void);
+void plugsched_ftrace_unlock(void);
+long plugsched_ftrace_mark(const unsigned long *ips, size_t n, bool disable);
+
+/* c_shims/rq.c */
+struct plugsched_rq_stats {
+	unsigned long nr_running_before;	/* before the clear */
+	unsigned long nr_running_after;		/* after the rebuild */
+	unsigned long dequeued;			/* by the clear, to be rebuilt */
+	unsigned long finished_delayed;		/* delayed dequeues finished */
+	unsigned long enqueued;			/* by the rebuild */
+};
+bool plugsched_scx_enabled(void);
+int plugsched_rq_check(void);
+int plugsched_rq_clear(struct plugsched_rq_stats *st);
+void plugsched_rq_rebuild(struct plugsched_rq_stats *st);
+unsigned long plugsched_module_pointers(void);
 
 /* tests-kunit/support.c (KUnit builds only) */
 void plugsched_test_park(void);
@@ -56,11 +73,13 @@ void plugsched_test_threads_stop(void);
 long plugsched_test_call_syscall(unsigned long fn, unsigned long arg);
 int plugsched_test_kprobe_arm(unsigned long addr);
 void plugsched_test_kprobe_disarm(void);
+unsigned long plugsched_test_sleeper_stacks(unsigned long *hits, unsigned long *unreliable);
 
 /* Rust, called from C. */
 ssize_t plugsched_rs_state_show(char *buf, size_t len);
 ssize_t plugsched_rs_selftest_show(char *buf, size_t len);
 int plugsched_rs_selftest_store(const char *buf, size_t len);
 ssize_t plugsched_rs_stat_show(const char *name, char *buf, size_t len);
+int plugsched_rs_enable_store(const char *buf, size_t len);
 
 #endif /* _PLUGSCHED_SHIMS_H */

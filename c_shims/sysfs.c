@@ -64,11 +64,33 @@ PLUGSCHED_STAT(switches);
 PLUGSCHED_STAT(last_result);
 PLUGSCHED_STAT(last_stop_machine_ns);
 PLUGSCHED_STAT(last_stack_check_ns);
-PLUGSCHED_STAT(last_patch_ns);
-PLUGSCHED_STAT(last_sync_ns);
+PLUGSCHED_STAT(last_clear_ns);
+PLUGSCHED_STAT(last_redirect_ns);
+PLUGSCHED_STAT(last_rebuild_ns);
 PLUGSCHED_STAT(last_tasks);
 PLUGSCHED_STAT(last_cpus);
 PLUGSCHED_STAT(last_functions);
+PLUGSCHED_STAT(last_rebuilt_tasks);
+PLUGSCHED_STAT(generation);
+PLUGSCHED_STAT(module_pointers);
+PLUGSCHED_STAT(text_hash);
+
+/* "1": upgrade to the module's scheduler, "0": roll back. */
+static ssize_t enable_show(struct kobject *kobj, struct kobj_attribute *attr,
+			   char *buf)
+{
+	return plugsched_rs_stat_show("enable", buf, PAGE_SIZE);
+}
+
+static ssize_t enable_store(struct kobject *kobj, struct kobj_attribute *attr,
+			    const char *buf, size_t count)
+{
+	int ret = plugsched_rs_enable_store(buf, count);
+
+	return ret ? ret : count;
+}
+
+static struct kobj_attribute enable_attr = __ATTR_RW_MODE(enable, 0600);
 
 static struct kobj_attribute state_attr = __ATTR_RO(state);
 static struct kobj_attribute selftest_attr = __ATTR_RW_MODE(selftest, 0600);
@@ -76,17 +98,23 @@ static struct kobj_attribute kernel_attr = __ATTR_RO(kernel);
 
 static struct attribute *plugsched_attrs[] = {
 	&state_attr.attr,
+	&enable_attr.attr,
+	&generation_attr.attr,
+	&text_hash_attr.attr,
+	&module_pointers_attr.attr,
 	&kernel_attr.attr,
 	&selftest_attr.attr,
 	&switches_attr.attr,
 	&last_result_attr.attr,
 	&last_stop_machine_ns_attr.attr,
 	&last_stack_check_ns_attr.attr,
-	&last_patch_ns_attr.attr,
-	&last_sync_ns_attr.attr,
+	&last_clear_ns_attr.attr,
+	&last_redirect_ns_attr.attr,
+	&last_rebuild_ns_attr.attr,
 	&last_tasks_attr.attr,
 	&last_cpus_attr.attr,
 	&last_functions_attr.attr,
+	&last_rebuilt_tasks_attr.attr,
 	NULL,
 };
 

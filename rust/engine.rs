@@ -4,22 +4,28 @@
 //! (and back) in one `stop_machine`, after checking on every CPU in
 //! parallel that no task is inside any of the functions being replaced.
 //!
-//! One switch is a three-phase rendezvous ([`crate::pcore::rendezvous`]):
+//! One switch is a four-phase rendezvous ([`crate::pcore::rendezvous`]):
 //!
 //! 0. stack inspection: the tasks are split across the CPUs; each task is
 //!    unwound with the reliable unwinder and every return address is looked
 //!    up in the sorted range table ([`crate::pcore::ranges`]).  A hit or an
-//!    unreliable stack refuses the switch with `EBUSY`.
-//! 1. patch: CPU 0 checks that every site still holds the bytes expected
+//!    unreliable stack refuses the switch with `EBUSY`.  A plan that
+//!    rebuilds the runqueues also checks each CPU's runqueue here.
+//! 1. clear (plans that rebuild the runqueues): every CPU empties its own
+//!    runqueue with the code being replaced.
+//! 2. patch: CPU 0 checks that every site still holds the bytes expected
 //!    and writes the new ones with the kernel's text poking; on any failure
 //!    it restores what it wrote, so the text is byte-identical.
-//! 2. serialise: every CPU runs `sync_core` before leaving, in every case.
+//! 3. serialise and rebuild: every CPU runs `sync_core`, in every case, and
+//!    then, if it cleared its runqueue, refills it with the code now live
+//!    (the new code, or the old one if the switch failed after the clear).
 //!
 //! Everything that can sleep or allocate happens before: symbol sizes,
 //! site checks, tables, per-CPU slots; `cpus_read_lock` and `text_mutex`
 //! are held from the checks to the end of the rendezvous.
 
 use core::sync::atomic::{
+    AtomicBool,
     AtomicI32,
     AtomicU32,
     AtomicU64,
@@ -33,6 +39,7 @@ use kernel::prelude::*;
 use crate::kapi::{
     self,
     CpusReadLock,
+    FtraceLock,
     Stopped,
     TaskRef,
     TextMutex,
@@ -147,31 +154,46 @@ pub(crate) struct Stats {
     pub(crate) hits: usize,
     /// Tasks whose stacks could not be walked reliably.
     pub(crate) unreliable: usize,
-    /// Nanoseconds of each phase: inspection, patch, serialisation.
-    pub(crate) phase_ns: [u64; 3],
+    /// Nanoseconds of each phase: inspection, clear, patch (redirect),
+    /// serialisation and rebuild.
+    pub(crate) phase_ns: [u64; PHASES],
+    /// Tasks the runqueue rebuild dequeued and enqueued again.
+    pub(crate) rebuilt: usize,
+    /// Delayed dequeues the clear finished.
+    pub(crate) finished_delayed: usize,
     /// Nanoseconds of the whole `stop_machine` call.
     pub(crate) stop_machine_ns: u64,
 }
+
+/// Phases of a switch.
+const PHASES: usize = 4;
 
 /// What the last switch attempt measured, for `/sys/kernel/plugsched/`.
 struct LastSwitch {
     switches: AtomicU64,
     result: AtomicI32,
     stop_machine_ns: AtomicU64,
-    phase_ns: [AtomicU64; 3],
+    phase_ns: [AtomicU64; PHASES],
     tasks: AtomicU64,
     cpus: AtomicU64,
     functions: AtomicU64,
+    rebuilt: AtomicU64,
 }
 
 static LAST: LastSwitch = LastSwitch {
     switches: AtomicU64::new(0),
     result: AtomicI32::new(0),
     stop_machine_ns: AtomicU64::new(0),
-    phase_ns: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+    phase_ns: [
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+    ],
     tasks: AtomicU64::new(0),
     cpus: AtomicU64::new(0),
     functions: AtomicU64::new(0),
+    rebuilt: AtomicU64::new(0),
 };
 
 /// One statistic of the last switch attempt (`None`: no such statistic).
@@ -184,8 +206,10 @@ pub(crate) fn last_switch_stat(name: &[u8]) -> Option<i64> {
         b"last_result" => i64::from(LAST.result.load(r)),
         b"last_stop_machine_ns" => LAST.stop_machine_ns.load(r) as i64,
         b"last_stack_check_ns" => LAST.phase_ns[0].load(r) as i64,
-        b"last_patch_ns" => LAST.phase_ns[1].load(r) as i64,
-        b"last_sync_ns" => LAST.phase_ns[2].load(r) as i64,
+        b"last_clear_ns" => LAST.phase_ns[1].load(r) as i64,
+        b"last_redirect_ns" => LAST.phase_ns[2].load(r) as i64,
+        b"last_rebuild_ns" => LAST.phase_ns[3].load(r) as i64,
+        b"last_rebuilt_tasks" => LAST.rebuilt.load(r) as i64,
         b"last_tasks" => LAST.tasks.load(r) as i64,
         b"last_cpus" => LAST.cpus.load(r) as i64,
         b"last_functions" => LAST.functions.load(r) as i64,
@@ -203,6 +227,7 @@ fn publish(stats: &Stats, functions: usize, result: c_int) {
     LAST.tasks.store(stats.tasks as u64, r);
     LAST.cpus.store(stats.cpus as u64, r);
     LAST.functions.store(functions as u64, r);
+    LAST.rebuilt.store(stats.rebuilt as u64, r);
     LAST.switches.fetch_add(1, Ordering::Release);
 }
 
@@ -216,6 +241,13 @@ struct Slot {
     first_addr: AtomicU64,
     first_range: AtomicU32,
     first_comm: [AtomicU8; 16],
+    /// The runqueue of this CPU was cleared: it must be rebuilt.
+    cleared: AtomicBool,
+    dequeued: AtomicUsize,
+    finished_delayed: AtomicUsize,
+    nr_running_before: AtomicUsize,
+    enqueued: AtomicUsize,
+    nr_running_after: AtomicUsize,
 }
 
 impl Slot {
@@ -245,6 +277,10 @@ pub(crate) struct Plan {
     new_ranges: KVec<Range>,
     sites: KVec<Site>,
     applied: bool,
+    /// Clear and rebuild every runqueue around the patch.
+    rebuild: bool,
+    /// [`Plan::text_hash`] of the untouched text.
+    initial_hash: u64,
 }
 
 fn func_range(addr: usize, id: u32, what: &CStr) -> Result<Range> {
@@ -278,6 +314,8 @@ impl Plan {
             new_ranges: KVec::new(),
             sites: KVec::with_capacity(targets.len(), GFP_KERNEL)?,
             applied: false,
+            rebuild: false,
+            initial_hash: 0,
         };
         for (i, t) in targets.iter().enumerate() {
             plan.targets.push(*t, GFP_KERNEL)?;
@@ -336,20 +374,35 @@ impl Plan {
                 GFP_KERNEL,
             )?;
         }
+        plan.initial_hash = plan.text_hash()?;
         Ok(plan)
+    }
+
+    /// Make every switch of this plan clear and rebuild the runqueues.
+    pub(crate) fn rebuild_runqueues(mut self) -> Self {
+        self.rebuild = true;
+        self
+    }
+
+    /// [`Plan::text_hash`] when the plan was made (untouched text).
+    pub(crate) fn initial_hash(&self) -> u64 {
+        self.initial_hash
     }
 
     /// The plan of the whole extracted scheduler, from the manifest the
     /// build generated: interfaces and callbacks are redirected, internal
-    /// functions are only checked for running tasks.  Returns the plan and
-    /// the number of internal functions.
-    #[cfg(CONFIG_KUNIT = "y")]
-    pub(crate) fn from_manifest() -> Result<(Self, usize)> {
+    /// functions are only checked for running tasks.  Functions named in
+    /// `skip` are left out.  Returns the plan and the number of internal
+    /// functions.
+    pub(crate) fn from_manifest(skip: &[&CStr]) -> Result<(Self, usize)> {
         let n = kapi::manifest_len();
         let mut targets: KVec<Target> = KVec::with_capacity(n, GFP_KERNEL)?;
         let mut busy: KVec<(&'static CStr, usize)> = KVec::new();
         for i in 0..n {
             let e = kapi::manifest_get(i).ok_or(EINVAL)?;
+            if skip.iter().any(|&n| n == e.name) {
+                continue;
+            }
             let old = kapi::ksym_lookup_pos(e.name, e.sympos);
             if old == 0 {
                 pr_err!(
@@ -380,7 +433,6 @@ impl Plan {
     }
 
     /// Number of redirected functions.
-    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn target_count(&self) -> usize {
         self.targets.len()
     }
@@ -530,10 +582,29 @@ impl Plan {
         if (dir == Direction::Apply) == self.applied {
             return Err(EINVAL);
         }
+        // The fentry sites we patch: ftrace must not touch them while they
+        // hold our jmp (sorted for the C side's binary search).
+        let mut ips: KVec<c_ulong> = KVec::with_capacity(self.sites.len(), GFP_KERNEL)?;
+        for s in self.sites.iter() {
+            ips.push(s.addr as c_ulong, GFP_KERNEL)?;
+        }
+        for i in 1..ips.len() {
+            let mut j = i;
+            while j > 0 && ips[j - 1] > ips[j] {
+                ips.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        let ftrace = FtraceLock::lock();
         let cpus = CpusReadLock::lock();
         let text = TextMutex::lock(&cpus);
         self.check_sites(dir)?;
         let hash_before = self.text_hash()?;
+        if dir == Direction::Apply {
+            ftrace.mark(&ips, true).inspect_err(|_| {
+                pr_err!("a tracer uses a function to be redirected; switch refused\n");
+            })?;
+        }
 
         // Everything the rendezvous needs, allocated now.
         let mut cpu_ids: KVec<u32> = KVec::new();
@@ -558,8 +629,9 @@ impl Plan {
             Direction::Revert => &mut self.new_ranges,
         };
         let table = RangeTable::new(ranges).map_err(|_| EINVAL)?;
-        let rdv = Rendezvous::new(3, &status).ok_or(EINVAL)?;
+        let rdv = Rendezvous::new(PHASES, &status).ok_or(EINVAL)?;
         let sites = &self.sites;
+        let rebuild = self.rebuild;
 
         let t0 = kapi::local_clock();
         let ret = cpus.stop_machine(&|ctx: &Stopped| {
@@ -576,11 +648,16 @@ impl Plan {
                 kapi::cpu_relax,
                 |step: Step| match step.phase {
                     0 if !step.aborted => {
+                        if rebuild {
+                            ctx.rq_check()?;
+                        }
                         inspect(ctx, &table, &cpu_ids, step.cpu, mode, &slots[step.cpu])
                     }
-                    1 if !step.aborted && step.cpu == 0 => patch(ctx, &text, sites, dir, inject),
-                    2 => {
+                    1 if !step.aborted && rebuild => clear(ctx, &slots[step.cpu]),
+                    2 if !step.aborted && step.cpu == 0 => patch(ctx, &text, sites, dir, inject),
+                    3 => {
                         ctx.sync_core();
+                        rebuild_rq(ctx, &slots[step.cpu]);
                         Ok(())
                     }
                     _ => Ok(()),
@@ -600,13 +677,37 @@ impl Plan {
         for (p, ns) in stats.phase_ns.iter_mut().enumerate() {
             *ns = rdv.phase_ns(p);
         }
-        for s in slots.iter() {
-            stats.tasks += s.tasks.load(Ordering::Relaxed);
-            stats.hits += s.hits.load(Ordering::Relaxed);
-            stats.unreliable += s.unreliable.load(Ordering::Relaxed);
+        let r = Ordering::Relaxed;
+        for (s, cpu) in slots.iter().zip(cpu_ids.iter()) {
+            stats.tasks += s.tasks.load(r);
+            stats.hits += s.hits.load(r);
+            stats.unreliable += s.unreliable.load(r);
+            stats.rebuilt += s.enqueued.load(r);
+            stats.finished_delayed += s.finished_delayed.load(r);
             self.report_busy(s);
+            if s.cleared.load(r)
+                && (s.enqueued.load(r) != s.dequeued.load(r)
+                    || s.nr_running_after.load(r) + s.finished_delayed.load(r)
+                        != s.nr_running_before.load(r))
+            {
+                pr_crit!(
+                    "CPU {}: runqueue rebuilt with {} of {} tasks, nr_running {} -> {} ({} delayed dequeues finished)\n",
+                    cpu,
+                    s.enqueued.load(r),
+                    s.dequeued.load(r),
+                    s.nr_running_before.load(r),
+                    s.nr_running_after.load(r),
+                    s.finished_delayed.load(r)
+                );
+            }
         }
         let hash_after = self.text_hash()?;
+        // ftrace gets the sites back once they hold its NOP again.
+        let unmark = (dir == Direction::Apply) == (ret != 0);
+        if unmark {
+            ftrace.mark(&ips, false)?;
+        }
+        drop(ftrace);
         if ret != 0 {
             if hash_after != hash_before {
                 pr_crit!("kernel text changed by a failed switch; this is a bug\n");
@@ -747,7 +848,33 @@ fn inspect(
     }
 }
 
-/// Phase 1 on CPU 0: write every site, or none.
+/// Phase 1 on every CPU: empty its runqueue with the code being replaced.
+fn clear(ctx: &Stopped, slot: &Slot) -> Result<(), i32> {
+    let mut st = kapi::RqStats::default();
+    let ret = ctx.rq_clear(&mut st);
+    let r = Ordering::Relaxed;
+    slot.cleared.store(true, r);
+    slot.dequeued.store(st.dequeued as usize, r);
+    slot.finished_delayed.store(st.finished_delayed as usize, r);
+    slot.nr_running_before
+        .store(st.nr_running_before as usize, r);
+    ret
+}
+
+/// Phase 3 on every CPU that cleared its runqueue: refill it with the code
+/// now live.
+fn rebuild_rq(ctx: &Stopped, slot: &Slot) {
+    let r = Ordering::Relaxed;
+    if !slot.cleared.load(r) {
+        return;
+    }
+    let mut st = kapi::RqStats::default();
+    ctx.rq_rebuild(&mut st);
+    slot.enqueued.store(st.enqueued as usize, r);
+    slot.nr_running_after.store(st.nr_running_after as usize, r);
+}
+
+/// Phase 2 on CPU 0: write every site, or none.
 fn patch(
     ctx: &Stopped,
     text: &TextMutex<'_>,

@@ -19,7 +19,6 @@ mod ffi {
     use kernel::prelude::*;
 
     /// `struct plugsched_fn` of `c_shims/manifest.h`.
-    #[cfg(CONFIG_KUNIT = "y")]
     #[repr(C)]
     pub(super) struct ManifestFn {
         pub(super) name: *const c_char,
@@ -72,16 +71,56 @@ mod ffi {
         pub(super) fn plugsched_core_kernel_text(addr: c_ulong) -> bool;
         pub(super) fn plugsched_text_reserved(addr: c_ulong, len: usize) -> *const c_char;
         pub(super) fn plugsched_text_poke(addr: c_ulong, bytes: *const c_void, len: usize);
-        #[cfg(CONFIG_KUNIT = "y")]
         pub(super) fn plugsched_ksym_lookup_pos(name: *const c_char, pos: c_ulong) -> c_ulong;
         pub(super) fn plugsched_manifest_len() -> c_uint;
-        #[cfg(CONFIG_KUNIT = "y")]
         pub(super) fn plugsched_manifest_get(i: c_uint) -> *const ManifestFn;
+        pub(super) fn plugsched_ftrace_lock();
+        pub(super) fn plugsched_ftrace_unlock();
+        pub(super) fn plugsched_ftrace_mark(ips: *const c_ulong, n: usize, disable: bool)
+            -> c_long;
+        pub(super) fn plugsched_scx_enabled() -> bool;
+        pub(super) fn plugsched_rq_check() -> c_int;
+        pub(super) fn plugsched_rq_clear(st: *mut super::RqStats) -> c_int;
+        pub(super) fn plugsched_rq_rebuild(st: *mut super::RqStats);
+        pub(super) fn plugsched_module_pointers() -> c_ulong;
         pub(super) fn copy_from_kernel_nofault(
             dst: *mut c_void,
             src: *const c_void,
             size: usize,
         ) -> c_long;
+    }
+}
+
+/// `ftrace_lock` is held while this lives: no tracer can be enabled or
+/// disabled.  Taken before [`CpusReadLock`], as ftrace itself does.
+pub(crate) struct FtraceLock(PhantomData<*mut ()>);
+
+impl FtraceLock {
+    /// Take `ftrace_lock`.  May sleep.
+    pub(crate) fn lock() -> Self {
+        // SAFETY: Process context; released in `drop`.
+        unsafe { ffi::plugsched_ftrace_lock() };
+        FtraceLock(PhantomData)
+    }
+
+    /// Make ftrace leave the records at `ips` (sorted) alone (`disable`),
+    /// or hand them back.  Returns the number of records changed; `EBUSY`
+    /// (nothing changed) if a tracer uses one of them.
+    pub(crate) fn mark(&self, ips: &[c_ulong], disable: bool) -> Result<usize> {
+        // SAFETY: `self` proves ftrace_lock is held; `ips` is valid for
+        // `ips.len()` reads.
+        let r = unsafe { ffi::plugsched_ftrace_mark(ips.as_ptr(), ips.len(), disable) };
+        if r < 0 {
+            return Err(Error::from_errno(r as c_int));
+        }
+        Ok(r as usize)
+    }
+}
+
+impl Drop for FtraceLock {
+    fn drop(&mut self) {
+        // SAFETY: Taken in `lock`, released exactly once here.
+        unsafe { ffi::plugsched_ftrace_unlock() };
     }
 }
 
@@ -295,11 +334,70 @@ impl Stopped {
         unsafe { ffi::plugsched_text_poke(addr as c_ulong, bytes.as_ptr().cast(), bytes.len()) };
     }
 
+    /// Check that this CPU's runqueue can be cleared and rebuilt.
+    pub(crate) fn rq_check(&self) -> Result<(), i32> {
+        // SAFETY: Inside stop_machine (proved by `self`); reads this CPU's
+        // runqueue only.
+        match unsafe { ffi::plugsched_rq_check() } {
+            0 => Ok(()),
+            e => Err(e),
+        }
+    }
+
+    /// Empty this CPU's runqueue with the live code (see `c_shims/rq.c`).
+    /// Whatever the result, [`Stopped::rq_rebuild`] must follow on this CPU
+    /// in the same rendezvous.
+    pub(crate) fn rq_clear(&self, st: &mut RqStats) -> Result<(), i32> {
+        // SAFETY: Inside stop_machine every other CPU is in the rendezvous,
+        // so this CPU's runqueue and its tasks are ours; `st` is valid.
+        match unsafe { ffi::plugsched_rq_clear(st) } {
+            0 => Ok(()),
+            e => Err(e),
+        }
+    }
+
+    /// Refill this CPU's runqueue with the live code, after
+    /// [`Stopped::rq_clear`] and after this CPU was serialised.
+    pub(crate) fn rq_rebuild(&self, st: &mut RqStats) {
+        // SAFETY: As for `rq_clear`, which ran on this CPU before.
+        unsafe { ffi::plugsched_rq_rebuild(st) };
+    }
+
     /// Serialise this CPU's instruction stream (`sync_core`).
     pub(crate) fn sync_core(&self) {
         // SAFETY: A serialising instruction; no preconditions.
         unsafe { ffi::plugsched_sync_core() };
     }
+}
+
+/// What clearing and rebuilding one runqueue did (`struct
+/// plugsched_rq_stats` of `c_shims/shims.h`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RqStats {
+    /// `nr_running` before the clear (the stopper included).
+    pub(crate) nr_running_before: c_ulong,
+    /// `nr_running` after the rebuild.
+    pub(crate) nr_running_after: c_ulong,
+    /// Tasks dequeued by the clear, to be enqueued by the rebuild.
+    pub(crate) dequeued: c_ulong,
+    /// Delayed dequeues the clear finished (those tasks now sleep).
+    pub(crate) finished_delayed: c_ulong,
+    /// Tasks enqueued by the rebuild.
+    pub(crate) enqueued: c_ulong,
+}
+
+/// Whether a sched_ext (BPF) scheduler is loaded.
+pub(crate) fn scx_enabled() -> bool {
+    // SAFETY: Reads a static key; no preconditions.
+    unsafe { ffi::plugsched_scx_enabled() }
+}
+
+/// Pointers into this module's memory left in the scheduler's long-lived
+/// data (timers, works, balance callbacks).  Process context.
+pub(crate) fn module_pointers() -> usize {
+    // SAFETY: Process context; the C side walks the data under RCU.
+    unsafe { ffi::plugsched_module_pointers() as usize }
 }
 
 /// Nanoseconds from the local CPU clock (`local_clock`).  NMI-safe.
@@ -376,7 +474,6 @@ pub(crate) fn read_kernel(addr: u64, buf: &mut [u8]) -> Result {
 
 /// Address of the `pos`-th vmlinux symbol called `name` (kallsyms order,
 /// 1-based; 0: the only one), or 0.
-#[cfg(CONFIG_KUNIT = "y")]
 pub(crate) fn ksym_lookup_pos(name: &CStr, pos: u64) -> usize {
     // SAFETY: `name` is NUL-terminated; the lookup only reads it.
     unsafe { ffi::plugsched_ksym_lookup_pos(name.as_char_ptr(), pos as c_ulong) as usize }
@@ -384,7 +481,6 @@ pub(crate) fn ksym_lookup_pos(name: &CStr, pos: u64) -> usize {
 
 /// Kind of a manifest entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg(CONFIG_KUNIT = "y")]
 pub(crate) enum ManifestClass {
     /// Redirected: called from outside the boundary.
     Interface,
@@ -396,7 +492,6 @@ pub(crate) enum ManifestClass {
 
 /// One function the module's extracted scheduler replaces.
 #[derive(Clone, Copy)]
-#[cfg(CONFIG_KUNIT = "y")]
 pub(crate) struct ManifestEntry {
     /// vmlinux symbol name (module rodata, alive while the module is).
     pub(crate) name: &'static CStr,
@@ -416,7 +511,6 @@ pub(crate) fn manifest_len() -> usize {
 }
 
 /// Entry `i` of the manifest.
-#[cfg(CONFIG_KUNIT = "y")]
 pub(crate) fn manifest_get(i: usize) -> Option<ManifestEntry> {
     // SAFETY: Returns NULL or a pointer into the module's constant tables.
     let p = unsafe { ffi::plugsched_manifest_get(i as c_uint) };

@@ -2,14 +2,17 @@
 
 //! plugsched-rs: live update of the Linux scheduler by loading a module.
 //!
-//! Crate root of `plugsched.ko`.  The module currently provides its user
-//! interface, `/sys/kernel/plugsched/`, implemented by the C shims of
-//! `c_shims/sysfs.c` with the state formatted here in Rust.
+//! Crate root of `plugsched.ko`.  Loading the module makes its scheduler
+//! (the extracted `kernel/sched` of the target kernel, with the changes of
+//! `sched-changes/`) the live one; unloading it rolls back to the vmlinux
+//! scheduler.  `/sys/kernel/plugsched/` (C shims of `c_shims/sysfs.c`, values
+//! formatted here in Rust) shows the state and controls it.
 
 use kernel::prelude::*;
 
 mod engine;
 mod kapi;
+mod live;
 pub mod pcore;
 mod selftest;
 mod shim;
@@ -19,6 +22,8 @@ mod state;
 mod kunit_engine;
 #[path = "../tests-kunit/klp.rs"]
 mod kunit_klp;
+#[path = "../tests-kunit/live.rs"]
+mod kunit_live;
 #[path = "../tests-kunit/skeleton.rs"]
 mod kunit_skeleton;
 
@@ -28,6 +33,12 @@ module! {
     authors: ["plugsched-rs developers"],
     description: "Live update of the Linux scheduler",
     license: "GPL",
+    params: {
+        enable: bool {
+            default: true,
+            description: "Make the module's scheduler live at load (0: load only; see /sys/kernel/plugsched/enable)",
+        },
+    },
 }
 
 struct Plugsched {
@@ -49,12 +60,21 @@ impl kernel::Module for Plugsched {
             return Err(ENOEXEC);
         }
         selftest::init_lock();
+        live::init_lock();
         let sysfs = shim::Sysfs::create()?;
         pr_info!(
-            "loaded, state {}; extracted scheduler: {} functions in the manifest\n",
-            state::current().name(),
+            "loaded; extracted scheduler: {} functions in the manifest\n",
             kapi::manifest_len()
         );
+        if kapi::manifest_len() == 0 {
+            pr_info!("this build has no extracted scheduler: the vmlinux scheduler stays live\n");
+        } else {
+            live::prepare()?;
+            if module_parameters::enable.value() {
+                // Load = upgrade: a refused upgrade fails the load.
+                live::upgrade()?;
+            }
+        }
         Ok(Plugsched { sysfs: Some(sysfs) })
     }
 }
@@ -63,6 +83,7 @@ impl Drop for Plugsched {
     fn drop(&mut self) {
         // No new request can arrive once the sysfs files are gone.
         drop(self.sysfs.take());
+        live::shutdown();
         selftest::shutdown();
         pr_info!("unloading, state {}\n", state::current().name());
     }

@@ -90,8 +90,8 @@ pub(crate) fn control(cmd: &[u8]) -> Result {
                 s.phase_ns[0],
                 s.tasks,
                 s.cpus,
-                s.phase_ns[1],
-                s.phase_ns[2]
+                s.phase_ns[2],
+                s.phase_ns[3]
             );
             *active = Some(plan);
             Ok(())
@@ -127,8 +127,8 @@ fn bench() -> Result {
                 plan.old_range_count(),
                 s.stop_machine_ns,
                 s.phase_ns[0],
-                s.phase_ns[1],
-                s.phase_ns[2]
+                s.phase_ns[2],
+                s.phase_ns[3]
             );
         }
     }

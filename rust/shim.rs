@@ -43,6 +43,10 @@ mod ffi {
         pub(super) fn plugsched_test_call_syscall(f: c_ulong, arg: c_ulong) -> c_long;
         pub(super) fn plugsched_test_kprobe_arm(addr: c_ulong) -> c_int;
         pub(super) fn plugsched_test_kprobe_disarm();
+        pub(super) fn plugsched_test_sleeper_stacks(
+            hits: *mut c_ulong,
+            unreliable: *mut c_ulong,
+        ) -> c_ulong;
     }
 }
 
@@ -89,6 +93,16 @@ impl Drop for TestKprobe {
         // SAFETY: The kprobe was registered by `arm`.
         unsafe { ffi::plugsched_test_kprobe_disarm() };
     }
+}
+
+/// Walk the stack of every task that is not running: `(checked, with a
+/// return address in this module, not walkable reliably)`.
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) fn test_sleeper_stacks() -> (usize, usize, usize) {
+    let (mut hits, mut unreliable) = (0, 0);
+    // SAFETY: Process context; the pointers are valid for writes.
+    let n = unsafe { ffi::plugsched_test_sleeper_stacks(&mut hits, &mut unreliable) };
+    (n as usize, hits as usize, unreliable as usize)
 }
 
 /// Call the system call entry point at `f` through a function pointer, with
@@ -231,6 +245,27 @@ pub(crate) unsafe extern "C" fn plugsched_rs_selftest_store(
     }
 }
 
+/// Called by the C `enable` store() callback: `1` upgrades, `0` rolls back.
+///
+/// # Safety
+///
+/// `buf` must be valid for reads of `len` bytes.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn plugsched_rs_enable_store(buf: *const c_char, len: usize) -> c_int {
+    // SAFETY: The caller guarantees `buf` is valid for `len` bytes.
+    let cmd = unsafe { core::slice::from_raw_parts(buf, len) };
+    let cmd = cmd.strip_suffix(b"\n").unwrap_or(cmd);
+    let r = match cmd {
+        b"1" => crate::live::upgrade(),
+        b"0" => crate::live::rollback(),
+        _ => Err(EINVAL),
+    };
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
 /// Called by the C show() callbacks of the one-value statistics files:
 /// writes the value of statistic `name` (see `engine::last_switch_stat`).
 ///
@@ -245,16 +280,25 @@ pub(crate) unsafe extern "C" fn plugsched_rs_stat_show(
     len: usize,
 ) -> isize {
     // SAFETY: The caller guarantees `name` is NUL-terminated.
-    let name = unsafe { CStr::from_ptr(name.cast()) };
-    let Some(v) = crate::engine::last_switch_stat(name.to_bytes()) else {
-        return ENOENT.to_errno() as isize;
-    };
+    let name = unsafe { CStr::from_ptr(name.cast()) }.to_bytes();
     let mut text = [0u8; 24];
     let mut w = Cursor {
         buf: &mut text,
         len: 0,
     };
-    let _ = core::fmt::Write::write_fmt(&mut w, format_args!("{v}\n"));
+    let written = if name == b"text_hash" {
+        match crate::live::text_hash() {
+            Some(h) => core::fmt::Write::write_fmt(&mut w, format_args!("{h:016x}\n")),
+            None => core::fmt::Write::write_str(&mut w, "none\n"),
+        }
+    } else {
+        let v = crate::live::stat(name).or_else(|| crate::engine::last_switch_stat(name));
+        let Some(v) = v else {
+            return ENOENT.to_errno() as isize;
+        };
+        core::fmt::Write::write_fmt(&mut w, format_args!("{v}\n"))
+    };
+    let _ = written;
     let n = w.len;
     show(&text[..n], buf, len)
 }

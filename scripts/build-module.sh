@@ -20,9 +20,27 @@ sched_args= sympos_args=
 if [ -e "$KDIR/vmlinux.unstripped" ]; then
 	ps_phase "module[$target]: boundary analysis and extraction (plugsched init)"
 	rel=build/sched-src/$target
-	"$PS_TOP/scripts/host-tools.sh" init --config "$PS_TOP/boundary/linux-7.3.toml" "$KDIR" "$PS_TOP/$rel" \
+	stage=$PS_TOP/build/sched-stage/$target
+	"$PS_TOP/scripts/host-tools.sh" init --config "$PS_TOP/boundary/linux-7.3.toml" "$KDIR" "$stage" \
 		>"$out/init.log" 2>&1 || { cat "$out/init.log" >&2; ps_die "plugsched init failed"; }
 	grep -E '^(internal|interface|callback|external) ' "$out/init.log" | sed 's/^/    /' >&2 || true
+	# The changes the module's scheduler carries (sched-changes/, one patch
+	# per change, in order), applied to a fresh copy of the extracted
+	# sources; only files that differ reach the build directory, so an
+	# unchanged scheduler is not recompiled.
+	rm -rf "$stage.patched"
+	cp -a "$stage" "$stage.patched"
+	for p in "$PS_TOP"/sched-changes/linux-7.3/*.patch; do
+		[ -e "$p" ] || continue
+		ps_in_root "patch -s -p1 --fuzz=0 --no-backup-if-mismatch -d $stage.patched -i $p" ||
+			ps_die "scheduler change $(basename "$p") does not apply to the extracted sources"
+		ps_info "scheduler change: $(basename "$p")"
+	done
+	(cd "$stage.patched" && find . -type f) | while read -r f; do
+		cmp -s "$stage.patched/$f" "$PS_TOP/$rel/$f" && continue
+		mkdir -p "$(dirname "$PS_TOP/$rel/$f")"
+		cp "$stage.patched/$f" "$PS_TOP/$rel/$f"
+	done
 	sched_args="PLUGSCHED_SCHED=$rel PLUGSCHED_TOOL=$PS_TOP/target/root/release/plugsched"
 	sympos_args="--sympos $PS_TOP/$rel/sympos"
 fi
@@ -49,6 +67,11 @@ if [ -n "$sched_args" ]; then
 	# The extracted scheduler is in, with every symbol local to it.
 	ps_in_root "nm $out/plugsched.ko" >"$out/nm.txt"
 	grep -qE ' t __cb_| T __plugsched_' "$out/nm.txt" || ps_die "plugsched.ko lacks the extracted scheduler"
+	# Data shared with vmlinux must be vmlinux's: a module copy would be a
+	# second, uninitialised scheduler state.
+	copies=$(awk '$2 ~ /^[bBdDrR]$/ { n = $3; sub(/^__plugsched_/, "", n); print n }' "$out/nm.txt" |
+		grep -Fxf "$PS_TOP/$rel/shared-vars" || true)
+	[ -z "$copies" ] || ps_die "plugsched.ko defines variables it must share with vmlinux: $(echo $copies)"
 	touch "$out/has-sched"
 fi
 echo "$out/plugsched.ko"

@@ -1,7 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # `make demo`: build what is needed, boot the TARGET kernel (default: the
-# test kernel) in QEMU, load plugsched.ko, show its state, unload it.
+# test kernel) in QEMU with a workload running, upgrade the scheduler by
+# loading plugsched.ko (downtime breakdown), show the module's visible
+# change, roll back by unloading it, and summarise.
 . "$(dirname "$0")/lib.sh"
 
 target=${TARGET:-test}
@@ -14,9 +16,8 @@ ps_phase "demo: summary"
 echo "kernel:      $(grep -m1 -ao 'Linux version [^ ]*' "$log")"
 echo "accelerator: $(grep -o 'accelerator [a-z]* ([^)]*)' "$run" | head -n1)"
 echo "guest:       $(grep -o 'guest ran [0-9.]*s' "$run" | head -n1)"
-echo "module:      plugsched.ko loaded; /sys/kernel/plugsched/state said '$(grep -a -A1 'cat /sys/kernel/plugsched/state' "$log" | tail -n1 | sed 's/^demo: *//;s/\r//')'"
-echo "scheduler:   $(grep -a -m1 -o 'extracted scheduler: [0-9]* functions in the manifest' "$log" || echo 'not built for this target')"
-echo "engine:      user program saw: $(grep -a -A1 '^demo: \$ prio' "$log" | grep -a 'max=' | sed 's/^demo: *//;s/\r//' | paste -sd'|' | sed 's/|/ -> /g')"
-echo "             $(grep -a 'kernel: selftest: redirected' "$log" | tail -n1 | sed 's/^demo: *kernel: selftest: //;s/\r//')"
-echo "             unloaded, /sys/kernel/plugsched removed; reloaded and unloaded again"
+echo "upgrade:     $(grep -a 'plugsched: upgrade: [0-9]* functions' "$log" | tail -n1 | sed 's/^.*upgrade: //;s/\r//')"
+echo "visible:     $(grep -a -m1 'plugsched.scheduler' "$log" | sed 's/^demo: *//;s/\r//')"
+echo "rollback:    $(grep -a 'plugsched: rollback: [0-9]* functions' "$log" | tail -n1 | sed 's/^.*rollback: //;s/\r//')"
+echo "workload:    $(grep -a 'demo:   msgpass' "$log" | tail -n1 | sed 's/^demo: *//;s/\r//')"
 echo "checks:      $(grep -E 'passed, [0-9]+ failed' "$run" | tail -n1)"

@@ -16,7 +16,8 @@
 # A scenario is a directory with run.sh (run by the guest's /init as
 # /scenario/run.sh, busybox sh, modules in /lib/modules) and a list of the
 # KTAP suites it must produce: suites.<target> or, failing that, suites.
-# Everything in the directory is copied to /scenario.  Every test program
+# Everything in the directory is copied to /scenario.  A file `cmdline` in
+# it adds kernel command-line arguments.  Every test program
 # tests-e2e/programs/NAME.c is built (static, in the toolchain root) into
 # /bin/NAME of every initramfs.  The harness builds a
 # busybox initramfs holding plugsched.ko built for the target, boots, saves
@@ -113,6 +114,7 @@ smp=${PLUGSCHED_SMP:-2}
 
 ps_phase "qemu[$target/$name]: booting $(basename "$image") with accelerator $accel ($why), $smp vCPUs, timeout ${timeout}s"
 ps_info "console log: $log"
+[ -f "$scen/cmdline" ] && append="$append $(cat "$scen/cmdline")"
 cmdline="console=ttyS0 panic=-1 oops=panic printk.devkmsg=on rdinit=/init $append"
 qcmd="timeout -k 5 $timeout qemu-system-x86_64 $qaccel -smp $smp -m 2G -nographic -no-reboot \
 	-kernel $image -initrd $out/$name.cpio.gz -append '$cmdline'"

@@ -8,7 +8,8 @@
 #   3. test kernel: build plugsched.ko (engine + extracted scheduler);
 #      scenarios basic (KUnit suites run at load), engine (live redirection
 #      checked from user space), extracted (the extracted scheduler is in
-#      the loaded module: every kernel symbol it uses is bound)
+#      the loaded module: every kernel symbol it uses is bound), live (the
+#      whole-scheduler upgrade and rollback, 20 cycles under a mixed workload)
 #   4. harness self-test: a run with a failing case must be rejected
 #   5. Debian's stock kernel: build plugsched.ko for it; the same scenarios
 #
@@ -42,9 +43,11 @@ for target in ${PLUGSCHED_TARGETS:-test debian}; do
 		scens="basic engine"
 		# The extracted scheduler needs the boundary analysis, which needs
 		# the target's vmlinux with DWARF and relocations (our test kernel).
-		[ -e "$PS_TOP/build/$target/has-sched" ] && scens="$scens extracted"
+		[ -e "$PS_TOP/build/$target/has-sched" ] && scens="$scens extracted live"
 		for scen in $scens; do
-			step "$target kernel: $scen" "$PS_TOP/scripts/qemu-run.sh" --target "$target" "$PS_TOP/tests-e2e/$scen"
+			t=300
+			[ "$scen" = live ] && t=900
+			step "$target kernel: $scen" "$PS_TOP/scripts/qemu-run.sh" --target "$target" --timeout $t "$PS_TOP/tests-e2e/$scen"
 		done
 		if [ "$target" = test ]; then
 			ps_phase "test: harness self-test (this run must be rejected)"

@@ -18,11 +18,15 @@ mod tests {
     };
 
     #[test]
-    fn state_node_shows_idle() {
+    fn state_node_shows_the_state() {
         let mut buf = [0u8; 64];
         let r = shim::sysfs_read(c"state", &mut buf);
         assert_eq!(r.as_ref().err().map(|e| e.to_errno()), None);
-        assert_eq!(&buf[..r.unwrap_or(0)], b"idle\n");
+        let n = r.unwrap_or(0);
+        let name = state::current().name().as_bytes();
+        assert_eq!(n, name.len() + 1);
+        assert_eq!(&buf[..n.min(name.len())], name);
+        assert_eq!(buf[name.len()], b'\n');
     }
 
     #[test]
@@ -64,10 +68,14 @@ mod tests {
     #[test]
     fn state_callback_honours_buffer_length() {
         let mut buf = [0xaau8; 8];
-        // SAFETY: `buf` is valid for writes of 3 bytes.
-        let n = unsafe { shim::plugsched_rs_state_show(buf.as_mut_ptr(), 3) };
-        assert_eq!(n, 3);
-        assert_eq!(&buf, b"idl\xaa\xaa\xaa\xaa\xaa");
-        assert_eq!(state::format(state::State::Idle, &mut []), 0);
+        // SAFETY: `buf` is valid for writes of 2 bytes.
+        let n = unsafe { shim::plugsched_rs_state_show(buf.as_mut_ptr(), 2) };
+        assert_eq!(n, 2);
+        assert_eq!(&buf[..2], &state::current().name().as_bytes()[..2]);
+        assert_eq!(&buf[2..], b"\xaa\xaa\xaa\xaa\xaa\xaa");
+        assert_eq!(state::format(state::State::RollingBack, &mut []), 0);
+        let mut b = [0u8; 16];
+        assert_eq!(state::format(state::State::RollingBack, &mut b), 13);
+        assert_eq!(&b[..13], b"rolling-back\n");
     }
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * C helpers of the KUnit suites (linked only into KUnit builds): kernel
- * threads parked inside known functions, and indirect calls.
+ * threads parked inside known functions, indirect calls, and a check of
+ * every sleeping task's stack.
  */
 #include <linux/atomic.h>
 #include <linux/completion.h>
@@ -9,7 +10,11 @@
 #include <linux/kprobes.h>
 #include <linux/kthread.h>
 #include <linux/ptrace.h>
+#include <linux/module.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task_stack.h>
+#include <linux/stacktrace.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 
@@ -120,4 +125,57 @@ int plugsched_test_kprobe_arm(unsigned long addr)
 void plugsched_test_kprobe_disarm(void)
 {
 	unregister_kprobe(&test_kp);
+}
+
+struct plugsched_sleeper_check {
+	unsigned long hits, unreliable, checked;
+	bool hit;
+};
+
+static bool sleeper_consume(void *cookie, unsigned long addr)
+{
+	struct plugsched_sleeper_check *c = cookie;
+
+	if (within_module(addr, THIS_MODULE))
+		c->hit = true;
+	return !c->hit;
+}
+
+/* Called with @t pinned off-CPU (or running, then skipped). */
+static int sleeper_check_one(struct task_struct *t, void *arg)
+{
+	struct plugsched_sleeper_check *c = arg;
+
+	if (task_curr(t))
+		return 0;
+	c->hit = false;
+	c->checked++;
+	if (arch_stack_walk_reliable(sleeper_consume, c, t) && !c->hit)
+		c->unreliable++;
+	c->hits += c->hit;
+	return 0;
+}
+
+/*
+ * Walk the stack of every task that is not running, with the reliable
+ * unwinder, each pinned off-CPU by task_call_func() as livepatch does.
+ * Counts the tasks with a return address inside this module and those whose
+ * stack cannot be walked reliably.  Returns the number of tasks checked.
+ */
+unsigned long plugsched_test_sleeper_stacks(unsigned long *hits, unsigned long *unreliable)
+{
+	struct plugsched_sleeper_check c = {};
+	struct task_struct *g, *t;
+
+	rcu_read_lock();
+	for_each_process_thread(g, t) {
+		if (t == current || !try_get_task_stack(t))
+			continue;
+		task_call_func(t, sleeper_check_one, &c);
+		put_task_stack(t);
+	}
+	rcu_read_unlock();
+	*hits = c.hits;
+	*unreliable = c.unreliable;
+	return c.checked;
 }

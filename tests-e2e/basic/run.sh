@@ -8,9 +8,9 @@ running=$(uname -r)
 taint_before=$(cat /proc/sys/kernel/tainted)
 
 ktap_suite plugsched_basic 7
-ktap_case insmod insmod /lib/modules/plugsched.ko
+ktap_case insmod insmod /lib/modules/plugsched.ko enable=0
 ktap_case module_listed grep -q '^plugsched ' /proc/modules
-ktap_case sysfs_state_idle sh -c '[ "$(cat /sys/kernel/plugsched/state)" = idle ]'
+ktap_case sysfs_state_off sh -c '[ "$(cat /sys/kernel/plugsched/state)" = off ] && [ "$(cat /sys/kernel/plugsched/enable)" = 0 ]'
 ktap_case sysfs_kernel_release sh -c "grep -qx 'built-for $running' /sys/kernel/plugsched/kernel &&
 	grep -qx 'running $running' /sys/kernel/plugsched/kernel"
 ktap_case rmmod rmmod plugsched

@@ -28,7 +28,7 @@ run_bench() {
 	[ "$(wc -l </tmp/bench.$n)" = 4 ]
 }
 
-insmod /lib/modules/plugsched.ko
+insmod /lib/modules/plugsched.ko enable=0
 ktap_suite plugsched_bench 3
 for n in 100 1000 10000; do
 	ktap_case "threads_$n" run_bench "$n"

@@ -12,7 +12,7 @@ new="max=4242 min=4241"
 d=/sys/kernel/plugsched
 ktap_suite plugsched_engine_e2e 13
 ktap_case baseline sh -c "[ \"\$(prio)\" = '$old' ]"
-ktap_case insmod insmod /lib/modules/plugsched.ko
+ktap_case insmod insmod /lib/modules/plugsched.ko enable=0
 ktap_case selftest_idle sh -c "[ \"\$(cat $st)\" = idle ]"
 ktap_case apply sh -c "cat $d/switches >/tmp/switches0 && echo apply >$st"
 ktap_case user_sees_new_code sh -c "[ \"\$(prio)\" = '$new' ] && [ \"\$(cat $st)\" = applied ]"

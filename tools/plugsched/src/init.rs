@@ -225,6 +225,15 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         }
     }
     write_if_changed(&work.join("sympos"), &sympos)?;
+    // The variables the module must not define (the build checks).
+    let mut shared = String::new();
+    for (&v, &k) in c.data.iter() {
+        if k == DataClass::Shared && !g.vars[v].name.contains('.') {
+            shared.push_str(&g.vars[v].name);
+            shared.push('\n');
+        }
+    }
+    write_if_changed(&work.join("shared-vars"), &shared)?;
 
     // Extraction: the boundary files, rewritten, under WORKDIR.
     progress("extracting module sources");

@@ -138,6 +138,12 @@ pub struct Boundary {
     pub shared: BTreeSet<String>,
     /// Variables the module must have its own copy of.
     pub private: BTreeSet<String>,
+    /// Functions of the boundary that stay in vmlinux whatever they are
+    /// called by: the entries of the context switch (every sleeping task
+    /// has them on its stack, so module copies could never be unloaded)
+    /// and functions whose entry cannot be redirected.  Every direct
+    /// caller of `__schedule` must be one of them.
+    pub stay_in_vmlinux: BTreeSet<String>,
 }
 
 /// The class of an in-boundary function.
@@ -214,8 +220,9 @@ pub fn classify(g: &Graph, b: &Boundary) -> Classification {
     let mut class = BTreeMap::new();
     for &i in &mod_fns {
         let f = &g.funcs[i];
-        let c = if f.init {
-            // Init code ran at boot and is gone; it stays as it is.
+        let c = if f.init || b.stay_in_vmlinux.contains(f.base_name()) {
+            // Init code ran at boot and is gone; it stays as it is.  So do
+            // the functions the config keeps in vmlinux.
             Class::External
         } else if is_interface(f) {
             Class::Interface
@@ -269,6 +276,7 @@ pub fn classify(g: &Graph, b: &Boundary) -> Classification {
         class,
         ..Default::default()
     };
+    check_schedule_callers(g, b, &mut out);
     check_clones(g, &mut out);
     check_inlined(g, b, &mut out);
     classify_data(g, b, &mut out);
@@ -347,6 +355,33 @@ fn check_clones(g: &Graph, c: &mut Classification) {
 /// boundary: it has no entry to redirect, so those calls keep running old
 /// code.  Border functions that have an entry but were *also* inlined into
 /// outsiders are reported as warnings (those copies stay old).
+/// `__schedule` is replaced by the split (its module copy returns into the
+/// vmlinux copy's context switch), so only vmlinux code may call it: every
+/// function of the boundary calling it directly must stay in vmlinux.
+fn check_schedule_callers(g: &Graph, b: &Boundary, c: &mut Classification) {
+    for name in &b.stay_in_vmlinux {
+        if !g.funcs.iter().any(|f| f.base_name() == name) {
+            c.warnings.push(format!(
+                "stay_in_vmlinux: {name} is not a function of vmlinux"
+            ));
+        }
+    }
+    for &(a, z) in &g.calls {
+        let (caller, callee) = (&g.funcs[a], &g.funcs[z]);
+        if callee.base_name() == "__schedule"
+            && b.files.contains(&caller.file)
+            && caller.base_name() != "__schedule"
+            && !caller.init
+            && !b.stay_in_vmlinux.contains(caller.base_name())
+        {
+            c.errors.push(format!(
+                "{} ({}) calls __schedule: it must stay in vmlinux (stay_in_vmlinux)",
+                caller.name, caller.file
+            ));
+        }
+    }
+}
+
 fn check_inlined(g: &Graph, b: &Boundary, c: &mut Classification) {
     let outside = |f: FuncId| {
         !b.files.contains(&g.funcs[f].file) || c.class.get(&f) == Some(&Class::External)
@@ -481,6 +516,35 @@ mod tests {
         assert_eq!(t.class(&c, "leaf"), Class::External);
         assert!(!c.class.contains_key(&t.id("outside")));
         assert!(c.errors.is_empty(), "{:?}", c.errors);
+    }
+
+    #[test]
+    fn callers_of_schedule_must_stay_in_vmlinux() {
+        // schedule -> __schedule -> pick; io_wait -> schedule
+        let t = G::new(&[
+            ("schedule", S),
+            ("__schedule", S),
+            ("pick", S),
+            ("yield_now", S),
+        ])
+        .call("schedule", "__schedule")
+        .call("__schedule", "pick")
+        .call("yield_now", "__schedule");
+        let mut b = boundary(&["schedule", "__schedule", "yield_now"]);
+        b.stay_in_vmlinux.insert("schedule".into());
+        let c = classify(&t.g, &b);
+        // Kept in vmlinux although named an interface.
+        assert_eq!(t.class(&c, "schedule"), Class::External);
+        assert_eq!(t.class(&c, "__schedule"), Class::Interface);
+        assert_eq!(t.class(&c, "pick"), Class::Internal);
+        // yield_now calls __schedule but is not kept: refused, named.
+        assert_eq!(c.errors.len(), 1, "{:?}", c.errors);
+        assert!(c.errors[0].starts_with("yield_now (core.c) calls __schedule"));
+        b.stay_in_vmlinux.insert("yield_now".into());
+        b.stay_in_vmlinux.insert("no_such_function".into());
+        let c = classify(&t.g, &b);
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
     }
 
     #[test]

@@ -18,6 +18,8 @@ struct Raw {
     shared: Vec<String>,
     #[serde(default)]
     private: Vec<String>,
+    #[serde(default)]
+    stay_in_vmlinux: Vec<String>,
 }
 
 /// Parse a boundary config.
@@ -32,6 +34,7 @@ pub fn parse(text: &str) -> Result<Boundary, String> {
         interface_prefixes: raw.interface_prefixes,
         shared: raw.shared.into_iter().collect(),
         private: raw.private.into_iter().collect(),
+        stay_in_vmlinux: raw.stay_in_vmlinux.into_iter().collect(),
     })
 }
 
@@ -46,6 +49,7 @@ mod tests {
         assert!(!b.files.iter().any(|f| f.contains("/ext/")));
         assert!(b.interfaces.contains("__schedule"));
         assert!(b.interface_prefixes.iter().any(|p| p == "__x64_sys_"));
+        assert!(b.stay_in_vmlinux.contains("schedule"));
     }
 
     #[test]

@@ -129,6 +129,117 @@ const DROPPED_MACROS: &[&str] = &[
     "module_init",
 ];
 
+/// Definitions of shared variables that the parser could not read (e.g. an
+/// initializer made of `#include`d lines): a line at column 0 that
+/// defines `name` (`... name[..] = ...;` or `... name;`, no `extern`, no
+/// parenthesis before the name) becomes `extern ... name[..];`.
+fn fallback_shared_definitions(
+    src: &str,
+    shared_vars: &BTreeSet<String>,
+    edits: &mut Vec<Edit>,
+    res: &mut FileResult,
+) {
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut line_start = 0;
+    for line in src.split_inclusive('\n') {
+        let at = line_start;
+        line_start += line.len();
+        let first = line.as_bytes().first().copied().unwrap_or(b' ');
+        if !(first.is_ascii_alphabetic() || first == b'_') || line.contains("extern") {
+            continue;
+        }
+        if edits
+            .iter()
+            .any(|e| e.start <= at && at < e.end.max(e.start + 1))
+        {
+            continue;
+        }
+        let Some(stop) = line.find(['=', ';']) else {
+            continue;
+        };
+        let head = &line[..stop];
+        if head.contains(['(', '{', '}']) {
+            continue;
+        }
+        let head_t = head.trim_end();
+        let decl_end = head_t.len();
+        // The declarator: `name` or `name[...]`.
+        let base = head_t.trim_end_matches(|c: char| c != '[' && head_t.ends_with(']'));
+        let base = if head_t.ends_with(']') {
+            base.trim_end_matches('[').trim_end()
+        } else {
+            head_t
+        };
+        let b = base.as_bytes();
+        let mut i = b.len();
+        while i > 0 && ident(b[i - 1]) {
+            i -= 1;
+        }
+        let name = &base[i..];
+        if i == 0 || !shared_vars.contains(name) {
+            continue;
+        }
+        // The end of the definition: the first `;` outside braces.
+        let mut depth = 0i32;
+        let mut end = None;
+        for (k, ch) in src[at + stop..].char_indices() {
+            match ch {
+                '{' | '(' => depth += 1,
+                '}' | ')' => depth -= 1,
+                ';' if depth == 0 => {
+                    end = Some(at + stop + k + 1);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let Some(end) = end else { continue };
+        let kept: String = head[..decl_end]
+            .split_whitespace()
+            .filter(|w| *w != "static" && !ATTRIBUTE_MACROS.contains(w))
+            .collect::<Vec<_>>()
+            .join(" ");
+        edits.push(Edit {
+            start: at,
+            end,
+            text: format!("extern {kept};\t/* plugsched: shared with vmlinux */"),
+        });
+        *res.done
+            .entry("data definitions turned into declarations")
+            .or_default() += 1;
+    }
+}
+
+/// Variable attribute macros of the kernel that tree-sitter cannot parse.
+const ATTRIBUTE_MACROS: &[&str] = &[
+    "____cacheline_aligned_in_smp",
+    "____cacheline_aligned",
+    "__cacheline_aligned_in_smp",
+    "__cacheline_aligned",
+    "__read_mostly",
+    "__ro_after_init",
+    "__maybe_unused",
+    "__initdata",
+];
+
+/// `src` with every [`ATTRIBUTE_MACROS`] word replaced by blanks.
+fn mask_attributes(src: &str) -> String {
+    let mut out = src.as_bytes().to_vec();
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    for m in ATTRIBUTE_MACROS {
+        for (i, _) in src.match_indices(m) {
+            let end = i + m.len();
+            let before = i > 0 && ident(out[i - 1]);
+            let after = end < out.len() && ident(out[end]);
+            if !before && !after {
+                out[i..end].fill(b' ');
+            }
+        }
+    }
+    // Only ASCII bytes were replaced by ASCII blanks.
+    String::from_utf8(out).unwrap_or_else(|_| src.to_string())
+}
+
 /// Remove a keyword and the blanks after it.
 fn remove_word(n: Node<'_>, src: &str) -> Edit {
     let rest = &src[n.end_byte()..];
@@ -176,8 +287,10 @@ fn macro_replacement(n: Node<'_>, src: &str, shared_vars: &BTreeSet<String>) -> 
             t.lines().next().unwrap_or("").trim()
         ));
     }
-    // Locks defined by macro: shared ones become declarations of the type.
+    // Locks and lists defined by macro: shared ones become declarations of
+    // the type.
     let lock_type = match m {
+        "LIST_HEAD" => Some("struct list_head"),
         "DEFINE_MUTEX" => Some("struct mutex"),
         "DEFINE_SPINLOCK" => Some("spinlock_t"),
         "DEFINE_RAW_SPINLOCK" => Some("raw_spinlock_t"),
@@ -232,7 +345,11 @@ pub fn extract_file(
     parser
         .set_language(&tree_sitter_c::LANGUAGE.into())
         .map_err(|e| e.to_string())?;
-    let tree = parser.parse(src, None).ok_or("tree-sitter failed")?;
+    // Attribute macros confuse the parser in declarations; it reads a copy
+    // in which they are blanked (same length, so every byte offset is
+    // valid in `src`, from which all text is taken).
+    let masked = mask_attributes(src);
+    let tree = parser.parse(&masked, None).ok_or("tree-sitter failed")?;
     let mut res = FileResult::default();
     let mut edits: Vec<Edit> = Vec::new();
     let by_name: BTreeMap<&str, &FnInfo> = fns.iter().map(|f| (f.name.as_str(), f)).collect();
@@ -441,12 +558,14 @@ pub fn extract_file(
         let mut c = d.walk();
         let mut fn_names = Vec::new();
         let mut var_inits = Vec::new();
+        let mut declarator_count = 0;
         for ch in d.children_by_field_name("declarator", &mut c) {
+            declarator_count += 1;
             if let Some((id, is_fn)) = declarator_name(ch) {
                 let nm = text(id, src);
                 if is_fn && bound.contains(nm) {
                     fn_names.push(nm);
-                } else if !is_fn && shared_vars.contains(nm) && ch.kind() == "init_declarator" {
+                } else if !is_fn && shared_vars.contains(nm) {
                     var_inits.push(ch);
                 }
             }
@@ -456,32 +575,55 @@ pub fn extract_file(
                 edits.push(remove_word(s, src));
             }
         }
-        if let [init] = var_inits.as_slice() {
-            // `static T x[..] = {...};` -> `extern T x[..];`
-            let decl_part = init.child_by_field_name("declarator").unwrap_or(*init);
-            let mut out = String::from("extern ");
-            let mut c2 = d.walk();
-            for ch in d.children(&mut c2) {
-                if ch.id() == init.id() {
-                    out.push_str(text(decl_part, src));
-                    break;
-                }
-                if ch.kind() == "storage_class_specifier" {
-                    continue;
-                }
-                out.push_str(text(ch, src));
-                out.push(' ');
-            }
-            out.push_str(";\t/* plugsched: shared with vmlinux */");
-            edits.push(Edit {
-                start: d.start_byte(),
-                end: d.end_byte(),
-                text: out,
-            });
-            *res.done
-                .entry("data definitions turned into declarations")
-                .or_default() += 1;
+        if var_inits.is_empty() {
+            continue;
         }
+        if !storage(d, src, &["extern"]).is_empty() {
+            continue; // already a declaration
+        }
+        if var_inits.len() != declarator_count {
+            return Err(format!(
+                "{path}:{}: a definition of shared and other variables at once; split it",
+                d.start_position().row + 1
+            ));
+        }
+        // `static T x[..] = {...};`, `T x;`, `static struct {..} x;` ->
+        // `extern T x[..];`: every variable of the declaration is shared.
+        let mut out = String::from("extern ");
+        let mut c2 = d.walk();
+        let mut first = true;
+        for ch in d.children(&mut c2) {
+            if ch.kind() == "storage_class_specifier" || ch.kind() == ";" {
+                continue;
+            }
+            if var_inits.iter().any(|v| v.id() == ch.id()) {
+                let decl_part = if ch.kind() == "init_declarator" {
+                    ch.child_by_field_name("declarator").unwrap_or(ch)
+                } else {
+                    ch
+                };
+                if !first {
+                    out.push_str(", ");
+                }
+                first = false;
+                out.push_str(text(decl_part, src));
+                continue;
+            }
+            if ch.kind() == "," {
+                continue;
+            }
+            out.push_str(text(ch, src));
+            out.push(' ');
+        }
+        out.push_str(";\t/* plugsched: shared with vmlinux */");
+        edits.push(Edit {
+            start: d.start_byte(),
+            end: d.end_byte(),
+            text: out,
+        });
+        *res.done
+            .entry("data definitions turned into declarations")
+            .or_default() += 1;
     }
 
     for f in fns {
@@ -491,6 +633,7 @@ pub fn extract_file(
         }
     }
 
+    fallback_shared_definitions(src, shared_vars, &mut edits, &mut res);
     edits.sort_by_key(|e| (e.start, e.end));
     let mut out = String::with_capacity(src.len() + 4096);
     out.push_str(&header(path, &res.done));

@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The whole-scheduler live update: upgrade to the module's scheduler (at
+//! load, or `1` written to `/sys/kernel/plugsched/enable`) and roll back to
+//! the vmlinux scheduler (at unload, or `0` written to `enable`).
+//!
+//! Both are one [`Plan`] of the engine built from the manifest of the
+//! extracted scheduler, switched with the runqueues cleared by the code
+//! being replaced and rebuilt by the code replacing it, in one
+//! `stop_machine` (Documentation/live-update.rst).  Everything that can
+//! fail or allocate (symbol lookups, sizes, site checks, tables) happens
+//! before the rendezvous; a refused switch leaves the old scheduler running
+//! and the kernel text byte-identical.
+
+use core::sync::atomic::{
+    AtomicU64,
+    Ordering, //
+};
+
+use kernel::prelude::*;
+
+use crate::{
+    engine::{
+        Direction,
+        Inject,
+        Mode,
+        Plan,
+        Stats, //
+    },
+    kapi,
+    state::{
+        self,
+        State, //
+    },
+};
+
+/// Functions of the manifest that are not redirected: `__schedule` is on
+/// every sleeping task's stack, so its vmlinux copy always stays in place
+/// (Documentation/live-update.rst, "The __schedule split").
+const NOT_REDIRECTED: [&CStr; 1] = [c"__schedule"];
+
+/// Attempts of one switch while tasks are busy in the functions replaced.
+const ATTEMPTS: u32 = 10;
+
+kernel::sync::global_lock! {
+    // SAFETY: `init_lock` runs in module init, before any use.
+    unsafe(uninit) static PLAN: Mutex<Option<Plan>> = None;
+}
+
+/// Completed upgrades since the module was loaded.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+/// Pointers into the module found after the last rollback.
+static MODULE_POINTERS: AtomicU64 = AtomicU64::new(0);
+
+/// Prepare the lock; called once from module init.
+pub(crate) fn init_lock() {
+    // SAFETY: Called once, from module init, before any other use of PLAN.
+    unsafe { PLAN.init() };
+}
+
+/// One value of `/sys/kernel/plugsched/` owned by the live update.
+pub(crate) fn stat(name: &[u8]) -> Option<i64> {
+    let r = Ordering::Relaxed;
+    Some(match name {
+        b"enable" => i64::from(state::current() == State::Live),
+        b"generation" => GENERATION.load(r) as i64,
+        b"module_pointers" => MODULE_POINTERS.load(r) as i64,
+        _ => return None,
+    })
+}
+
+/// Hash of the kernel text at every patch site of the scheduler's plan, now
+/// (`None` before the first upgrade attempt made the plan).
+pub(crate) fn text_hash() -> Option<u64> {
+    PLAN.lock().as_ref().and_then(|p| p.text_hash().ok())
+}
+
+/// [`text_hash`] of the untouched text.
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) fn initial_text_hash() -> Option<u64> {
+    PLAN.lock().as_ref().map(|p| p.initial_hash())
+}
+
+fn log_stats(what: &str, s: &Stats, functions: usize) {
+    pr_info!(
+        "{}: {} functions, {} tasks rebuilt ({} delayed dequeues finished), {} tasks checked on {} CPUs; stop_machine {} ns (stack check {} ns, clear {} ns, redirect {} ns, rebuild {} ns)\n",
+        what,
+        functions,
+        s.rebuilt,
+        s.finished_delayed,
+        s.tasks,
+        s.cpus,
+        s.stop_machine_ns,
+        s.phase_ns[0],
+        s.phase_ns[1],
+        s.phase_ns[2],
+        s.phase_ns[3]
+    );
+}
+
+/// Switch `plan` in direction `dir`, retrying while tasks are busy in the
+/// functions being replaced.
+fn switch(plan: &mut Plan, dir: Direction, inject: Inject) -> Result<Stats> {
+    let mut attempt = 1;
+    loop {
+        match plan.switch(dir, Mode::Parallel, inject) {
+            Err(e) if e == EBUSY && attempt < ATTEMPTS => {
+                attempt += 1;
+                kernel::time::delay::fsleep(kernel::time::Delta::from_millis(20));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// The plan of the whole scheduler, made on first use.
+fn prepared(plan: &mut Option<Plan>) -> Result<&mut Plan> {
+    if plan.is_none() {
+        let (p, _) = Plan::from_manifest(&NOT_REDIRECTED).inspect_err(|e| {
+            pr_err!(
+                "upgrade: refused: cannot prepare the redirections ({:?})\n",
+                e
+            );
+        })?;
+        *plan = Some(p.rebuild_runqueues());
+    }
+    plan.as_mut().ok_or(EINVAL)
+}
+
+/// Resolve every function to redirect now (module load), so that
+/// `text_hash` shows the untouched text before the first upgrade.
+pub(crate) fn prepare() -> Result {
+    prepared(&mut PLAN.lock()).map(|_| ())
+}
+
+/// Make the module's scheduler the live one.
+pub(crate) fn upgrade() -> Result {
+    upgrade_with(Inject::Nothing)
+}
+
+/// An upgrade that fails on purpose after the stack check or in the middle
+/// of the patch (tests of the failure paths).
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) fn failing_upgrade(inject: Inject) -> Result {
+    upgrade_with(inject)
+}
+
+fn upgrade_with(inject: Inject) -> Result {
+    let mut guard = PLAN.lock();
+    match state::current() {
+        State::Off => {}
+        _ => return Err(EALREADY),
+    }
+    if kapi::manifest_len() == 0 {
+        pr_err!("upgrade: refused: this build of the module has no extracted scheduler\n");
+        return Err(ENOENT);
+    }
+    if kapi::scx_enabled() {
+        pr_err!("upgrade: refused: a sched_ext scheduler is loaded; unload it first\n");
+        return Err(EBUSY);
+    }
+    if guard.is_none() {
+        let (plan, _) = Plan::from_manifest(&NOT_REDIRECTED).inspect_err(|e| {
+            pr_err!(
+                "upgrade refused: cannot prepare the redirections ({:?})\n",
+                e
+            );
+        })?;
+        *guard = Some(plan.rebuild_runqueues());
+    }
+    let plan = guard.as_mut().ok_or(EINVAL)?;
+    state::set(State::Upgrading);
+    match switch(plan, Direction::Apply, inject) {
+        Ok(s) => {
+            state::set(State::Live);
+            let g = GENERATION.fetch_add(1, Ordering::Relaxed) + 1;
+            pr_info!("upgrade: module scheduler live, generation {}\n", g);
+            log_stats("upgrade", &s, plan.target_count());
+            Ok(())
+        }
+        Err(e) => {
+            state::set(State::Off);
+            pr_err!(
+                "upgrade: failed ({:?}); the vmlinux scheduler stays live\n",
+                e
+            );
+            Err(e)
+        }
+    }
+}
+
+/// Make the vmlinux scheduler the live one again.
+pub(crate) fn rollback() -> Result {
+    let mut guard = PLAN.lock();
+    if state::current() != State::Live {
+        return Err(EALREADY);
+    }
+    let plan = guard.as_mut().ok_or(EINVAL)?;
+    state::set(State::RollingBack);
+    let s = match switch(plan, Direction::Revert, Inject::Nothing) {
+        Ok(s) => s,
+        Err(e) => {
+            state::set(State::Live);
+            pr_err!(
+                "rollback: failed ({:?}); the module scheduler stays live\n",
+                e
+            );
+            return Err(e);
+        }
+    };
+    state::set(State::Off);
+    let hash = plan.text_hash()?;
+    if hash != plan.initial_hash() {
+        pr_crit!(
+            "rollback: kernel text at the patch sites differs from the original (hash {:016x}, was {:016x})\n",
+            hash,
+            plan.initial_hash()
+        );
+        return Err(EIO);
+    }
+    let left = kapi::module_pointers();
+    MODULE_POINTERS.store(left as u64, Ordering::Relaxed);
+    if left != 0 {
+        pr_crit!(
+            "rollback: {} pointers into the module remain in scheduler data\n",
+            left
+        );
+        return Err(EIO);
+    }
+    pr_info!(
+        "rollback: vmlinux scheduler live, text restored (hash {:016x})\n",
+        hash
+    );
+    log_stats("rollback", &s, plan.target_count());
+    Ok(())
+}
+
+/// Module exit: the module's code must not stay reachable.  Retries the
+/// rollback for as long as it is refused (tasks busy in the module's
+/// functions, or a tracer on a patch site): unloading waits until the
+/// rollback is done.
+pub(crate) fn shutdown() {
+    let mut tries: u64 = 0;
+    while state::current() == State::Live {
+        match rollback() {
+            Ok(()) => break,
+            Err(e) => {
+                tries += 1;
+                if tries % 50 == 1 {
+                    pr_warn!(
+                        "unload waits for the rollback ({:?}, attempt {}); see the messages above\n",
+                        e,
+                        tries
+                    );
+                }
+                kernel::time::delay::fsleep(kernel::time::Delta::from_millis(100));
+            }
+        }
+    }
+    // The plan is unapplied now; dropping it changes nothing.
+    *PLAN.lock() = None;
+}

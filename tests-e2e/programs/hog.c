@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hog FILE: a CPU hog.  Spins in a busy loop until killed, counting the
+ * loop in units of UNIT iterations, and publishes the count in FILE (a
+ * decimal number and a newline, replaced atomically by rename, at most
+ * ten times a second) so a checker can see that it keeps getting CPU
+ * time.  Prints "ready" once FILE exists.  Load for the live scenario,
+ * where it runs in a cgroup with a CFS bandwidth limit.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define UNIT		100000UL	/* loop iterations per count */
+#define PUBLISH_NS	100000000LL	/* at most 10 updates a second */
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Replace FILE by a file holding "COUNT\n": readers never see a partial one. */
+static void publish(const char *path, unsigned long long count)
+{
+	char tmp[PATH_MAX], buf[32];
+	int fd, len;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	len = snprintf(buf, sizeof(buf), "%llu\n", count);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, buf, len) != len || close(fd) ||
+	    rename(tmp, path)) {
+		perror(path);
+		exit(1);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long long count = 0;
+	unsigned long spin;
+	long long last;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: hog FILE\n");
+		return 2;
+	}
+	publish(argv[1], 0);
+	last = now_ns();
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		/* The empty asm keeps the compiler from dropping the loop. */
+		for (spin = 0; spin < UNIT; spin++)
+			asm volatile("" : : "r" (spin));
+		count++;
+		if (now_ns() - last >= PUBLISH_NS) {
+			publish(argv[1], count);
+			last = now_ns();
+		}
+	}
+}
