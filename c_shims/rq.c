@@ -120,6 +120,11 @@ static bool plugsched_in_module(const void *p)
 	return p && within_module((unsigned long)p, THIS_MODULE);
 }
 
+bool plugsched_in_this_module(unsigned long addr)
+{
+	return plugsched_in_module((const void *)addr);
+}
+
 /*
  * After a rollback: the number of pointers into this module left in the
  * scheduler's data that outlives it (timers and works of every runqueue,

@@ -64,6 +64,7 @@ int plugsched_rq_check(void);
 int plugsched_rq_clear(struct plugsched_rq_stats *st);
 void plugsched_rq_rebuild(struct plugsched_rq_stats *st);
 unsigned long plugsched_module_pointers(void);
+bool plugsched_in_this_module(unsigned long addr);
 
 /* tests-kunit/support.c (KUnit builds only) */
 void plugsched_test_park(void);

@@ -81,6 +81,10 @@ pub(crate) struct Target {
     pub(crate) old: usize,
     /// Address of the new function.
     pub(crate) new: usize,
+    /// The old function is on the stack of sleeping tasks by design and
+    /// its new copy never is (`__schedule`, whose module copy finishes in
+    /// the vmlinux copy): only the new copy is checked, when reverting.
+    pub(crate) split: bool,
 }
 
 /// One patch site.
@@ -319,8 +323,10 @@ impl Plan {
         };
         for (i, t) in targets.iter().enumerate() {
             plan.targets.push(*t, GFP_KERNEL)?;
-            plan.old_ranges
-                .push(func_range(t.old, i as u32, t.name)?, GFP_KERNEL)?;
+            let old = func_range(t.old, i as u32, t.name)?;
+            if !t.split {
+                plan.old_ranges.push(old, GFP_KERNEL)?;
+            }
             plan.new_ranges
                 .push(func_range(t.new, i as u32, t.name)?, GFP_KERNEL)?;
         }
@@ -392,17 +398,14 @@ impl Plan {
     /// The plan of the whole extracted scheduler, from the manifest the
     /// build generated: interfaces and callbacks are redirected, internal
     /// functions are only checked for running tasks.  Functions named in
-    /// `skip` are left out.  Returns the plan and the number of internal
-    /// functions.
-    pub(crate) fn from_manifest(skip: &[&CStr]) -> Result<(Self, usize)> {
+    /// `split` are redirected as [`Target::split`].  Returns the plan and
+    /// the number of internal functions.
+    pub(crate) fn from_manifest(split: &[&CStr]) -> Result<(Self, usize)> {
         let n = kapi::manifest_len();
         let mut targets: KVec<Target> = KVec::with_capacity(n, GFP_KERNEL)?;
         let mut busy: KVec<(&'static CStr, usize)> = KVec::new();
         for i in 0..n {
             let e = kapi::manifest_get(i).ok_or(EINVAL)?;
-            if skip.iter().any(|&n| n == e.name) {
-                continue;
-            }
             let old = kapi::ksym_lookup_pos(e.name, e.sympos);
             if old == 0 {
                 pr_err!(
@@ -423,6 +426,7 @@ impl Plan {
                         name: e.name,
                         old,
                         new: e.new,
+                        split: split.iter().any(|&n| n == e.name),
                     },
                     GFP_KERNEL,
                 )?,
@@ -445,6 +449,9 @@ impl Plan {
         let mut alloc_failed = false;
         kapi::for_each_ksym(|name, addr| {
             for (i, t) in self.targets.iter().enumerate() {
+                if t.split {
+                    continue;
+                }
                 let base = t.name.to_bytes();
                 let piece = name.len() > base.len() + 1
                     && name.starts_with(base)

@@ -83,6 +83,8 @@ mod ffi {
         pub(super) fn plugsched_rq_clear(st: *mut super::RqStats) -> c_int;
         pub(super) fn plugsched_rq_rebuild(st: *mut super::RqStats);
         pub(super) fn plugsched_module_pointers() -> c_ulong;
+        #[cfg(CONFIG_KUNIT = "y")]
+        pub(super) fn plugsched_in_this_module(addr: c_ulong) -> bool;
         pub(super) fn copy_from_kernel_nofault(
             dst: *mut c_void,
             src: *const c_void,
@@ -398,6 +400,13 @@ pub(crate) fn scx_enabled() -> bool {
 pub(crate) fn module_pointers() -> usize {
     // SAFETY: Process context; the C side walks the data under RCU.
     unsafe { ffi::plugsched_module_pointers() as usize }
+}
+
+/// Whether `addr` is in this module's memory.
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) fn in_this_module(addr: u64) -> bool {
+    // SAFETY: A range check against this module's layout.
+    unsafe { ffi::plugsched_in_this_module(addr as c_ulong) }
 }
 
 /// Nanoseconds from the local CPU clock (`local_clock`).  NMI-safe.

@@ -34,10 +34,11 @@ use crate::{
     },
 };
 
-/// Functions of the manifest that are not redirected: `__schedule` is on
-/// every sleeping task's stack, so its vmlinux copy always stays in place
-/// (Documentation/live-update.rst, "The __schedule split").
-const NOT_REDIRECTED: [&CStr; 1] = [c"__schedule"];
+/// `__schedule` is on every sleeping task's stack: its module copy runs the
+/// new code up to the context switch and finishes in the vmlinux copy, so
+/// sleeping tasks only ever have vmlinux frames of it (Documentation/
+/// live-update.rst, "The __schedule split").
+const SPLIT: [&CStr; 1] = [c"__schedule"];
 
 /// Attempts of one switch while tasks are busy in the functions replaced.
 const ATTEMPTS: u32 = 10;
@@ -116,7 +117,7 @@ fn switch(plan: &mut Plan, dir: Direction, inject: Inject) -> Result<Stats> {
 /// The plan of the whole scheduler, made on first use.
 fn prepared(plan: &mut Option<Plan>) -> Result<&mut Plan> {
     if plan.is_none() {
-        let (p, _) = Plan::from_manifest(&NOT_REDIRECTED).inspect_err(|e| {
+        let (p, _) = Plan::from_manifest(&SPLIT).inspect_err(|e| {
             pr_err!(
                 "upgrade: refused: cannot prepare the redirections ({:?})\n",
                 e
@@ -160,7 +161,7 @@ fn upgrade_with(inject: Inject) -> Result {
         return Err(EBUSY);
     }
     if guard.is_none() {
-        let (plan, _) = Plan::from_manifest(&NOT_REDIRECTED).inspect_err(|e| {
+        let (plan, _) = Plan::from_manifest(&SPLIT).inspect_err(|e| {
             pr_err!(
                 "upgrade refused: cannot prepare the redirections ({:?})\n",
                 e

@@ -49,11 +49,13 @@ pub(crate) fn targets() -> Result<[Target; 2]> {
             name: SYSCALLS[0],
             old: 0,
             new: prio_max as usize,
+            split: false,
         },
         Target {
             name: SYSCALLS[1],
             old: 0,
             new: prio_min as usize,
+            split: false,
         },
     ];
     for x in t.iter_mut() {

@@ -72,6 +72,11 @@ if [ -n "$sched_args" ]; then
 	copies=$(awk '$2 ~ /^[bBdDrR]$/ { n = $3; sub(/^__plugsched_/, "", n); print n }' "$out/nm.txt" |
 		grep -Fxf "$PS_TOP/$rel/shared-vars" || true)
 	[ -z "$copies" ] || ps_die "plugsched.ko defines variables it must share with vmlinux: $(echo $copies)"
+	# The __schedule split: the module's __schedule must agree with
+	# vmlinux's at the context switch, or the module is not built.
+	"$PS_TOP/scripts/host-tools.sh" springboard-check "$KDIR/vmlinux.unstripped" "$out/plugsched.ko" \
+		>"$out/springboard.log" 2>&1 || { cat "$out/springboard.log" >&2; rm -f "$out/plugsched.ko"; ps_die "__schedule split check failed"; }
+	ps_info "$(tail -n 1 "$out/springboard.log")"
 	touch "$out/has-sched"
 fi
 echo "$out/plugsched.ko"

@@ -20,7 +20,7 @@ mod tests {
             self,
             Inject, //
         },
-        live, selftest, shim,
+        kapi, live, selftest, shim,
         state::{
             self,
             State, //
@@ -49,6 +49,17 @@ mod tests {
         let initial = live::initial_text_hash();
         assert!(initial.is_some());
         assert!(live::text_hash() != initial);
+        // vmlinux's __schedule now starts with a jmp into the module: every
+        // context switch runs the module's __schedule, which continues in
+        // vmlinux's (the split).  This thread has slept through it above.
+        let sched = kapi::ksym_lookup_pos(c"__schedule", 0);
+        let mut head = [0u8; 5];
+        assert_eq!(kapi::read_kernel(sched as u64, &mut head), Ok(()));
+        assert_eq!(head[0], 0xe9);
+        let rel = i32::from_le_bytes([head[1], head[2], head[3], head[4]]);
+        let dest = (sched as i64 + 5 + i64::from(rel)) as u64;
+        assert_eq!(kapi::ksym_size_offset(dest).map(|(_, off)| off), Some(0));
+        assert!(kapi::in_this_module(dest));
         // The new scheduler runs this thread: it sleeps and wakes up.
         kernel::time::delay::fsleep(kernel::time::Delta::from_millis(50));
         // A second upgrade is refused and changes nothing.

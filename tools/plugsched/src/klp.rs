@@ -193,6 +193,16 @@ fn sympos_of(
 }
 
 /// Convert `ko` in memory.  Returns the new file and what was converted.
+/// Undefined symbols named with this prefix always mean the vmlinux symbol
+/// after it, even where the module has its own symbol of that name (the
+/// `__schedule` split jumps into vmlinux's `__schedule`).
+pub const VMLINUX_PREFIX: &str = "__plugsched_vmlinux_";
+
+/// The vmlinux name an undefined symbol of the module refers to.
+fn vmlinux_name(name: &str) -> &str {
+    name.strip_prefix(VMLINUX_PREFIX).unwrap_or(name)
+}
+
 pub fn convert(
     ko: Vec<u8>,
     map: &SymbolMap,
@@ -207,10 +217,14 @@ pub fn convert(
     let mut chosen: BTreeMap<usize, (u64, char)> = BTreeMap::new();
     let mut errors = Vec::new();
     for (i, s) in syms.iter().enumerate().skip(1) {
-        if s.shndx != elf::SHN_UNDEF || s.name.is_empty() || exported.contains(&s.name) {
+        let explicit = s.name.starts_with(VMLINUX_PREFIX);
+        if s.shndx != elf::SHN_UNDEF
+            || s.name.is_empty()
+            || (exported.contains(&s.name) && !explicit)
+        {
             continue;
         }
-        match sympos_of(&s.name, map, hints) {
+        match sympos_of(vmlinux_name(&s.name), map, hints) {
             Ok(p) => {
                 chosen.insert(i, p);
             }
@@ -235,7 +249,7 @@ pub fn convert(
     // 2. Rename the symbols and mark them SHN_LIVEPATCH.
     let names: Vec<String> = chosen
         .iter()
-        .map(|(&i, &(pos, _))| format!(".klp.sym.vmlinux.{},{pos}", syms[i].name))
+        .map(|(&i, &(pos, _))| format!(".klp.sym.vmlinux.{},{pos}", vmlinux_name(&syms[i].name)))
         .collect();
     let strtab = elf.sections[symtab].link as usize;
     let offs = elf.extend_strtab(strtab, &names);
@@ -394,6 +408,13 @@ mod tests {
 
     fn exported() -> HashSet<String> {
         parse_symvers("0x00000000\texported_fn\tvmlinux\tEXPORT_SYMBOL\t\n0x0\tother\tdrivers/x\tEXPORT_SYMBOL\t\n")
+    }
+
+    #[test]
+    fn explicit_vmlinux_names() {
+        assert_eq!(vmlinux_name("__plugsched_vmlinux___schedule"), "__schedule");
+        assert_eq!(vmlinux_name("__schedule"), "__schedule");
+        assert_eq!(vmlinux_name("__plugsched_foo"), "__plugsched_foo");
     }
 
     #[test]

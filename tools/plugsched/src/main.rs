@@ -19,6 +19,7 @@ mod elf;
 mod init;
 mod klp;
 mod ktap;
+mod springboard;
 
 const USAGE: &str = "\
 usage: plugsched <command> [args]
@@ -32,6 +33,8 @@ commands:
       WORKDIR/boundary.json
   prefix-globals PREFIX IN.o OUT.o
       rename the global symbols IN.o defines (and their clone pieces)
+  springboard-check VMLINUX MODULE.ko
+      check that the module's __schedule can finish in vmlinux's (the split)
   klp-convert --system-map FILE --symvers FILE [--sympos FILE] MODULE.ko
       turn references to non-exported vmlinux symbols into klp relocations
       resolved by the kernel's module loader (in place)
@@ -126,6 +129,23 @@ fn prefix_globals(args: &[String]) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `springboard-check VMLINUX MODULE.ko`: the module's `__schedule` agrees
+/// with vmlinux's at the context switch (see `springboard.rs`).
+fn springboard_check(args: &[String]) -> Result<ExitCode, String> {
+    let [vmlinux, ko] = args else {
+        return Err("usage: plugsched springboard-check VMLINUX MODULE.ko".into());
+    };
+    let vm = std::fs::read(vmlinux).map_err(|e| format!("{vmlinux}: {e}"))?;
+    let facts = springboard::from_vmlinux(&vm)?;
+    let m = std::fs::read(ko).map_err(|e| format!("{ko}: {e}"))?;
+    springboard::check_module_file(&m, &facts).map_err(|e| format!("{ko}: {e}"))?;
+    println!(
+        "springboard: the module's __schedule enters vmlinux's at +{:#x} with rsp = rbp-{:#x} (pushes {:?}, canary rbp{:+})",
+        facts.offset, facts.rsp_below_rbp, facts.prologue.pushes, facts.prologue.canary
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -133,6 +153,7 @@ fn main() -> ExitCode {
         Some("klp-convert") => klp_convert(&args[1..]),
         Some("init") => init::run(&args[1..]),
         Some("prefix-globals") => prefix_globals(&args[1..]),
+        Some("springboard-check") => springboard_check(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
