@@ -4,7 +4,7 @@
 #
 #   make demo      boot the test kernel, load plugsched.ko, show it, unload it
 #   make test      every test (host, style, KUnit + scenarios in QEMU, stock kernel)
-#   make bench     engine benchmark: stop_machine phases for 100/1k/10k threads
+#   make bench     downtime of engine switches and of the whole-scheduler update, 100/1k/10k threads
 #   make module    build plugsched.ko for TARGET (test, default, or debian)
 #   make kernel    build (or verify) the TARGET kernel tree and print KDIR
 #   make setup     create the toolchain root only

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # `make bench`: the engine benchmark (scenario bench-engine) on TARGET
 # (default test).  Prints, per thread count and inspection mode, the
-# stop_machine time and its phases in nanoseconds.
+# stop_machine time and its phases in nanoseconds; then the same for the
+# whole-scheduler upgrade and rollback.
 . "$(dirname "$0")/lib.sh"
 
 target=${TARGET:-test}
@@ -17,3 +18,12 @@ grep -a '^bench: threads=' "$PS_TOP/build/$target/bench-engine.log" | tr -d '\r'
 	while read -r n mode dir cpus tasks sm insp patch sync; do
 		printf '%-8s %-9s %-7s %6s %7s %14s %12s %10s %10s\n' "$n" "$mode" "$dir" "$cpus" "$tasks" "$sm" "$insp" "$patch" "$sync"
 	done
+if grep -aq '^live: threads=' "$PS_TOP/build/$target/bench-engine.log"; then
+	ps_phase "bench: whole-scheduler update (upgrade and rollback)"
+	printf '%-8s %-9s %7s %8s %14s %12s %10s %12s %11s\n' threads dir tasks rebuilt stop_machine_ns stack_check clear_ns redirect_ns rebuild_ns
+	grep -a '^live: threads=' "$PS_TOP/build/$target/bench-engine.log" | tr -d '\r' |
+		sed -E 's/^live: threads=([0-9]+) dir=([a-z]+) tasks=([0-9]+) rebuilt=([0-9]+) stop_machine_ns=([0-9]+) stack_check_ns=([0-9]+) clear_ns=([0-9]+) redirect_ns=([0-9]+) rebuild_ns=([0-9]+)/\1 \2 \3 \4 \5 \6 \7 \8 \9/' |
+		while read -r n dir tasks reb sm sc cl rd rb; do
+			printf '%-8s %-9s %7s %8s %14s %12s %10s %12s %11s\n' "$n" "$dir" "$tasks" "$reb" "$sm" "$sc" "$cl" "$rd" "$rb"
+		done
+fi

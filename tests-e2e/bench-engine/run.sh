@@ -3,7 +3,9 @@
 # 10000 extra sleeping threads.  For each count, the module's self-test
 # applies and reverts its redirections once with parallel and once with
 # serial stack inspection and logs what each stop_machine measured; this
-# script prints those lines prefixed with "bench: threads=N".  A benchmark,
+# script prints those lines prefixed with "bench: threads=N".  Where the
+# module carries the extracted scheduler, the whole-scheduler upgrade and
+# rollback are timed too ("live: threads=N ...").  A benchmark,
 # not a test: the only checks are that every step ran.
 . /lib/plugsched/ktap.sh
 st=/sys/kernel/plugsched/selftest
@@ -23,9 +25,23 @@ run_bench() {
 	dmesg -c >/dev/null
 	echo bench >$st || return 1
 	dmesg | grep 'bench:' | sed "s/.*bench:/bench: threads=$n/" >/tmp/bench.$n
+	# The whole-scheduler update, where the module carries the scheduler.
+	if [ "$(cat /sys/kernel/plugsched/text_hash)" != none ]; then
+		for dir in 1 0; do
+			echo $dir >/sys/kernel/plugsched/enable || return 1
+			echo "live: threads=$n dir=$( [ $dir = 1 ] && echo upgrade || echo rollback)" \
+				"tasks=$(cat /sys/kernel/plugsched/last_tasks)" \
+				"rebuilt=$(cat /sys/kernel/plugsched/last_rebuilt_tasks)" \
+				"stop_machine_ns=$(cat /sys/kernel/plugsched/last_stop_machine_ns)" \
+				"stack_check_ns=$(cat /sys/kernel/plugsched/last_stack_check_ns)" \
+				"clear_ns=$(cat /sys/kernel/plugsched/last_clear_ns)" \
+				"redirect_ns=$(cat /sys/kernel/plugsched/last_redirect_ns)" \
+				"rebuild_ns=$(cat /sys/kernel/plugsched/last_rebuild_ns)" >>/tmp/bench.$n
+		done
+	fi
 	kill "$pid"
 	wait "$pid" 2>/dev/null
-	[ "$(wc -l </tmp/bench.$n)" = 4 ]
+	[ "$(grep -c '^bench:' /tmp/bench.$n)" = 4 ]
 }
 
 insmod /lib/modules/plugsched.ko enable=0
