@@ -165,6 +165,8 @@ pub(crate) struct Stats {
     pub(crate) rebuilt: usize,
     /// Delayed dequeues the clear finished.
     pub(crate) finished_delayed: usize,
+    /// The phase in which the switch failed, if it did.
+    pub(crate) failed_phase: Option<usize>,
     /// Nanoseconds of the whole `stop_machine` call.
     pub(crate) stop_machine_ns: u64,
 }
@@ -285,6 +287,9 @@ pub(crate) struct Plan {
     rebuild: bool,
     /// [`Plan::text_hash`] of the untouched text.
     initial_hash: u64,
+    /// The last switch was refused because tasks were inside functions
+    /// being replaced (a transient condition, worth retrying).
+    busy_tasks: bool,
 }
 
 fn func_range(addr: usize, id: u32, what: &CStr) -> Result<Range> {
@@ -320,6 +325,7 @@ impl Plan {
             applied: false,
             rebuild: false,
             initial_hash: 0,
+            busy_tasks: false,
         };
         for (i, t) in targets.iter().enumerate() {
             plan.targets.push(*t, GFP_KERNEL)?;
@@ -564,9 +570,21 @@ impl Plan {
         Ok(h.finish())
     }
 
+    /// Whether the last switch was refused only because tasks were inside
+    /// the functions being replaced.
+    pub(crate) fn refused_for_busy_tasks(&self) -> bool {
+        self.busy_tasks
+    }
+
     /// Switch in direction `dir`.  On any failure nothing has changed.
     pub(crate) fn switch(&mut self, dir: Direction, mode: Mode, inject: Inject) -> Result<Stats> {
+        self.busy_tasks = false;
         let (stats, ret) = self.run(dir, mode, inject)?;
+        // Tasks inside the functions replaced, or an exiting task still
+        // queued when the runqueues were cleared: both go away by
+        // themselves.
+        self.busy_tasks = ret == EBUSY.to_errno()
+            && (stats.hits + stats.unreliable > 0 || stats.failed_phase == Some(1));
         publish(&stats, self.sites.len(), ret);
         if ret != 0 {
             return Err(Error::from_errno(ret));
@@ -721,6 +739,7 @@ impl Plan {
                 return Err(EIO);
             }
             if let Some(f) = rdv.failure() {
+                stats.failed_phase = Some(f.phase);
                 pr_err!(
                     "switch refused: error {} in phase {} on CPU {}\n",
                     f.errno,

@@ -100,12 +100,13 @@ fn log_stats(what: &str, s: &Stats, functions: usize) {
 }
 
 /// Switch `plan` in direction `dir`, retrying while tasks are busy in the
-/// functions being replaced.
+/// functions being replaced (not for refusals that retrying cannot cure:
+/// a tracer on a patch site, a queued exiting task, ...).
 fn switch(plan: &mut Plan, dir: Direction, inject: Inject) -> Result<Stats> {
     let mut attempt = 1;
     loop {
         match plan.switch(dir, Mode::Parallel, inject) {
-            Err(e) if e == EBUSY && attempt < ATTEMPTS => {
+            Err(_) if plan.refused_for_busy_tasks() && attempt < ATTEMPTS => {
                 attempt += 1;
                 kernel::time::delay::fsleep(kernel::time::Delta::from_millis(20));
             }

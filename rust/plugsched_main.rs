@@ -69,10 +69,18 @@ impl kernel::Module for Plugsched {
         if kapi::manifest_len() == 0 {
             pr_info!("this build has no extracted scheduler: the vmlinux scheduler stays live\n");
         } else {
-            live::prepare()?;
-            if module_parameters::enable.value() {
-                // Load = upgrade: a refused upgrade fails the load.
-                live::upgrade()?;
+            // Load = upgrade: a refused upgrade fails the load (and frees
+            // the prepared plan, which lives in a static).
+            let up = live::prepare().and_then(|()| {
+                if module_parameters::enable.value() {
+                    live::upgrade()
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(e) = up {
+                live::shutdown();
+                return Err(e);
             }
         }
         Ok(Plugsched { sysfs: Some(sysfs) })

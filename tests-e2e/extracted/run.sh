@@ -10,7 +10,30 @@ ko=/lib/modules/plugsched.ko
 kf=/sys/module/kunit/parameters/filter_glob
 [ -e $kf ] && echo not-in-this-scenario >$kf
 
-ktap_suite plugsched_extracted 6
+# A tracer on a function the update would redirect: the upgrade (insmod)
+# is refused with a clear message and the kernel text stays as it was.
+tr=/sys/kernel/tracing
+mount -t tracefs nodev $tr 2>/dev/null
+probe_on() {
+	echo 'p:plugsched_probe __x64_sys_sched_yield' >>$tr/kprobe_events &&
+		echo 1 >$tr/events/kprobes/plugsched_probe/enable
+}
+probe_off() {
+	echo 0 >$tr/events/kprobes/plugsched_probe/enable && echo '-:plugsched_probe' >>$tr/kprobe_events
+}
+refused() {
+	dmesg -c >/dev/null
+	! insmod "$ko" 2>/dev/null || { echo "insmod succeeded"; rmmod plugsched; return 1; }
+	dmesg | grep -q 'plugsched: upgrade: failed' || { dmesg | tail -n 20; return 1; }
+	dmesg | grep -E '__x64_sys_sched_yield|tracer' | head -n 3
+	! grep -q '^plugsched ' /proc/modules
+}
+
+ktap_suite plugsched_extracted 10
+ktap_case tracer_on_a_patch_site probe_on
+ktap_case upgrade_refused_while_traced refused
+ktap_case tracer_still_works sh -c "echo 1 >$tr/tracing_on; grep -q 'plugsched_probe' $tr/kprobe_events; sched_yield_probe=\$(cat $tr/events/kprobes/plugsched_probe/enable); [ \"\$sched_yield_probe\" = 1 ]"
+ktap_case tracer_removed probe_off
 ktap_case insmod_binds_all_symbols insmod "$ko"
 ktap_case module_scheduler_live sh -c '[ "$(cat /sys/kernel/plugsched/state)" = live ]'
 ktap_case scheduler_code_is_in_module sh -c "[ \"\$(grep -cE ' ((__plugsched_)?__cb_(enqueue_task_fair|pick_task_fair|task_tick_fair))[[:space:]]\\[plugsched\\]\$' /proc/kallsyms)\" = 3 ]"
