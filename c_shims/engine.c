@@ -36,6 +36,7 @@
 /* Not declared in any header the module can include. */
 struct task_struct *idle_task(int cpu);
 extern struct mutex ftrace_lock;
+int ftrace_ops_test(struct ftrace_ops *ops, unsigned long ip, void *regs);
 
 void plugsched_cpus_read_lock(void)
 {
@@ -277,8 +278,10 @@ long plugsched_ftrace_mark(const unsigned long *ips, size_t n, bool disable)
 			if (!bsearch(&rec->ip, ips, n, sizeof(*ips), plugsched_cmp_ulong))
 				continue;
 			if (pass == 0) {
+				/* In use, or disabled by ftrace itself. */
 				if (disable && (ftrace_rec_count(rec) ||
-						rec->flags & FTRACE_FL_ENABLED))
+						rec->flags & (FTRACE_FL_ENABLED |
+							      FTRACE_FL_DISABLED)))
 					return -EBUSY;
 				continue;
 			}
@@ -290,4 +293,32 @@ long plugsched_ftrace_mark(const unsigned long *ips, size_t n, bool disable)
 		}
 	}
 	return changed;
+}
+
+/*
+ * Before a rollback: the first of the @n addresses @ips that an enabled
+ * ftrace user (function tracer, kprobe, BPF, livepatch, ...) covers, or 0.
+ * Such a user registered while the site was ours (FTRACE_FL_DISABLED), so
+ * ftrace never counted it on that record; handing the record back would
+ * leave ftrace's accounting wrong (and ftrace would shut itself down when
+ * that user goes).  Caller holds ftrace_lock.
+ */
+unsigned long plugsched_ftrace_user(const unsigned long *ips, size_t n)
+{
+	/* ftrace_ops_test() only looks at whether regs is NULL. */
+	static struct pt_regs regs;
+	struct ftrace_ops *op;
+	unsigned long found = 0;
+	size_t i;
+
+	preempt_disable();	/* the hashes are freed after an RCU grace period */
+	do_for_each_ftrace_op(op, ftrace_ops_list) {
+		if (op == &ftrace_list_end || !(op->flags & FTRACE_OPS_FL_ENABLED))
+			continue;
+		for (i = 0; i < n && !found; i++)
+			if (ftrace_ops_test(op, ips[i], &regs))
+				found = ips[i];
+	} while_for_each_ftrace_op(op);
+	preempt_enable();
+	return found;
 }

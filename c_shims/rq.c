@@ -23,11 +23,18 @@
 
 #include "shims.h"
 
-/* Whether a sched_ext (BPF) scheduler is loaded: its tasks live in queues
- * that only it knows, so no generic rebuild is possible. */
+/*
+ * Whether a sched_ext (BPF) scheduler is loaded, or being loaded (the key's
+ * count is -1 while it is being enabled): its tasks live in queues that
+ * only it knows, so no generic rebuild is possible.
+ */
 bool plugsched_scx_enabled(void)
 {
-	return scx_enabled();
+#ifdef CONFIG_SCHED_CLASS_EXT
+	return scx_enabled() || atomic_read(&__scx_enabled.key.enabled) != 0;
+#else
+	return false;
+#endif
 }
 
 /* Tasks a rebuild handles: queued on @rq, other than the running stopper. */
@@ -48,6 +55,9 @@ int plugsched_rq_check(void)
 	if (rq->curr != current)
 		return -EINVAL;
 	if (rq->balance_callback)
+		return -EBUSY;
+	/* Checked before, but the key may have been enabled since. */
+	if (plugsched_scx_enabled())
 		return -EBUSY;
 	return 0;
 }
@@ -71,6 +81,7 @@ int plugsched_rq_clear(struct plugsched_rq_stats *st)
 	rq_lock(rq, &rf);
 	update_rq_clock(rq);
 	st->nr_running_before = rq->nr_running;
+	rcu_read_lock();
 	for_each_process_thread(g, p) {
 		if (!plugsched_rebuilt(rq, p))
 			continue;
@@ -82,6 +93,7 @@ int plugsched_rq_clear(struct plugsched_rq_stats *st)
 		dequeue_task(rq, p, DEQUEUE_SAVE | DEQUEUE_MOVE | DEQUEUE_NOCLOCK);
 		st->dequeued++;
 	}
+	rcu_read_unlock();
 	/* Only the stopper is left. */
 	if (rq->nr_running != 1 || rq->cfs.h_nr_queued || rq->rt.rt_nr_running)
 		ret = -EBUSY;
@@ -103,12 +115,14 @@ void plugsched_rq_rebuild(struct plugsched_rq_stats *st)
 
 	rq_lock(rq, &rf);
 	update_rq_clock(rq);
+	rcu_read_lock();
 	for_each_process_thread(g, p) {
 		if (!plugsched_rebuilt(rq, p))
 			continue;
 		enqueue_task(rq, p, ENQUEUE_RESTORE | ENQUEUE_MOVE | ENQUEUE_NOCLOCK);
 		st->enqueued++;
 	}
+	rcu_read_unlock();
 	st->nr_running_after = rq->nr_running;
 	/* Let the new code pick again on this CPU once the stopper is done. */
 	resched_curr(rq);
@@ -125,11 +139,22 @@ bool plugsched_in_this_module(unsigned long addr)
 	return plugsched_in_module((const void *)addr);
 }
 
+struct task_struct *plugsched_current(void)
+{
+	return current;
+}
+
+/* A reference nobody drops: the module can no longer be unloaded. */
+void plugsched_pin_module(void)
+{
+	__module_get(THIS_MODULE);
+}
+
 /*
  * After a rollback: the number of pointers into this module left in the
- * scheduler's data that outlives it (timers and works of every runqueue,
- * bandwidth timers of every task group, deadline timers and throttle work
- * of every task, queued balance callbacks).  The boundary keeps every
+ * scheduler's data that outlives it (timers and works of every runqueue and
+ * its root domain, bandwidth timers of every task group, deadline timers,
+ * NUMA and throttle works of every task, queued balance callbacks).  The boundary keeps every
  * stored function pointer a vmlinux address, so this must be 0: the module
  * memory is about to be freed.  Process context.
  */
@@ -150,6 +175,14 @@ unsigned long plugsched_module_pointers(void)
 #endif
 		n += plugsched_in_module(rq->fair_server.dl_timer.function);
 		n += plugsched_in_module(rq->fair_server.inactive_timer.function);
+#ifdef CONFIG_SCHED_CLASS_EXT
+		n += plugsched_in_module(rq->ext_server.dl_timer.function);
+		n += plugsched_in_module(rq->ext_server.inactive_timer.function);
+#endif
+#ifdef HAVE_RT_PUSH_IPI
+		if (rq->rd)
+			n += plugsched_in_module(rq->rd->rto_push_work.func);
+#endif
 		n += plugsched_in_module(rq->active_balance_work.fn);
 		n += plugsched_in_module(rq->push_work.fn);
 		for (cb = READ_ONCE(rq->balance_callback); cb; cb = READ_ONCE(cb->next)) {
@@ -167,6 +200,9 @@ unsigned long plugsched_module_pointers(void)
 	for_each_process_thread(g, p) {
 		n += plugsched_in_module(p->dl.dl_timer.function);
 		n += plugsched_in_module(p->dl.inactive_timer.function);
+#ifdef CONFIG_NUMA_BALANCING
+		n += plugsched_in_module(p->numa_work.func);
+#endif
 #ifdef CONFIG_CFS_BANDWIDTH
 		n += plugsched_in_module(p->sched_throttle_work.func);
 #endif

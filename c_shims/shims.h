@@ -50,6 +50,7 @@ unsigned long plugsched_ksym_lookup_pos(const char *name, unsigned long pos);
 void plugsched_ftrace_lock(void);
 void plugsched_ftrace_unlock(void);
 long plugsched_ftrace_mark(const unsigned long *ips, size_t n, bool disable);
+unsigned long plugsched_ftrace_user(const unsigned long *ips, size_t n);
 
 /* c_shims/rq.c */
 struct plugsched_rq_stats {
@@ -65,6 +66,8 @@ int plugsched_rq_clear(struct plugsched_rq_stats *st);
 void plugsched_rq_rebuild(struct plugsched_rq_stats *st);
 unsigned long plugsched_module_pointers(void);
 bool plugsched_in_this_module(unsigned long addr);
+struct task_struct *plugsched_current(void);
+void plugsched_pin_module(void);
 
 /* tests-kunit/support.c (KUnit builds only) */
 void plugsched_test_park(void);
@@ -75,6 +78,8 @@ long plugsched_test_call_syscall(unsigned long fn, unsigned long arg);
 int plugsched_test_kprobe_arm(unsigned long addr);
 void plugsched_test_kprobe_disarm(void);
 unsigned long plugsched_test_sleeper_stacks(unsigned long *hits, unsigned long *unreliable);
+int plugsched_test_ftrace_arm(unsigned long addr);
+void plugsched_test_ftrace_disarm(unsigned long addr);
 
 /* Rust, called from C. */
 ssize_t plugsched_rs_state_show(char *buf, size_t len);

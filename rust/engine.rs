@@ -272,6 +272,8 @@ impl Slot {
 
 /// Range ids above this mark extra ("busy-check only") ranges.
 const NO_TARGET: u32 = u32::MAX;
+/// The range id reported for a return address elsewhere in the module.
+const MODULE_TEXT: u32 = u32::MAX;
 
 /// A prepared set of redirections, applied and reverted as a whole.
 pub(crate) struct Plan {
@@ -453,16 +455,24 @@ impl Plan {
     fn add_pieces(&mut self) -> Result {
         let mut found: KVec<(u32, u64)> = KVec::new();
         let mut alloc_failed = false;
+        let is_piece = |name: &[u8], base: &[u8]| {
+            name.len() > base.len() + 1 && name.starts_with(base) && name[base.len()] == b'.'
+        };
         kapi::for_each_ksym(|name, addr| {
-            for (i, t) in self.targets.iter().enumerate() {
-                if t.split {
-                    continue;
-                }
-                let base = t.name.to_bytes();
-                let piece = name.len() > base.len() + 1
-                    && name.starts_with(base)
-                    && name[base.len()] == b'.';
-                if piece && found.push((i as u32, addr), GFP_KERNEL).is_err() {
+            let targets = self
+                .targets
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| !t.split)
+                .map(|(i, t)| (i as u32, t.name));
+            // Pieces of the functions only checked for tasks, too.
+            let extra = self
+                .extra_names
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| (NO_TARGET - 1 - i as u32, n));
+            for (id, n) in Iterator::chain(targets, extra) {
+                if is_piece(name, n.to_bytes()) && found.push((id, addr), GFP_KERNEL).is_err() {
                     alloc_failed = true;
                     return false;
                 }
@@ -472,10 +482,10 @@ impl Plan {
         if alloc_failed {
             return Err(ENOMEM);
         }
-        for &(i, addr) in found.iter() {
-            let name = self.targets[i as usize].name;
+        for &(id, addr) in found.iter() {
+            let name = self.range_name(id);
             self.old_ranges
-                .push(func_range(addr as usize, i, name)?, GFP_KERNEL)?;
+                .push(func_range(addr as usize, id, name)?, GFP_KERNEL)?;
         }
         Ok(())
     }
@@ -492,6 +502,9 @@ impl Plan {
     }
 
     fn range_name(&self, id: u32) -> &'static CStr {
+        if id == MODULE_TEXT {
+            return c"plugsched.ko";
+        }
         match self.targets.get(id as usize) {
             Some(t) => t.name,
             None => self.extra_names[(NO_TARGET - 1 - id) as usize],
@@ -625,11 +638,6 @@ impl Plan {
         let text = TextMutex::lock(&cpus);
         self.check_sites(dir)?;
         let hash_before = self.text_hash()?;
-        if dir == Direction::Apply {
-            ftrace.mark(&ips, true).inspect_err(|_| {
-                pr_err!("a tracer uses a function to be redirected; switch refused\n");
-            })?;
-        }
 
         // Everything the rendezvous needs, allocated now.
         let mut cpu_ids: KVec<u32> = KVec::new();
@@ -657,6 +665,30 @@ impl Plan {
         let rdv = Rendezvous::new(PHASES, &status).ok_or(EINVAL)?;
         let sites = &self.sites;
         let rebuild = self.rebuild;
+        // A rollback of the whole scheduler: nothing of the module may be
+        // on any stack but the initiator's.
+        let module_wide = rebuild && dir == Direction::Revert;
+        let initiator = kapi::current_task_id();
+
+        // Last, as nothing after it may fail before the rendezvous: ftrace
+        // leaves the sites alone while they hold our jmp.  Handing them back
+        // needs ftrace's accounting to be right: no tracer registered in
+        // the meantime may cover them.
+        match dir {
+            Direction::Apply => ftrace.mark(&ips, true).inspect_err(|_| {
+                pr_err!("a tracer uses a function to be redirected; switch refused\n");
+            })?,
+            Direction::Revert => match ftrace.user_of(&ips) {
+                Some(ip) => {
+                    pr_err!(
+                        "an ftrace user (tracer, kprobe, BPF, livepatch) registered while redirected covers {:#x}; remove it, then retry\n",
+                        ip
+                    );
+                    return Err(EBUSY);
+                }
+                None => 0,
+            },
+        };
 
         let t0 = kapi::local_clock();
         let ret = cpus.stop_machine(&|ctx: &Stopped| {
@@ -676,7 +708,16 @@ impl Plan {
                         if rebuild {
                             ctx.rq_check()?;
                         }
-                        inspect(ctx, &table, &cpu_ids, step.cpu, mode, &slots[step.cpu])
+                        inspect(
+                            ctx,
+                            &table,
+                            &cpu_ids,
+                            step.cpu,
+                            mode,
+                            &slots[step.cpu],
+                            module_wide,
+                            initiator,
+                        )
                     }
                     1 if !step.aborted && rebuild => clear(ctx, &slots[step.cpu]),
                     2 if !step.aborted && step.cpu == 0 => patch(ctx, &text, sites, dir, inject),
@@ -726,13 +767,14 @@ impl Plan {
                 );
             }
         }
-        let hash_after = self.text_hash()?;
+        let hash_after = self.text_hash();
         // ftrace gets the sites back once they hold its NOP again.
         let unmark = (dir == Direction::Apply) == (ret != 0);
         if unmark {
             ftrace.mark(&ips, false)?;
         }
         drop(ftrace);
+        let hash_after = hash_after?;
         if ret != 0 {
             if hash_after != hash_before {
                 pr_crit!("kernel text changed by a failed switch; this is a bug\n");
@@ -814,6 +856,12 @@ impl Drop for Plan {
 }
 
 /// Phase 0 on one CPU: inspect this CPU's share of the tasks.
+/// `initiator` is the task that started the switch (asleep in
+/// `stop_machine`, with module frames of its own); with `module_wide`, any
+/// other task with a return address anywhere in this module is busy (a
+/// rollback: the module's internal functions and compiler pieces are not
+/// in the range table, and nothing of the module may stay in use).
+#[allow(clippy::too_many_arguments)]
 fn inspect(
     ctx: &Stopped,
     table: &RangeTable<'_>,
@@ -821,6 +869,8 @@ fn inspect(
     me: usize,
     mode: Mode,
     slot: &Slot,
+    module_wide: bool,
+    initiator: usize,
 ) -> Result<(), i32> {
     let workers = match mode {
         Mode::Parallel => cpu_ids.len(),
@@ -831,9 +881,14 @@ fn inspect(
     }
     let check = |t: TaskRef| {
         let mut hit: Option<(u64, u32)> = None;
+        let whole_module = module_wide && t.id() != initiator;
         let walk = ctx.walk_stack(t, &mut |addr| match table.find(addr) {
             Some(r) => {
                 hit = Some((addr, r.id));
+                false
+            }
+            None if whole_module && kapi::in_this_module(addr) => {
+                hit = Some((addr, MODULE_TEXT));
                 false
             }
             None => true,

@@ -78,13 +78,15 @@ mod ffi {
         pub(super) fn plugsched_ftrace_unlock();
         pub(super) fn plugsched_ftrace_mark(ips: *const c_ulong, n: usize, disable: bool)
             -> c_long;
+        pub(super) fn plugsched_ftrace_user(ips: *const c_ulong, n: usize) -> c_ulong;
         pub(super) fn plugsched_scx_enabled() -> bool;
         pub(super) fn plugsched_rq_check() -> c_int;
         pub(super) fn plugsched_rq_clear(st: *mut super::RqStats) -> c_int;
         pub(super) fn plugsched_rq_rebuild(st: *mut super::RqStats);
         pub(super) fn plugsched_module_pointers() -> c_ulong;
-        #[cfg(CONFIG_KUNIT = "y")]
         pub(super) fn plugsched_in_this_module(addr: c_ulong) -> bool;
+        pub(super) fn plugsched_current() -> *mut c_void;
+        pub(super) fn plugsched_pin_module();
         pub(super) fn copy_from_kernel_nofault(
             dst: *mut c_void,
             src: *const c_void,
@@ -116,6 +118,16 @@ impl FtraceLock {
             return Err(Error::from_errno(r as c_int));
         }
         Ok(r as usize)
+    }
+}
+
+impl FtraceLock {
+    /// The first of `ips` that an enabled ftrace user covers.
+    pub(crate) fn user_of(&self, ips: &[c_ulong]) -> Option<u64> {
+        // SAFETY: `self` proves ftrace_lock is held; `ips` is valid for
+        // `ips.len()` reads.
+        let ip = unsafe { ffi::plugsched_ftrace_user(ips.as_ptr(), ips.len()) };
+        (ip != 0).then_some(ip as u64)
     }
 }
 
@@ -221,6 +233,14 @@ impl Drop for TextMutex<'_> {
 /// where no task can exit, so it stays valid for the whole callback.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TaskRef(*mut c_void);
+
+impl TaskRef {
+    /// The task's identity (its address), comparable with
+    /// [`current_task_id`].
+    pub(crate) fn id(self) -> usize {
+        self.0 as usize
+    }
+}
 
 /// The outcome of walking a task's stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -402,11 +422,26 @@ pub(crate) fn module_pointers() -> usize {
     unsafe { ffi::plugsched_module_pointers() as usize }
 }
 
-/// Whether `addr` is in this module's memory.
-#[cfg(CONFIG_KUNIT = "y")]
+/// Whether `addr` is in this module's memory.  NMI-safe (also used inside
+/// `stop_machine`).
 pub(crate) fn in_this_module(addr: u64) -> bool {
     // SAFETY: A range check against this module's layout.
     unsafe { ffi::plugsched_in_this_module(addr as c_ulong) }
+}
+
+/// The identity of the calling task (to recognise it inside
+/// `stop_machine`, see [`TaskRef::id`]).
+pub(crate) fn current_task_id() -> usize {
+    // SAFETY: `current` is always valid in process context.
+    unsafe { ffi::plugsched_current() as usize }
+}
+
+/// Keep this module loaded for good: pointers into it remain in kernel
+/// data.  Must not be called from module exit.
+pub(crate) fn pin_module() {
+    // SAFETY: Takes a reference on THIS_MODULE, which is live (we run in
+    // its code outside of its exit).
+    unsafe { ffi::plugsched_pin_module() };
 }
 
 /// Nanoseconds from the local CPU clock (`local_clock`).  NMI-safe.

@@ -193,6 +193,12 @@ fn upgrade_with(inject: Inject) -> Result {
 
 /// Make the vmlinux scheduler the live one again.
 pub(crate) fn rollback() -> Result {
+    rollback_from(false)
+}
+
+/// [`rollback`]; `exiting`: called from module exit, where the module can
+/// no longer be pinned.
+fn rollback_from(exiting: bool) -> Result {
     let mut guard = PLAN.lock();
     if state::current() != State::Live {
         return Err(EALREADY);
@@ -212,21 +218,20 @@ pub(crate) fn rollback() -> Result {
     };
     state::set(State::Off);
     let hash = plan.text_hash()?;
-    if hash != plan.initial_hash() {
-        pr_crit!(
-            "rollback: kernel text at the patch sites differs from the original (hash {:016x}, was {:016x})\n",
-            hash,
-            plan.initial_hash()
-        );
-        return Err(EIO);
-    }
     let left = kapi::module_pointers();
     MODULE_POINTERS.store(left as u64, Ordering::Relaxed);
-    if left != 0 {
+    if hash != plan.initial_hash() || left != 0 {
         pr_crit!(
-            "rollback: {} pointers into the module remain in scheduler data\n",
+            "rollback: text hash {:016x} (untouched: {:016x}), {} pointers into the module remain in scheduler data\n",
+            hash,
+            plan.initial_hash(),
             left
         );
+        // The module's memory must stay: it can never be unloaded now.
+        if !exiting {
+            kapi::pin_module();
+            pr_crit!("rollback: plugsched.ko is pinned\n");
+        }
         return Err(EIO);
     }
     pr_info!(
@@ -244,7 +249,7 @@ pub(crate) fn rollback() -> Result {
 pub(crate) fn shutdown() {
     let mut tries: u64 = 0;
     while state::current() == State::Live {
-        match rollback() {
+        match rollback_from(true) {
             Ok(()) => break,
             Err(e) => {
                 tries += 1;
@@ -258,6 +263,12 @@ pub(crate) fn shutdown() {
                 kernel::time::delay::fsleep(kernel::time::Delta::from_millis(100));
             }
         }
+    }
+    // Pointers into the module remain (logged by the rollback): its memory
+    // must never be freed, so the unload never finishes.
+    while MODULE_POINTERS.load(Ordering::Relaxed) != 0 {
+        kernel::time::delay::fsleep(kernel::time::Delta::from_secs(60));
+        pr_crit!("unload blocked for good: pointers into the module remain\n");
     }
     // The plan is unapplied now; dropping it changes nothing.
     *PLAN.lock() = None;

@@ -79,6 +79,8 @@ impl kernel::Module for Plugsched {
                 }
             });
             if let Err(e) = up {
+                // No `enable` write may start an upgrade any more.
+                drop(sysfs);
                 live::shutdown();
                 return Err(e);
             }

@@ -43,6 +43,8 @@ mod ffi {
         pub(super) fn plugsched_test_call_syscall(f: c_ulong, arg: c_ulong) -> c_long;
         pub(super) fn plugsched_test_kprobe_arm(addr: c_ulong) -> c_int;
         pub(super) fn plugsched_test_kprobe_disarm();
+        pub(super) fn plugsched_test_ftrace_arm(addr: c_ulong) -> c_int;
+        pub(super) fn plugsched_test_ftrace_disarm(addr: c_ulong);
         pub(super) fn plugsched_test_sleeper_stacks(
             hits: *mut c_ulong,
             unreliable: *mut c_ulong,
@@ -92,6 +94,30 @@ impl Drop for TestKprobe {
     fn drop(&mut self) {
         // SAFETY: The kprobe was registered by `arm`.
         unsafe { ffi::plugsched_test_kprobe_disarm() };
+    }
+}
+
+/// An ftrace user (a function-tracer-like `ftrace_ops`) on the function at
+/// `addr`, unregistered when dropped (one at a time).
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) struct TestFtrace(usize);
+
+#[cfg(CONFIG_KUNIT = "y")]
+impl TestFtrace {
+    /// Register it.
+    pub(crate) fn arm(addr: usize) -> Result<Self> {
+        // SAFETY: Process context; one TestFtrace at a time (KUnit cases
+        // run one after the other).
+        to_result(unsafe { ffi::plugsched_test_ftrace_arm(addr as c_ulong) })?;
+        Ok(TestFtrace(addr))
+    }
+}
+
+#[cfg(CONFIG_KUNIT = "y")]
+impl Drop for TestFtrace {
+    fn drop(&mut self) {
+        // SAFETY: Registered by `arm`.
+        unsafe { ffi::plugsched_test_ftrace_disarm(self.0 as c_ulong) };
     }
 }
 

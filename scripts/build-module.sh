@@ -75,7 +75,7 @@ if [ -n "$sched_args" ]; then
 	# The __schedule split: the module's __schedule must agree with
 	# vmlinux's at the context switch, or the module is not built.
 	"$PS_TOP/scripts/host-tools.sh" springboard-check "$KDIR/vmlinux.unstripped" "$out/plugsched.ko" \
-		>"$out/springboard.log" 2>&1 || { cat "$out/springboard.log" >&2; rm -f "$out/plugsched.ko"; ps_die "__schedule split check failed"; }
+		>"$out/springboard.log" 2>&1 || { cat "$out/springboard.log" >&2; mv -f "$out/plugsched.ko" "$out/plugsched.ko.rejected"; ps_die "__schedule split check failed (module kept as plugsched.ko.rejected)"; }
 	ps_info "$(tail -n 1 "$out/springboard.log")"
 	touch "$out/has-sched"
 fi

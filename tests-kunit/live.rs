@@ -91,6 +91,23 @@ mod tests {
     }
 
     #[test]
+    fn rollback_waits_for_tasks_in_module_code() -> Result {
+        live::upgrade()?;
+        // Kernel threads asleep in a function of the module that is no
+        // redirected function (like a module-internal scheduler function):
+        // the module must not go away under them.
+        let started = shim::test_threads_start(4, 4);
+        let busy = live::rollback();
+        shim::test_threads_stop();
+        let back = live::rollback();
+        assert_eq!(started.err().map(|e| e.to_errno()), None);
+        assert_eq!(busy.err(), Some(EBUSY));
+        assert_eq!(back.err().map(|e| e.to_errno()), None);
+        assert_eq!(state::current(), State::Off);
+        Ok(())
+    }
+
+    #[test]
     fn ftrace_leaves_redirected_functions_alone() -> Result {
         let target = selftest::targets()?[0];
         live::upgrade()?;
@@ -107,6 +124,25 @@ mod tests {
         let armed = shim::TestKprobe::arm(target.old);
         assert!(armed.is_ok());
         drop(armed);
+        Ok(())
+    }
+
+    #[test]
+    fn rollback_refused_while_ftrace_covers_a_redirected_function() -> Result {
+        let target = selftest::targets()?[0];
+        live::upgrade()?;
+        // Registered while the site is ours: ftrace never counted it on the
+        // record, so handing the record back now would break ftrace's
+        // accounting (and ftrace would shut itself down at unregister).
+        let user = shim::TestFtrace::arm(target.old);
+        let armed = user.is_ok();
+        let refused = live::rollback();
+        drop(user);
+        let back = live::rollback();
+        assert!(armed);
+        assert_eq!(refused.err(), Some(EBUSY));
+        assert_eq!(back.err().map(|e| e.to_errno()), None);
+        assert_eq!(live::text_hash(), live::initial_text_hash());
         Ok(())
     }
 

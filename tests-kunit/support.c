@@ -7,6 +7,7 @@
 #include <linux/atomic.h>
 #include <linux/completion.h>
 #include <linux/delay.h>
+#include <linux/ftrace.h>
 #include <linux/kprobes.h>
 #include <linux/kthread.h>
 #include <linux/ptrace.h>
@@ -178,4 +179,32 @@ unsigned long plugsched_test_sleeper_stacks(unsigned long *hits, unsigned long *
 	*hits = c.hits;
 	*unreliable = c.unreliable;
 	return c.checked;
+}
+
+/* An ftrace user (like a function tracer) on one function. */
+static void plugsched_test_ftrace_func(unsigned long ip, unsigned long parent_ip,
+				       struct ftrace_ops *op, struct ftrace_regs *fregs)
+{
+}
+
+static struct ftrace_ops plugsched_test_ftrace_ops = {
+	.func = plugsched_test_ftrace_func,
+};
+
+int plugsched_test_ftrace_arm(unsigned long addr)
+{
+	int ret = ftrace_set_filter_ip(&plugsched_test_ftrace_ops, addr, 0, 0);
+
+	if (ret)
+		return ret;
+	ret = register_ftrace_function(&plugsched_test_ftrace_ops);
+	if (ret)
+		ftrace_set_filter_ip(&plugsched_test_ftrace_ops, addr, 1, 0);
+	return ret;
+}
+
+void plugsched_test_ftrace_disarm(unsigned long addr)
+{
+	unregister_ftrace_function(&plugsched_test_ftrace_ops);
+	ftrace_set_filter_ip(&plugsched_test_ftrace_ops, addr, 1, 0);
 }

@@ -53,6 +53,8 @@ pub struct Context {
     pub noreturn: BTreeSet<u64>,
     /// Static-branch sites (code address -> jump target), `__jump_table`.
     pub jump_labels: HashMap<u64, u64>,
+    /// Address of `__stack_chk_guard` (the per-CPU canary), if known.
+    pub stack_chk_guard: Option<u64>,
 }
 
 /// A `__schedule` prologue: `push rbp; mov rbp, rsp; push ...; sub rsp, N`.
@@ -91,8 +93,12 @@ fn decode(code: &[u8], ip: u64) -> Vec<Instruction> {
     out
 }
 
-/// Parse the prologue at the start of `insns`.
-pub fn prologue(insns: &[Instruction]) -> Result<Prologue, String> {
+/// Parse the prologue at the start of `insns`.  `is_guard(i)` tells
+/// whether the `gs:` load `i` reads `__stack_chk_guard`.
+pub fn prologue(
+    insns: &[Instruction],
+    is_guard: &dyn Fn(&Instruction) -> bool,
+) -> Result<Prologue, String> {
     let mut it = insns
         .iter()
         .filter(|i| !matches!(i.mnemonic(), Mnemonic::Endbr64 | Mnemonic::Nop));
@@ -147,6 +153,7 @@ pub fn prologue(insns: &[Instruction]) -> Result<Prologue, String> {
             && i.op0_kind() == OpKind::Register
             && i.op1_kind() == OpKind::Memory
             && i.segment_prefix() == Register::GS
+            && is_guard(i)
         {
             canary_reg = Some(i.op0_register());
         } else if let Some(r) = canary_reg {
@@ -248,21 +255,20 @@ fn check_tail(insns: &[Instruction], start: u64, canary: i64, cx: &Context) -> R
             }
         }
         for u in info.used_registers() {
-            if matches!(
-                u.access(),
-                OpAccess::Write
-                    | OpAccess::ReadWrite
-                    | OpAccess::CondWrite
-                    | OpAccess::ReadCondWrite
-            ) {
+            // A conditional or 8/16-bit write leaves (part of) the old value.
+            if matches!(u.access(), OpAccess::Write | OpAccess::ReadWrite)
+                && u.register().size() >= 4
+            {
                 written |= bit(u.register());
             }
         }
         let next = i.next_ip();
         let target = (i.op0_kind() == OpKind::NearBranch64).then(|| i.near_branch_target());
         let inside = |t: u64| at.contains_key(&t);
+        // A static-branch site goes either way, whatever it holds now.
         if let Some(&t) = cx.jump_labels.get(&i.ip()) {
             work.push((t, written));
+            work.push((next, written));
         }
         match i.flow_control() {
             FlowControl::Next => work.push((next, written)),
@@ -289,6 +295,13 @@ fn check_tail(insns: &[Instruction], start: u64, canary: i64, cx: &Context) -> R
                     work.push((t, written));
                 }
             }
+            // `ud2`/`ud1`: a WARN continues after it (a BUG does not, but
+            // following it too only adds paths).
+            FlowControl::Exception if matches!(i.mnemonic(), Mnemonic::Ud2 | Mnemonic::Ud1) => {
+                if inside(next) {
+                    work.push((next, written));
+                }
+            }
             FlowControl::Return | FlowControl::Interrupt | FlowControl::Exception => {}
             _ => {
                 return Err(format!(
@@ -305,7 +318,10 @@ fn check_tail(insns: &[Instruction], start: u64, canary: i64, cx: &Context) -> R
 /// The facts of vmlinux's `__schedule` (`code` at `addr`).
 pub fn derive(code: &[u8], addr: u64, cx: &Context) -> Result<Facts, String> {
     let insns = decode(code, addr);
-    let prologue = prologue(&insns)?;
+    let prologue = prologue(&insns, &|i: &Instruction| {
+        cx.stack_chk_guard
+            .is_none_or(|g| i.is_ip_rel_memory_operand() && i.ip_rel_memory_address() == g)
+    })?;
     let calls: Vec<&Instruction> = insns
         .iter()
         .filter(|i| {
@@ -344,9 +360,14 @@ pub fn derive(code: &[u8], addr: u64, cx: &Context) -> Result<Facts, String> {
 /// not applied) against vmlinux's facts: same pushes, same canary slot,
 /// and exactly one springboard `lea rsp, [rbp - rsp_below_rbp]` followed
 /// by a direct `jmp`.
-pub fn check_module(code: &[u8], addr: u64, vm: &Facts) -> Result<(), String> {
+pub fn check_module(
+    code: &[u8],
+    addr: u64,
+    vm: &Facts,
+    is_guard: &dyn Fn(&Instruction) -> bool,
+) -> Result<(), String> {
     let insns = decode(code, addr);
-    let p = prologue(&insns)?;
+    let p = prologue(&insns, is_guard)?;
     if p.pushes != vm.prologue.pushes {
         return Err(format!(
             "the module's __schedule pushes {:?}, vmlinux's {:?}",
@@ -510,20 +531,28 @@ mod tests {
         // The module: same prologue, then lea rsp,[rbp-0x60]; jmp rel32.
         let mut m = PRO.to_vec();
         m.extend([0x48, 0x8d, 0x65, 0xa0, 0xe9, 0, 0, 0, 0]);
-        assert!(check_module(&m, 0, &vm).is_ok());
+        assert!(check_module(&m, 0, &vm, &|_| true).is_ok());
         // Wrong displacement.
         let mut bad = PRO.to_vec();
         bad.extend([0x48, 0x8d, 0x65, 0xa8, 0xe9, 0, 0, 0, 0]);
-        assert!(check_module(&bad, 0, &vm).unwrap_err().contains("rbp-0x60"));
+        assert!(check_module(&bad, 0, &vm, &|_| true)
+            .unwrap_err()
+            .contains("rbp-0x60"));
         // No springboard.
-        assert!(check_module(PRO, 0, &vm)
+        assert!(check_module(PRO, 0, &vm, &|_| true)
             .unwrap_err()
             .contains("0 springboards"));
+        // A gs: load that is not the canary is not taken for it.
+        assert!(check_module(&m, 0, &vm, &|_| false)
+            .unwrap_err()
+            .contains("canary"));
         // Different pushes: swap r13/r12.
         let mut sw = PRO.to_vec();
         sw[8..12].copy_from_slice(&[0x41, 0x54, 0x41, 0x55]);
         sw.extend([0x48, 0x8d, 0x65, 0xa0, 0xe9, 0, 0, 0, 0]);
-        assert!(check_module(&sw, 0, &vm).unwrap_err().contains("pushes"));
+        assert!(check_module(&sw, 0, &vm, &|_| true)
+            .unwrap_err()
+            .contains("pushes"));
     }
 }
 
@@ -571,6 +600,7 @@ pub fn from_vmlinux(data: &[u8]) -> Result<Facts, String> {
         ..Default::default()
     };
     cx.noreturn.insert(addr_of("__stack_chk_fail")?);
+    cx.stack_chk_guard = Some(addr_of("__stack_chk_guard")?);
     if let Some(jt) = obj.section_by_name("__jump_table") {
         let d = jt.data().map_err(|e| e.to_string())?;
         // struct jump_entry { s32 code; s32 target; long key; }, relative.
@@ -590,7 +620,37 @@ pub fn from_vmlinux(data: &[u8]) -> Result<Facts, String> {
 
 /// [`check_module`] for the module ELF `data`.
 pub fn check_module_file(data: &[u8], vm: &Facts) -> Result<(), String> {
+    use object::{
+        Object,
+        ObjectSection,
+        ObjectSymbol, //
+    };
     let obj = object::File::parse(data).map_err(|e| e.to_string())?;
     let (code, addr) = function_bytes(&obj, "__schedule")?;
-    check_module(&code, addr, vm)
+    let sym = obj
+        .symbols()
+        .find(|s| s.name() == Ok("__schedule") && s.kind() == object::SymbolKind::Text)
+        .ok_or("no __schedule")?;
+    let sec = obj
+        .section_by_index(sym.section_index().ok_or("no section")?)
+        .map_err(|e| e.to_string())?;
+    // Offsets (in the section) of relocations against __stack_chk_guard:
+    // the module's canary load is the one relocated against it.
+    let mut guard_relocs = BTreeSet::new();
+    for (off, r) in sec.relocations() {
+        if let object::RelocationTarget::Symbol(si) = r.target() {
+            let name = obj.symbol_by_index(si).ok().and_then(|s| s.name().ok());
+            // Modules reach it through its alias __ref_stack_chk_guard.
+            if matches!(name, Some("__stack_chk_guard" | "__ref_stack_chk_guard")) {
+                guard_relocs.insert(off);
+            }
+        }
+    }
+    let base = sec.address();
+    check_module(&code, addr, vm, &|i: &Instruction| {
+        guard_relocs
+            .range(i.ip() - base..i.next_ip() - base)
+            .next()
+            .is_some()
+    })
 }

@@ -158,7 +158,9 @@ fn fallback_shared_definitions(
             continue;
         };
         let head = &line[..stop];
-        if head.contains(['(', '{', '}']) {
+        // Several declarators (`int a, b;`) may not all be shared: the
+        // build's check of the module's symbols catches what is left.
+        if head.contains(['(', '{', '}', ',']) {
             continue;
         }
         let head_t = head.trim_end();
