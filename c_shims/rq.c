@@ -139,6 +139,13 @@ bool plugsched_in_this_module(unsigned long addr)
 	return plugsched_in_module((const void *)addr);
 }
 
+/* This module's core text: [*base, *base + *size). */
+void plugsched_module_text(unsigned long *base, unsigned long *size)
+{
+	*base = (unsigned long)THIS_MODULE->mem[MOD_TEXT].base;
+	*size = THIS_MODULE->mem[MOD_TEXT].size;
+}
+
 struct task_struct *plugsched_current(void)
 {
 	return current;

@@ -669,6 +669,7 @@ impl Plan {
         // on any stack but the initiator's.
         let module_wide = rebuild && dir == Direction::Revert;
         let initiator = kapi::current_task_id();
+        let module_text = kapi::module_text();
 
         // Last, as nothing after it may fail before the rendezvous: ftrace
         // leaves the sites alone while they hold our jmp.  Handing them back
@@ -717,6 +718,7 @@ impl Plan {
                             &slots[step.cpu],
                             module_wide,
                             initiator,
+                            module_text,
                         )
                     }
                     1 if !step.aborted && rebuild => clear(ctx, &slots[step.cpu]),
@@ -858,7 +860,8 @@ impl Drop for Plan {
 /// Phase 0 on one CPU: inspect this CPU's share of the tasks.
 /// `initiator` is the task that started the switch (asleep in
 /// `stop_machine`, with module frames of its own); with `module_wide`, any
-/// other task with a return address anywhere in this module is busy (a
+/// other task with a return address in this module's text (`module_text`:
+/// base and size) is busy (a
 /// rollback: the module's internal functions and compiler pieces are not
 /// in the range table, and nothing of the module may stay in use).
 #[allow(clippy::too_many_arguments)]
@@ -871,6 +874,7 @@ fn inspect(
     slot: &Slot,
     module_wide: bool,
     initiator: usize,
+    module_text: (u64, u64),
 ) -> Result<(), i32> {
     let workers = match mode {
         Mode::Parallel => cpu_ids.len(),
@@ -887,7 +891,7 @@ fn inspect(
                 hit = Some((addr, r.id));
                 false
             }
-            None if whole_module && kapi::in_this_module(addr) => {
+            None if whole_module && addr.wrapping_sub(module_text.0) < module_text.1 => {
                 hit = Some((addr, MODULE_TEXT));
                 false
             }

@@ -84,8 +84,10 @@ mod ffi {
         pub(super) fn plugsched_rq_clear(st: *mut super::RqStats) -> c_int;
         pub(super) fn plugsched_rq_rebuild(st: *mut super::RqStats);
         pub(super) fn plugsched_module_pointers() -> c_ulong;
+        #[cfg(CONFIG_KUNIT = "y")]
         pub(super) fn plugsched_in_this_module(addr: c_ulong) -> bool;
         pub(super) fn plugsched_current() -> *mut c_void;
+        pub(super) fn plugsched_module_text(base: *mut c_ulong, size: *mut c_ulong);
         pub(super) fn plugsched_pin_module();
         pub(super) fn copy_from_kernel_nofault(
             dst: *mut c_void,
@@ -422,11 +424,19 @@ pub(crate) fn module_pointers() -> usize {
     unsafe { ffi::plugsched_module_pointers() as usize }
 }
 
-/// Whether `addr` is in this module's memory.  NMI-safe (also used inside
-/// `stop_machine`).
+/// Whether `addr` is in this module's memory.
+#[cfg(CONFIG_KUNIT = "y")]
 pub(crate) fn in_this_module(addr: u64) -> bool {
     // SAFETY: A range check against this module's layout.
     unsafe { ffi::plugsched_in_this_module(addr as c_ulong) }
+}
+
+/// This module's core text, `(base, size)`: where its code runs.
+pub(crate) fn module_text() -> (u64, u64) {
+    let (mut base, mut size) = (0, 0);
+    // SAFETY: Reads this module's layout; the pointers are valid.
+    unsafe { ffi::plugsched_module_text(&mut base, &mut size) };
+    (base as u64, size as u64)
 }
 
 /// The identity of the calling task (to recognise it inside
