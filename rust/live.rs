@@ -13,6 +13,7 @@
 //! and the kernel text byte-identical.
 
 use core::sync::atomic::{
+    AtomicBool,
     AtomicU64,
     Ordering, //
 };
@@ -52,6 +53,9 @@ kernel::sync::global_lock! {
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// Pointers into the module found after the last rollback.
 static MODULE_POINTERS: AtomicU64 = AtomicU64::new(0);
+/// The last [`text_hash`] computed.
+static TEXT_HASH: AtomicU64 = AtomicU64::new(0);
+static HAVE_TEXT_HASH: AtomicBool = AtomicBool::new(false);
 
 /// Prepare the lock; called once from module init.
 pub(crate) fn init_lock() {
@@ -72,8 +76,32 @@ pub(crate) fn stat(name: &[u8]) -> Option<i64> {
 
 /// Hash of the kernel text at every patch site of the scheduler's plan, now
 /// (`None` before the first upgrade attempt made the plan).
+///
+/// Never waits for a switch in progress (a reader waiting in the module's
+/// code would make the rollback's stack check find it): during one, the
+/// value from before it is shown.
 pub(crate) fn text_hash() -> Option<u64> {
-    PLAN.lock().as_ref().and_then(|p| p.text_hash().ok())
+    let r = Ordering::Relaxed;
+    if let Some(g) = PLAN.try_lock() {
+        if let Some(h) = g.as_ref().and_then(|p| p.text_hash().ok()) {
+            TEXT_HASH.store(h, r);
+            HAVE_TEXT_HASH.store(true, r);
+        }
+    }
+    HAVE_TEXT_HASH.load(r).then(|| TEXT_HASH.load(r))
+}
+
+/// A request from user space (`/sys/kernel/plugsched/enable`): upgrade
+/// (`on`) or roll back.  `EBUSY` at once while another switch is in
+/// progress: a writer waiting in the module's code would make a rollback's
+/// stack check find it.
+pub(crate) fn request(on: bool) -> Result {
+    let mut guard = PLAN.try_lock().ok_or(EBUSY)?;
+    if on {
+        upgrade_in(&mut guard, Inject::Nothing)
+    } else {
+        rollback_in(&mut guard, false)
+    }
 }
 
 /// [`text_hash`] of the untouched text.
@@ -148,7 +176,11 @@ pub(crate) fn failing_upgrade(inject: Inject) -> Result {
 }
 
 fn upgrade_with(inject: Inject) -> Result {
-    let mut guard = PLAN.lock();
+    upgrade_in(&mut PLAN.lock(), inject)
+}
+
+/// Upgrade, with the plan's lock held (`guard`).
+fn upgrade_in(guard: &mut Option<Plan>, inject: Inject) -> Result {
     match state::current() {
         State::Off => {}
         _ => return Err(EALREADY),
@@ -161,16 +193,7 @@ fn upgrade_with(inject: Inject) -> Result {
         pr_err!("upgrade: refused: a sched_ext scheduler is loaded; unload it first\n");
         return Err(EBUSY);
     }
-    if guard.is_none() {
-        let (plan, _) = Plan::from_manifest(&SPLIT).inspect_err(|e| {
-            pr_err!(
-                "upgrade refused: cannot prepare the redirections ({:?})\n",
-                e
-            );
-        })?;
-        *guard = Some(plan.rebuild_runqueues());
-    }
-    let plan = guard.as_mut().ok_or(EINVAL)?;
+    let plan = prepared(guard)?;
     state::set(State::Upgrading);
     match switch(plan, Direction::Apply, inject) {
         Ok(s) => {
@@ -191,7 +214,9 @@ fn upgrade_with(inject: Inject) -> Result {
     }
 }
 
-/// Make the vmlinux scheduler the live one again.
+/// Make the vmlinux scheduler the live one again (tests; user space goes
+/// through [`request`], module exit through [`shutdown`]).
+#[cfg(CONFIG_KUNIT = "y")]
 pub(crate) fn rollback() -> Result {
     rollback_from(false)
 }
@@ -199,7 +224,11 @@ pub(crate) fn rollback() -> Result {
 /// [`rollback`]; `exiting`: called from module exit, where the module can
 /// no longer be pinned.
 fn rollback_from(exiting: bool) -> Result {
-    let mut guard = PLAN.lock();
+    rollback_in(&mut PLAN.lock(), exiting)
+}
+
+/// Roll back, with the plan's lock held (`guard`).
+fn rollback_in(guard: &mut Option<Plan>, exiting: bool) -> Result {
     if state::current() != State::Live {
         return Err(EALREADY);
     }

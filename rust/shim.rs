@@ -282,8 +282,8 @@ pub(crate) unsafe extern "C" fn plugsched_rs_enable_store(buf: *const c_char, le
     let cmd = unsafe { core::slice::from_raw_parts(buf, len) };
     let cmd = cmd.strip_suffix(b"\n").unwrap_or(cmd);
     let r = match cmd {
-        b"1" => crate::live::upgrade(),
-        b"0" => crate::live::rollback(),
+        b"1" => crate::live::request(true),
+        b"0" => crate::live::request(false),
         _ => Err(EINVAL),
     };
     match r {
