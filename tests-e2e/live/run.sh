@@ -257,15 +257,22 @@ start_state() {
 	fi
 }
 
+# check_state KIND WHEN STATE ENABLE GEN: after a switch of KIND (upgrade
+# or rollback), state, enable and generation read STATE, ENABLE and GEN.
+check_state() {
+	local v
+	settle || fail "$1" "$2: still '$STATE' after 10 s"
+	[ "$STATE" = "$3" ] || fail "$1" "$2: state is '$STATE', not $3"
+	get v "$d/enable"
+	[ "$v" = "$4" ] || fail "$1" "$2: enable reads '$v', not $4"
+	get v "$d/generation"
+	[ "$v" = "$5" ] || fail "$1" "$2: generation is '$v', not $5"
+}
+
 # check_upgraded WHEN GEN: the module's scheduler is live, upgrade number GEN.
 check_upgraded() {
-	local v h
-	settle || fail upgrade "$1: still '$STATE' after 10 s"
-	[ "$STATE" = live ] || fail upgrade "$1: state is '$STATE', not live"
-	get v "$d/enable"
-	[ "$v" = 1 ] || fail upgrade "$1: enable reads '$v', not 1"
-	get v "$d/generation"
-	[ "$v" = "$2" ] || fail upgrade "$1: generation is '$v', not $2"
+	local h
+	check_state upgrade "$1" live 1 "$2"
 	if read_stats up; then
 		[ "$up_result" = 0 ] || fail upgrade "$1: last_result $up_result"
 		[ "$up_cpus" = "$NCPU" ] || fail upgrade "$1: last_cpus $up_cpus, $NCPU CPUs online"
@@ -289,12 +296,7 @@ check_upgraded() {
 # "echo 0 >enable"; the module is still loaded.
 check_rolled_back() {
 	local v
-	settle || fail rollback "$1: still '$STATE' after 10 s"
-	[ "$STATE" = off ] || fail rollback "$1: state is '$STATE', not off"
-	get v "$d/enable"
-	[ "$v" = 0 ] || fail rollback "$1: enable reads '$v', not 0"
-	get v "$d/generation"
-	[ "$v" = "$2" ] || fail rollback "$1: generation is '$v', not $2"
+	check_state rollback "$1" off 0 "$2"
 	if read_stats down; then
 		[ "$down_result" = 0 ] || fail rollback "$1: last_result $down_result"
 	else

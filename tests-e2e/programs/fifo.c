@@ -18,33 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "progress.h"
+
 #define WORK_NS		1000000LL	/* busy part of a period */
 #define SLEEP_NS	5000000L	/* sleeping part of a period */
-#define PUBLISH_NS	100000000LL	/* at most 10 updates a second */
-
-static long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* Replace FILE by a file holding "COUNT\n": readers never see a partial one. */
-static void publish(const char *path, unsigned long long count)
-{
-	char tmp[PATH_MAX], buf[32];
-	int fd, len;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	len = snprintf(buf, sizeof(buf), "%llu\n", count);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || write(fd, buf, len) != len || close(fd) ||
-	    rename(tmp, path)) {
-		perror(path);
-		exit(1);
-	}
-}
 
 int main(int argc, char **argv)
 {
@@ -75,9 +52,6 @@ int main(int argc, char **argv)
 		while (nanosleep(&nap, NULL) && errno == EINTR)
 			;
 		count++;
-		if (now_ns() - last >= PUBLISH_NS) {
-			publish(argv[1], count);
-			last = now_ns();
-		}
+		publish_every(argv[1], count, &last);
 	}
 }

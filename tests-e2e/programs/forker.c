@@ -18,32 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "progress.h"
+
 #define PERIOD_NS	10000000L	/* one fork per period */
-#define PUBLISH_NS	100000000LL	/* at most 10 updates a second */
-
-static long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* Replace FILE by a file holding "COUNT\n": readers never see a partial one. */
-static void publish(const char *path, unsigned long long count)
-{
-	char tmp[PATH_MAX], buf[32];
-	int fd, len;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	len = snprintf(buf, sizeof(buf), "%llu\n", count);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || write(fd, buf, len) != len || close(fd) ||
-	    rename(tmp, path)) {
-		perror(path);
-		exit(1);
-	}
-}
 
 static void *short_thread(void *arg)
 {
@@ -96,10 +73,7 @@ int main(int argc, char **argv)
 				return 1;
 			}
 		}
-		if (now_ns() - last >= PUBLISH_NS) {
-			publish(argv[1], count);
-			last = now_ns();
-		}
+		publish_every(argv[1], count, &last);
 		while (nanosleep(&period, NULL) && errno == EINTR)
 			;
 	}

@@ -21,9 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "progress.h"
+
 #define MSG_SIZE	100
 #define MAX_FDS		64
-#define PUBLISH_NS	100000000L	/* at most 10 updates a second */
 
 struct group {
 	int nfds;
@@ -32,22 +33,6 @@ struct group {
 
 static unsigned long long received;
 static long pause_us;
-
-/* Replace FILE by a file holding "COUNT\n": readers never see a partial one. */
-static void publish(const char *path, unsigned long long count)
-{
-	char tmp[PATH_MAX], buf[32];
-	int fd, len;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	len = snprintf(buf, sizeof(buf), "%llu\n", count);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || write(fd, buf, len) != len || close(fd) ||
-	    rename(tmp, path)) {
-		perror(path);
-		exit(1);
-	}
-}
 
 static void die(const char *what, int err)
 {
