@@ -134,11 +134,6 @@ static bool plugsched_in_module(const void *p)
 	return p && within_module((unsigned long)p, THIS_MODULE);
 }
 
-bool plugsched_in_this_module(unsigned long addr)
-{
-	return plugsched_in_module((const void *)addr);
-}
-
 /* This module's core text: [*base, *base + *size). */
 void plugsched_module_text(unsigned long *base, unsigned long *size)
 {

@@ -65,7 +65,6 @@ int plugsched_rq_check(void);
 int plugsched_rq_clear(struct plugsched_rq_stats *st);
 void plugsched_rq_rebuild(struct plugsched_rq_stats *st);
 unsigned long plugsched_module_pointers(void);
-bool plugsched_in_this_module(unsigned long addr);
 void plugsched_module_text(unsigned long *base, unsigned long *size);
 struct task_struct *plugsched_current(void);
 void plugsched_pin_module(void);

@@ -292,6 +292,9 @@ pub(crate) struct Plan {
     /// The last switch was refused because tasks were inside functions
     /// being replaced (a transient condition, worth retrying).
     busy_tasks: bool,
+    /// Every site's address, sorted: what ftrace is told to leave alone
+    /// (the C side binary-searches it).
+    site_addrs: KVec<c_ulong>,
 }
 
 fn func_range(addr: usize, id: u32, what: &CStr) -> Result<Range> {
@@ -328,6 +331,7 @@ impl Plan {
             rebuild: false,
             initial_hash: 0,
             busy_tasks: false,
+            site_addrs: KVec::with_capacity(targets.len(), GFP_KERNEL)?,
         };
         for (i, t) in targets.iter().enumerate() {
             plan.targets.push(*t, GFP_KERNEL)?;
@@ -387,6 +391,18 @@ impl Plan {
                 },
                 GFP_KERNEL,
             )?;
+        }
+        for s in plan.sites.iter() {
+            plan.site_addrs.push(s.addr as c_ulong, GFP_KERNEL)?;
+        }
+        // Insertion sort: the sites come in manifest order, a few hundred.
+        let a = &mut plan.site_addrs;
+        for i in 1..a.len() {
+            let mut j = i;
+            while j > 0 && a[j - 1] > a[j] {
+                a.swap(j - 1, j);
+                j -= 1;
+            }
         }
         plan.initial_hash = plan.text_hash()?;
         Ok(plan)
@@ -620,19 +636,7 @@ impl Plan {
         if (dir == Direction::Apply) == self.applied {
             return Err(EINVAL);
         }
-        // The fentry sites we patch: ftrace must not touch them while they
-        // hold our jmp (sorted for the C side's binary search).
-        let mut ips: KVec<c_ulong> = KVec::with_capacity(self.sites.len(), GFP_KERNEL)?;
-        for s in self.sites.iter() {
-            ips.push(s.addr as c_ulong, GFP_KERNEL)?;
-        }
-        for i in 1..ips.len() {
-            let mut j = i;
-            while j > 0 && ips[j - 1] > ips[j] {
-                ips.swap(j - 1, j);
-                j -= 1;
-            }
-        }
+        let ips = &self.site_addrs;
         let ftrace = FtraceLock::lock();
         let cpus = CpusReadLock::lock();
         let text = TextMutex::lock(&cpus);
@@ -676,10 +680,10 @@ impl Plan {
         // needs ftrace's accounting to be right: no tracer registered in
         // the meantime may cover them.
         match dir {
-            Direction::Apply => ftrace.mark(&ips, true).inspect_err(|_| {
+            Direction::Apply => ftrace.mark(ips, true).inspect_err(|_| {
                 pr_err!("a tracer uses a function to be redirected; switch refused\n");
             })?,
-            Direction::Revert => match ftrace.user_of(&ips) {
+            Direction::Revert => match ftrace.user_of(ips) {
                 Some(ip) => {
                     pr_err!(
                         "an ftrace user (tracer, kprobe, BPF, livepatch) registered while redirected covers {:#x}; remove it, then retry\n",
@@ -773,7 +777,7 @@ impl Plan {
         // ftrace gets the sites back once they hold its NOP again.
         let unmark = (dir == Direction::Apply) == (ret != 0);
         if unmark {
-            ftrace.mark(&ips, false)?;
+            ftrace.mark(ips, false)?;
         }
         drop(ftrace);
         let hash_after = hash_after?;

@@ -84,8 +84,6 @@ mod ffi {
         pub(super) fn plugsched_rq_clear(st: *mut super::RqStats) -> c_int;
         pub(super) fn plugsched_rq_rebuild(st: *mut super::RqStats);
         pub(super) fn plugsched_module_pointers() -> c_ulong;
-        #[cfg(CONFIG_KUNIT = "y")]
-        pub(super) fn plugsched_in_this_module(addr: c_ulong) -> bool;
         pub(super) fn plugsched_current() -> *mut c_void;
         pub(super) fn plugsched_module_text(base: *mut c_ulong, size: *mut c_ulong);
         pub(super) fn plugsched_pin_module();
@@ -422,13 +420,6 @@ pub(crate) fn scx_enabled() -> bool {
 pub(crate) fn module_pointers() -> usize {
     // SAFETY: Process context; the C side walks the data under RCU.
     unsafe { ffi::plugsched_module_pointers() as usize }
-}
-
-/// Whether `addr` is in this module's memory.
-#[cfg(CONFIG_KUNIT = "y")]
-pub(crate) fn in_this_module(addr: u64) -> bool {
-    // SAFETY: A range check against this module's layout.
-    unsafe { ffi::plugsched_in_this_module(addr as c_ulong) }
 }
 
 /// This module's core text, `(base, size)`: where its code runs.

@@ -165,17 +165,13 @@ pub(crate) fn prepare() -> Result {
 
 /// Make the module's scheduler the live one.
 pub(crate) fn upgrade() -> Result {
-    upgrade_with(Inject::Nothing)
+    upgrade_in(&mut PLAN.lock(), Inject::Nothing)
 }
 
 /// An upgrade that fails on purpose after the stack check or in the middle
 /// of the patch (tests of the failure paths).
 #[cfg(CONFIG_KUNIT = "y")]
 pub(crate) fn failing_upgrade(inject: Inject) -> Result {
-    upgrade_with(inject)
-}
-
-fn upgrade_with(inject: Inject) -> Result {
     upgrade_in(&mut PLAN.lock(), inject)
 }
 
@@ -218,16 +214,11 @@ fn upgrade_in(guard: &mut Option<Plan>, inject: Inject) -> Result {
 /// through [`request`], module exit through [`shutdown`]).
 #[cfg(CONFIG_KUNIT = "y")]
 pub(crate) fn rollback() -> Result {
-    rollback_from(false)
+    rollback_in(&mut PLAN.lock(), false)
 }
 
-/// [`rollback`]; `exiting`: called from module exit, where the module can
-/// no longer be pinned.
-fn rollback_from(exiting: bool) -> Result {
-    rollback_in(&mut PLAN.lock(), exiting)
-}
-
-/// Roll back, with the plan's lock held (`guard`).
+/// Roll back, with the plan's lock held (`guard`); `exiting`: called from
+/// module exit, where the module can no longer be pinned.
 fn rollback_in(guard: &mut Option<Plan>, exiting: bool) -> Result {
     if state::current() != State::Live {
         return Err(EALREADY);
@@ -278,7 +269,7 @@ fn rollback_in(guard: &mut Option<Plan>, exiting: bool) -> Result {
 pub(crate) fn shutdown() {
     let mut tries: u64 = 0;
     while state::current() == State::Live {
-        match rollback_from(true) {
+        match rollback_in(&mut PLAN.lock(), true) {
             Ok(()) => break,
             Err(e) => {
                 tries += 1;

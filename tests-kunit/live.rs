@@ -59,7 +59,8 @@ mod tests {
         let rel = i32::from_le_bytes([head[1], head[2], head[3], head[4]]);
         let dest = (sched as i64 + 5 + i64::from(rel)) as u64;
         assert_eq!(kapi::ksym_size_offset(dest).map(|(_, off)| off), Some(0));
-        assert!(kapi::in_this_module(dest));
+        let (base, size) = kapi::module_text();
+        assert!(dest.wrapping_sub(base) < size);
         // The new scheduler runs this thread: it sleeps and wakes up.
         kernel::time::delay::fsleep(kernel::time::Delta::from_millis(50));
         // A second upgrade is refused and changes nothing.
@@ -97,11 +98,17 @@ mod tests {
         // redirected function (like a module-internal scheduler function):
         // the module must not go away under them.
         let started = shim::test_threads_start(4, 4);
+        let live_text = live::text_hash();
         let busy = live::rollback();
+        // Refused: the module's scheduler still runs, the text is as it was.
+        let still_live = state::current() == State::Live;
+        let text_kept = live::text_hash() == live_text;
         shim::test_threads_stop();
         let back = live::rollback();
         assert_eq!(started.err().map(|e| e.to_errno()), None);
         assert_eq!(busy.err(), Some(EBUSY));
+        assert!(still_live);
+        assert!(text_kept);
         assert_eq!(back.err().map(|e| e.to_errno()), None);
         assert_eq!(state::current(), State::Off);
         Ok(())
@@ -136,11 +143,16 @@ mod tests {
         // accounting (and ftrace would shut itself down at unregister).
         let user = shim::TestFtrace::arm(target.old);
         let armed = user.is_ok();
+        let live_text = live::text_hash();
         let refused = live::rollback();
+        let still_live = state::current() == State::Live;
+        let text_kept = live::text_hash() == live_text;
         drop(user);
         let back = live::rollback();
         assert!(armed);
         assert_eq!(refused.err(), Some(EBUSY));
+        assert!(still_live);
+        assert!(text_kept);
         assert_eq!(back.err().map(|e| e.to_errno()), None);
         assert_eq!(live::text_hash(), live::initial_text_hash());
         Ok(())

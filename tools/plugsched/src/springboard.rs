@@ -556,8 +556,12 @@ mod tests {
     }
 }
 
-/// Bytes of the function symbol `name` of an ELF file, and its address.
-fn function_bytes(obj: &object::File<'_>, name: &str) -> Result<(Vec<u8>, u64), String> {
+/// Bytes of the function symbol `name` of an ELF file, its address, and
+/// its section.
+fn function_bytes<'a>(
+    obj: &'a object::File<'a>,
+    name: &str,
+) -> Result<(Vec<u8>, u64, object::Section<'a, 'a>), String> {
     use object::{
         Object,
         ObjectSection,
@@ -578,7 +582,7 @@ fn function_bytes(obj: &object::File<'_>, name: &str) -> Result<(Vec<u8>, u64), 
     if s.size() == 0 || end > data.len() {
         return Err(format!("{name}: bad size"));
     }
-    Ok((data[off..end].to_vec(), s.address()))
+    Ok((data[off..end].to_vec(), s.address(), sec))
 }
 
 /// [`derive`] for the vmlinux ELF image `data` (with its symbol table).
@@ -614,7 +618,7 @@ pub fn from_vmlinux(data: &[u8]) -> Result<Facts, String> {
             );
         }
     }
-    let (code, addr) = function_bytes(&obj, "__schedule")?;
+    let (code, addr, _) = function_bytes(&obj, "__schedule")?;
     derive(&code, addr, &cx).map_err(|e| format!("vmlinux __schedule: {e}"))
 }
 
@@ -626,14 +630,7 @@ pub fn check_module_file(data: &[u8], vm: &Facts) -> Result<(), String> {
         ObjectSymbol, //
     };
     let obj = object::File::parse(data).map_err(|e| e.to_string())?;
-    let (code, addr) = function_bytes(&obj, "__schedule")?;
-    let sym = obj
-        .symbols()
-        .find(|s| s.name() == Ok("__schedule") && s.kind() == object::SymbolKind::Text)
-        .ok_or("no __schedule")?;
-    let sec = obj
-        .section_by_index(sym.section_index().ok_or("no section")?)
-        .map_err(|e| e.to_string())?;
+    let (code, addr, sec) = function_bytes(&obj, "__schedule")?;
     // Offsets (in the section) of relocations against __stack_chk_guard:
     // the module's canary load is the one relocated against it.
     let mut guard_relocs = BTreeSet::new();
