@@ -8,6 +8,7 @@
  */
 #include <linux/buildid.h>
 #include <linux/errno.h>
+#include <linux/hex.h>
 #include <linux/kallsyms.h>
 #include <linux/memory.h>
 #include <linux/string.h>
@@ -25,25 +26,28 @@ unsigned long plugsched_ksym_text_mutex(void)
 }
 
 /*
- * Compare the running kernel's build ID with @expected (NULL: the one this
- * module was built for).  Writes the running one, in hex, to @running
- * (at least 2 * BUILD_ID_SIZE_MAX + 1 bytes).  0 when they match,
- * -ENOEXEC otherwise (also when the module was built without one).
+ * Compare the build ID @id (BUILD_ID_SIZE_MAX bytes, zero-padded as
+ * vmlinux_build_id is; NULL: the running kernel's) with the hex string
+ * @expected (NULL: the one this module was built for).  Writes @id in hex
+ * to @hex (2 * BUILD_ID_SIZE_MAX + 1 bytes).  0 when they match, -ENOEXEC
+ * otherwise (also for an empty or malformed @expected).  Compared as bytes:
+ * a build ID may end in zero bytes.
  */
-int plugsched_check_build_id(const char *expected, char *running)
+int plugsched_check_build_id(const char *expected, const u8 *id, char *hex)
 {
-	int i;
+	u8 want[BUILD_ID_SIZE_MAX] = {};
+	size_t len;
 
-	for (i = 0; i < BUILD_ID_SIZE_MAX; i++)
-		sprintf(running + 2 * i, "%02x", vmlinux_build_id[i]);
-	/* Build IDs shorter than the maximum are zero-padded. */
-	for (i = 2 * BUILD_ID_SIZE_MAX; i > 0 && running[i - 1] == '0' && running[i - 2] == '0'; i -= 2)
-		running[i - 2] = '\0';
+	if (!id)
+		id = vmlinux_build_id;
+	*bin2hex(hex, id, BUILD_ID_SIZE_MAX) = '\0';
 	if (!expected)
 		expected = PLUGSCHED_BUILD_ID;
-	if (!*expected || strcmp(expected, running))
+	len = strlen(expected);
+	if (!len || len % 2 || len > 2 * BUILD_ID_SIZE_MAX ||
+	    hex2bin(want, expected, len / 2))
 		return -ENOEXEC;
-	return 0;
+	return memcmp(want, id, BUILD_ID_SIZE_MAX) ? -ENOEXEC : 0;
 }
 
 const char *plugsched_built_for_build_id(void)

@@ -17,7 +17,7 @@ void plugsched_sysfs_destroy(void);
 ssize_t plugsched_sysfs_read(const char *name, char *buf, size_t len);
 unsigned long plugsched_ksym_lookup(const char *name);
 unsigned long plugsched_ksym_text_mutex(void);
-int plugsched_check_build_id(const char *expected, char *running);
+int plugsched_check_build_id(const char *expected, const u8 *id, char *hex);
 const char *plugsched_built_for_build_id(void);
 
 /* c_shims/engine.c */

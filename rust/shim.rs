@@ -28,7 +28,8 @@ mod ffi {
         pub(super) fn plugsched_ksym_lookup(name: *const c_char) -> c_ulong;
         pub(super) fn plugsched_check_build_id(
             expected: *const c_char,
-            running: *mut c_char,
+            id: *const u8,
+            hex: *mut c_char,
         ) -> c_int;
         pub(super) fn plugsched_built_for_build_id() -> *const c_char;
         #[cfg(CONFIG_KUNIT = "y")]
@@ -179,19 +180,33 @@ pub(crate) fn sysfs_read(name: &CStr, buf: &mut [u8]) -> Result<usize> {
     Ok(ret as usize)
 }
 
-/// Hex build IDs are at most this long (BUILD_ID_SIZE_MAX = 20 bytes).
-pub(crate) const BUILD_ID_HEX: usize = 2 * 20 + 1;
+/// Build IDs are at most this long (BUILD_ID_SIZE_MAX), zero-padded.
+pub(crate) const BUILD_ID_BYTES: usize = 20;
+/// A build ID in hex, with its NUL.
+pub(crate) const BUILD_ID_HEX: usize = 2 * BUILD_ID_BYTES + 1;
 
 /// Check that the running kernel is the build this module was built for
 /// (or, for tests, the build ID `expected`).  Returns the running build ID
 /// (NUL-terminated hex) either way, with `ENOEXEC` on a mismatch.
 pub(crate) fn check_build_id(expected: Option<&CStr>) -> (Result, [u8; BUILD_ID_HEX]) {
-    let mut running = [0u8; BUILD_ID_HEX];
+    build_id_matches(expected, None)
+}
+
+/// Compare the build ID `id` (`None`: the running kernel's) with the hex
+/// string `expected` (`None`: the one this module was built for); `id` in
+/// hex either way.
+pub(crate) fn build_id_matches(
+    expected: Option<&CStr>,
+    id: Option<&[u8; BUILD_ID_BYTES]>,
+) -> (Result, [u8; BUILD_ID_HEX]) {
+    let mut hex = [0u8; BUILD_ID_HEX];
     let p = expected.map_or(core::ptr::null(), |e| e.as_char_ptr());
-    // SAFETY: `p` is NULL or NUL-terminated; `running` has room for the
-    // hex build ID and its NUL.
-    let r = unsafe { ffi::plugsched_check_build_id(p, running.as_mut_ptr()) };
-    (to_result(r), running)
+    let id = id.map_or(core::ptr::null(), |b| b.as_ptr());
+    // SAFETY: `p` is NULL or NUL-terminated; `id` is NULL or
+    // BUILD_ID_SIZE_MAX readable bytes; `hex` has room for the hex build ID
+    // and its NUL.
+    let r = unsafe { ffi::plugsched_check_build_id(p, id, hex.as_mut_ptr()) };
+    (to_result(r), hex)
 }
 
 /// The build ID this module was built for (empty if none was recorded).

@@ -59,6 +59,30 @@ mod tests {
     }
 
     #[test]
+    fn build_id_ending_in_zero_bytes_is_compared_whole() {
+        let mut id = [0u8; shim::BUILD_ID_BYTES];
+        for (i, b) in id.iter_mut().enumerate() {
+            *b = 0x11 * (i as u8 % 15 + 1);
+        }
+        id[18] = 0;
+        id[19] = 0;
+        let same = c"112233445566778899aabbccddeeff1122330000";
+        let (ok, hex) = shim::build_id_matches(Some(same), Some(&id));
+        assert_eq!(ok.err().map(|e| e.to_errno()), None);
+        assert_eq!(&hex[..40], same.to_bytes());
+        // The zero bytes are compared like any other.
+        let (last, _) =
+            shim::build_id_matches(Some(c"112233445566778899aabbccddeeff1122330001"), Some(&id));
+        assert_eq!(last.err(), Some(ENOEXEC));
+        let (odd, _) =
+            shim::build_id_matches(Some(c"112233445566778899aabbccddeeff11223300000"), Some(&id));
+        assert_eq!(odd.err(), Some(ENOEXEC));
+        let (bad, _) =
+            shim::build_id_matches(Some(c"112233445566778899aabbccddeeff11223300zz"), Some(&id));
+        assert_eq!(bad.err(), Some(ENOEXEC));
+    }
+
+    #[test]
     fn missing_node_is_an_error() {
         let mut buf = [0u8; 8];
         let r = shim::sysfs_read(c"no-such-file", &mut buf);
