@@ -259,7 +259,14 @@ fn macro_replacement(n: Node<'_>, src: &str, shared_vars: &BTreeSet<String>) -> 
     let full = text(n, src);
     let t = full.trim_start();
     let (m, args) = {
-        let t = t.strip_prefix("static ").unwrap_or(t);
+        // `static __maybe_unused DEFINE_MUTEX(x);` names the macro last.
+        let mut t = t;
+        while let Some(rest) = ["static ", "__maybe_unused ", "__used "]
+            .iter()
+            .find_map(|w| t.strip_prefix(w))
+        {
+            t = rest.trim_start();
+        }
         let open = t.find('(')?;
         (t[..open].trim(), &t[open..])
     };
@@ -679,7 +686,7 @@ static void ext_helper(int x);
 DEFINE_PER_CPU_SHARED_ALIGNED(struct rq, runqueues);
 DEFINE_STATIC_KEY_FALSE(sched_smt_present);
 static int shared_table[4] = { 1, 2, 3, 4 };
-static DEFINE_MUTEX(shared_mutex);
+static __maybe_unused DEFINE_MUTEX(shared_mutex);
 static DEFINE_MUTEX(private_mutex);
 static int private_counter = 7;
 
