@@ -18,7 +18,9 @@ pub const BEGIN_MARKER: &str = "PLUGSCHED-SCENARIO-BEGIN";
 pub const END_MARKER: &str = "PLUGSCHED-SCENARIO-END ";
 
 /// Console lines that fail a run wherever they appear: kernel warnings,
-/// bugs, oopses, lockdep and RCU splats, hung tasks, sanitizer reports.
+/// bugs, oopses, lockdep and RCU splats, hung tasks, sanitizer reports,
+/// debug-objects and list-debugging reports (the test kernel is a debug
+/// kernel, scripts/kconfig/test.config).
 const CONSOLE_FAILURES: &[&str] = &[
     "WARNING:",
     "BUG:",
@@ -35,6 +37,9 @@ const CONSOLE_FAILURES: &[&str] = &[
     "KASAN:",
     "DEBUG_LOCKS_WARN_ON",
     "lockdep is turned off",
+    "ODEBUG:",
+    "list_add corruption",
+    "list_del corruption",
 ];
 
 /// Outcome of one test or suite.
@@ -536,6 +541,8 @@ PLUGSCHED-SCENARIO-END rc=0
             "[    2.5] BUG: unable to handle page fault for address: 0000",
             "[    2.5] Call Trace:",
             "[    2.5] WARNING: possible circular locking dependency detected",
+            "[    2.5] ODEBUG: free active (active state 0) object: 0000 object type: hrtimer hint: foo",
+            "[    2.5] list_add corruption. prev->next should be next (0000), but was 0000.",
             "[    2.5] INFO: task kworker:1 blocked for more than 120 seconds.",
         ] {
             let log = GOOD.replace(
