@@ -16,6 +16,7 @@
 #include <linux/jump_label.h>
 #include <linux/kallsyms.h>
 #include <linux/kprobes.h>
+#include <linux/livepatch.h>
 #include <linux/memory.h>
 #include <linux/nmi.h>
 #include <linux/rcupdate.h>
@@ -37,6 +38,14 @@
 struct task_struct *idle_task(int cpu);
 extern struct mutex ftrace_lock;
 int ftrace_ops_test(struct ftrace_ops *ops, unsigned long ip, void *regs);
+#ifdef CONFIG_KPROBES
+extern struct mutex kprobe_mutex;
+extern struct hlist_head kprobe_table[];
+#endif
+#ifdef CONFIG_LIVEPATCH
+extern struct mutex klp_mutex;
+extern struct list_head klp_patches;
+#endif
 
 void plugsched_cpus_read_lock(void)
 {
@@ -234,21 +243,120 @@ unsigned long plugsched_ksym_lookup_pos(const char *name, unsigned long pos)
 }
 
 /*
- * ftrace and the redirected functions.  A redirected function's fentry
+ * The other patchers of kernel text, excluded from the site checks to the
+ * end of a switch, outermost first as the kernel takes them: livepatch
+ * (klp_mutex, then ftrace), kprobes (kprobe_mutex, then ftrace_lock for
+ * probes on ftrace sites, or cpus_read_lock and text_mutex; a kprobe copies
+ * the probed instruction and arms it in two text_mutex sections, both under
+ * kprobe_mutex), ftrace (ftrace_lock).  The caller then takes
+ * cpus_read_lock() and text_mutex.  Jump labels and static calls need no
+ * lock here: their sites in core kernel text are fixed at build time.
+ *
+ * ftrace and the redirected functions: a redirected function's fentry
  * site holds our jmp instead of ftrace's NOP, so ftrace must leave it
  * alone: its record is marked FTRACE_FL_DISABLED (as ftrace does for code
- * it must not touch) while the redirection is in place.  ftrace_lock is
- * held across the whole switch, so no tracer can be enabled between the
- * site check and the rendezvous.
+ * it must not touch) while the redirection is in place.
  */
-void plugsched_ftrace_lock(void)
+void plugsched_patchers_lock(void)
 {
+#ifdef CONFIG_LIVEPATCH
+	mutex_lock(&klp_mutex);
+#endif
+#ifdef CONFIG_KPROBES
+	mutex_lock(&kprobe_mutex);
+#endif
 	mutex_lock(&ftrace_lock);
 }
 
-void plugsched_ftrace_unlock(void)
+void plugsched_patchers_unlock(void)
 {
 	mutex_unlock(&ftrace_lock);
+#ifdef CONFIG_KPROBES
+	mutex_unlock(&kprobe_mutex);
+#endif
+#ifdef CONFIG_LIVEPATCH
+	mutex_unlock(&klp_mutex);
+#endif
+}
+
+/* Whether @ip is an ftrace location (the site of a traceable function). */
+bool plugsched_ftrace_location(unsigned long ip)
+{
+	return ftrace_location(ip) == ip;
+}
+
+#ifdef CONFIG_KPROBES
+static unsigned long plugsched_kprobe_in(bool (*covered)(void *, unsigned long), void *cookie)
+{
+	unsigned long size, off, i;
+	struct kprobe *p;
+
+	/* The table's size is private to kprobes.c: ask kallsyms. */
+	if (!kallsyms_lookup_size_offset((unsigned long)kprobe_table, &size, &off) || off)
+		return 0;
+	for (i = 0; i < size / sizeof(*kprobe_table); i++)
+		hlist_for_each_entry(p, &kprobe_table[i], hlist)
+			if (covered(cookie, (unsigned long)p->addr))
+				return (unsigned long)p->addr;
+	return 0;
+}
+#endif
+
+#ifdef CONFIG_LIVEPATCH
+static unsigned long plugsched_livepatch_in(bool (*covered)(void *, unsigned long), void *cookie)
+{
+	struct klp_patch *patch;
+	struct klp_object *obj;
+	struct klp_func *func;
+
+	list_for_each_entry(patch, &klp_patches, list)
+		klp_for_each_object(patch, obj)
+			klp_for_each_func(obj, func)
+				if (func->old_func && covered(cookie, (unsigned long)func->old_func))
+					return (unsigned long)func->old_func;
+	return 0;
+}
+#endif
+
+static unsigned long plugsched_ftrace_direct_in(bool (*covered)(void *, unsigned long),
+						void *cookie)
+{
+	struct ftrace_rec_iter *iter;
+	struct dyn_ftrace *rec;
+
+	for (iter = ftrace_rec_iter_start(); iter; iter = ftrace_rec_iter_next(iter)) {
+		rec = ftrace_rec_iter_record(iter);
+		if (rec->flags & (FTRACE_FL_DIRECT | FTRACE_FL_IPMODIFY) && covered(cookie, rec->ip))
+			return rec->ip;
+	}
+	return 0;
+}
+
+/*
+ * Caller holds the patchers' locks: the address of the first kprobe,
+ * livepatched function, or ftrace user that changes what a function does
+ * (a direct call, such as a BPF trampoline, or a modified IP) at an address
+ * for which @covered returns true, and in *@what, what it is; 0 if none.
+ */
+unsigned long plugsched_probed_in(bool (*covered)(void *, unsigned long), void *cookie,
+				  const char **what)
+{
+	unsigned long addr;
+
+#ifdef CONFIG_KPROBES
+	*what = "kprobe";
+	addr = plugsched_kprobe_in(covered, cookie);
+	if (addr)
+		return addr;
+#endif
+#ifdef CONFIG_LIVEPATCH
+	*what = "livepatch";
+	addr = plugsched_livepatch_in(covered, cookie);
+	if (addr)
+		return addr;
+#endif
+	*what = "ftrace direct call or IP-modifying ftrace user (BPF trampoline, livepatch)";
+	return plugsched_ftrace_direct_in(covered, cookie);
 }
 
 static int plugsched_cmp_ulong(const void *key, const void *elt)
@@ -262,7 +370,7 @@ static int plugsched_cmp_ulong(const void *key, const void *elt)
  * Set (@disable) or clear FTRACE_FL_DISABLED on the ftrace records at the
  * @n addresses @ips (sorted).  Returns the number of records changed, or
  * -EBUSY (nothing changed) if one of them is in use by a tracer.  Caller
- * holds ftrace_lock.
+ * holds the patchers' locks.
  */
 long plugsched_ftrace_mark(const unsigned long *ips, size_t n, bool disable)
 {
@@ -301,7 +409,7 @@ long plugsched_ftrace_mark(const unsigned long *ips, size_t n, bool disable)
  * Such a user registered while the site was ours (FTRACE_FL_DISABLED), so
  * ftrace never counted it on that record; handing the record back would
  * leave ftrace's accounting wrong (and ftrace would shut itself down when
- * that user goes).  Caller holds ftrace_lock.
+ * that user goes).  Caller holds the patchers' locks.
  */
 unsigned long plugsched_ftrace_user(const unsigned long *ips, size_t n)
 {

@@ -47,8 +47,11 @@ bool plugsched_core_kernel_text(unsigned long addr);
 const char *plugsched_text_reserved(unsigned long addr, size_t len);
 void plugsched_text_poke(unsigned long addr, const void *bytes, size_t len);
 unsigned long plugsched_ksym_lookup_pos(const char *name, unsigned long pos);
-void plugsched_ftrace_lock(void);
-void plugsched_ftrace_unlock(void);
+void plugsched_patchers_lock(void);
+void plugsched_patchers_unlock(void);
+bool plugsched_ftrace_location(unsigned long ip);
+unsigned long plugsched_probed_in(bool (*covered)(void *, unsigned long), void *cookie,
+				  const char **what);
 long plugsched_ftrace_mark(const unsigned long *ips, size_t n, bool disable);
 unsigned long plugsched_ftrace_user(const unsigned long *ips, size_t n);
 
@@ -59,9 +62,14 @@ struct plugsched_rq_stats {
 	unsigned long dequeued;			/* by the clear, to be rebuilt */
 	unsigned long finished_delayed;		/* delayed dequeues finished */
 	unsigned long enqueued;			/* by the rebuild */
+	unsigned long fair;			/* fair tasks rebuilt */
+	u64 lag_drift_max, lag_drift_sum;	/* |lag after - lag before| */
+	u64 util_drift_max, load_drift_max;	/* |PELT after - before| */
 };
 bool plugsched_scx_enabled(void);
 int plugsched_rq_check(void);
+int plugsched_rq_bufs_alloc(void);
+void plugsched_rq_bufs_free(void);
 int plugsched_rq_clear(struct plugsched_rq_stats *st);
 void plugsched_rq_rebuild(struct plugsched_rq_stats *st);
 unsigned long plugsched_module_pointers(void);

@@ -39,7 +39,8 @@ use kernel::prelude::*;
 use crate::kapi::{
     self,
     CpusReadLock,
-    FtraceLock,
+    Patchers,
+    RqBuffers,
     Stopped,
     TaskRef,
     TextMutex,
@@ -165,10 +166,73 @@ pub(crate) struct Stats {
     pub(crate) rebuilt: usize,
     /// Delayed dequeues the clear finished.
     pub(crate) finished_delayed: usize,
+    /// What the rebuild changed in the fair tasks' state.
+    pub(crate) drift: Drift,
     /// The phase in which the switch failed, if it did.
     pub(crate) failed_phase: Option<usize>,
     /// Nanoseconds of the whole `stop_machine` call.
     pub(crate) stop_machine_ns: u64,
+}
+
+/// How far the rebuild moved the fair tasks' state (Documentation/
+/// live-update.rst, "What a switch keeps").
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Drift {
+    /// Fair tasks rebuilt.
+    pub(crate) fair: usize,
+    /// Largest change of a lag (`avg_vruntime - vruntime`), virtual ns.
+    pub(crate) lag_max: u64,
+    /// Sum of the lag changes, virtual ns.
+    pub(crate) lag_sum: u64,
+    /// Largest change of a PELT `util_avg`.
+    pub(crate) util_max: u64,
+    /// Largest change of a PELT `load_avg`.
+    pub(crate) load_max: u64,
+}
+
+impl Drift {
+    fn add(&mut self, d: &SlotDrift) {
+        let r = Ordering::Relaxed;
+        self.fair += d.fair.load(r) as usize;
+        self.lag_max = self.lag_max.max(d.lag_max.load(r));
+        self.lag_sum += d.lag_sum.load(r);
+        self.util_max = self.util_max.max(d.util_max.load(r));
+        self.load_max = self.load_max.max(d.load_max.load(r));
+    }
+}
+
+/// [`Drift`] of one CPU, written by that CPU's rebuild.
+#[derive(Default)]
+struct SlotDrift {
+    fair: AtomicU64,
+    lag_max: AtomicU64,
+    lag_sum: AtomicU64,
+    util_max: AtomicU64,
+    load_max: AtomicU64,
+}
+
+impl SlotDrift {
+    fn store(&self, st: &kapi::RqStats) {
+        let r = Ordering::Relaxed;
+        self.fair.store(st.fair as u64, r);
+        self.lag_max.store(st.lag_drift_max, r);
+        self.lag_sum.store(st.lag_drift_sum, r);
+        self.util_max.store(st.util_drift_max, r);
+        self.load_max.store(st.load_drift_max, r);
+    }
+}
+
+impl Stats {
+    /// Add what one CPU's slot measured.
+    fn add(&mut self, s: &Slot) {
+        let r = Ordering::Relaxed;
+        self.tasks += s.tasks.load(r);
+        self.hits += s.hits.load(r);
+        self.unreliable += s.unreliable.load(r);
+        self.rebuilt += s.enqueued.load(r);
+        self.finished_delayed += s.finished_delayed.load(r);
+        self.drift.add(&s.drift);
+    }
 }
 
 /// Phases of a switch.
@@ -254,9 +318,33 @@ struct Slot {
     nr_running_before: AtomicUsize,
     enqueued: AtomicUsize,
     nr_running_after: AtomicUsize,
+    drift: SlotDrift,
 }
 
 impl Slot {
+    /// Log a runqueue the rebuild did not refill exactly as the clear
+    /// found it.
+    fn check_rebuild(&self, cpu: u32) {
+        let r = Ordering::Relaxed;
+        let (enqueued, dequeued) = (self.enqueued.load(r), self.dequeued.load(r));
+        let (before, after) = (
+            self.nr_running_before.load(r),
+            self.nr_running_after.load(r),
+        );
+        let finished = self.finished_delayed.load(r);
+        if self.cleared.load(r) && (enqueued != dequeued || after + finished != before) {
+            pr_crit!(
+                "CPU {}: runqueue rebuilt with {} of {} tasks, nr_running {} -> {} ({} delayed dequeues finished)\n",
+                cpu,
+                enqueued,
+                dequeued,
+                before,
+                after,
+                finished
+            );
+        }
+    }
+
     fn record(&self, ctx: &Stopped, t: TaskRef, addr: u64, range: u32) {
         if self.hits.load(Ordering::Relaxed) + self.unreliable.load(Ordering::Relaxed) == 0 {
             let (pid, comm) = ctx.task_info(t);
@@ -295,6 +383,30 @@ pub(crate) struct Plan {
     /// Every site's address, sorted: what ftrace is told to leave alone
     /// (the C side binary-searches it).
     site_addrs: KVec<c_ulong>,
+}
+
+/// What the patch site at `addr` of the function `name` holds untouched:
+/// ftrace's NOP at the site of a traceable function (whatever a tracer has
+/// put there now: the plan must not freeze a tracer's call), the body of a
+/// `notrace` function, which must be untouched now.
+fn untouched_site(name: &CStr, addr: u64) -> Result<[u8; PATCH_LEN]> {
+    if kapi::is_ftrace_location(addr) {
+        return Ok(x86::NOP5);
+    }
+    let mut body = [0u8; PATCH_LEN];
+    kapi::read_kernel(addr, &mut body)?;
+    match x86::Site::of(addr, &body) {
+        x86::Site::Other(_) => Ok(body),
+        _ => {
+            pr_err!(
+                "{:?}: notrace function patched at {:#x} ({:02x?}); remove the patcher first\n",
+                name,
+                addr,
+                body
+            );
+            Err(EBUSY)
+        }
+    }
 }
 
 fn func_range(addr: usize, id: u32, what: &CStr) -> Result<Range> {
@@ -376,8 +488,7 @@ impl Plan {
                 pr_err!("{:?}: cannot read its code at {:#x}\n", t.name, t.old);
             })?;
             let addr = t.old as u64 + Entry::of(&head).patch_offset();
-            let mut orig = [0u8; PATCH_LEN];
-            kapi::read_kernel(addr, &mut orig)?;
+            let orig = untouched_site(t.name, addr)?;
             let jmp = x86::encode_jmp(addr, t.new as u64).map_err(|e| {
                 pr_err!("{:?}: {}\n", t.name, Show(e));
                 ERANGE
@@ -406,6 +517,46 @@ impl Plan {
         }
         plan.initial_hash = plan.text_hash()?;
         Ok(plan)
+    }
+
+    /// Refuse an upgrade while a kprobe, livepatch or ftrace direct call
+    /// (BPF trampoline) is on any function the module replaces or makes
+    /// unreachable (internal functions and compiler pieces included): it
+    /// would silently stop working.  Names the function.
+    fn check_probes(&mut self, patchers: &Patchers) -> Result {
+        let split: KVec<(u64, u64)> = self.split_ranges()?;
+        let table = RangeTable::new(&mut self.old_ranges).map_err(|_| EINVAL)?;
+        let covered =
+            |a: u64| table.find(a).is_some() || split.iter().any(|&(b, n)| a.wrapping_sub(b) < n);
+        let Some((addr, what)) = patchers.probe_in(&covered) else {
+            return Ok(());
+        };
+        let id = table.find(addr).map_or(0, |r| r.id);
+        let name = match split.iter().position(|&(b, n)| addr.wrapping_sub(b) < n) {
+            Some(_) => self
+                .targets
+                .iter()
+                .find(|t| t.split)
+                .map_or(c"?", |t| t.name),
+            None => self.range_name(id),
+        };
+        pr_err!(
+            "upgrade refused: a {:?} at {:#x} is in {:?}, which the module scheduler replaces: it would stop working; remove it first\n",
+            what,
+            addr,
+            name
+        );
+        Err(EBUSY)
+    }
+
+    /// `(start, size)` of every split target's old function.
+    fn split_ranges(&self) -> Result<KVec<(u64, u64)>> {
+        let mut v = KVec::new();
+        for t in self.targets.iter().filter(|t| t.split) {
+            let r = func_range(t.old, 0, t.name)?;
+            v.push((r.start, r.size), GFP_KERNEL)?;
+        }
+        Ok(v)
     }
 
     /// Make every switch of this plan clear and rebuild the runqueues.
@@ -512,7 +663,6 @@ impl Plan {
     }
 
     /// Whether the redirections are in place.
-    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn is_applied(&self) -> bool {
         self.applied
     }
@@ -529,13 +679,15 @@ impl Plan {
 
     /// Check, under `text_mutex`, that every site holds what the switch
     /// expects to find there and that nothing else owns those bytes.
-    fn check_sites(&self, dir: Direction) -> Result {
-        self.sites.iter().try_for_each(|s| self.check_site(s, dir))
+    fn check_sites(&self, patchers: &Patchers, dir: Direction) -> Result {
+        self.sites
+            .iter()
+            .try_for_each(|s| self.check_site(patchers, s, dir))
     }
 
     /// [`Plan::check_sites`] for one site; a refusal names the function,
     /// the site and the reason.
-    fn check_site(&self, s: &Site, dir: Direction) -> Result {
+    fn check_site(&self, patchers: &Patchers, s: &Site, dir: Direction) -> Result {
         let name = self.targets[s.target].name;
         if !kapi::is_core_kernel_text(s.addr)
             || !kapi::is_core_kernel_text(s.addr + PATCH_LEN as u64 - 1)
@@ -543,7 +695,7 @@ impl Plan {
             pr_err!("{:?}: {:#x} is not core kernel text\n", name, s.addr);
             return Err(EINVAL);
         }
-        if let Some(owner) = kapi::text_reserved(s.addr, PATCH_LEN) {
+        if let Some(owner) = kapi::text_reserved(patchers, s.addr, PATCH_LEN) {
             pr_err!("{:?}: patch site {:#x} is a {:?}\n", name, s.addr, owner);
             return Err(EBUSY);
         }
@@ -577,12 +729,13 @@ impl Plan {
     /// `dir` now, and of those refused (each refusal is logged).
     #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn survey(&self, dir: Direction) -> (usize, usize) {
+        let patchers = Patchers::lock();
         let cpus = CpusReadLock::lock();
         let _text = TextMutex::lock(&cpus);
         let ok = self
             .sites
             .iter()
-            .filter(|s| self.check_site(s, dir).is_ok())
+            .filter(|s| self.check_site(&patchers, s, dir).is_ok())
             .count();
         (ok, self.sites.len() - ok)
     }
@@ -609,11 +762,12 @@ impl Plan {
     pub(crate) fn switch(&mut self, dir: Direction, mode: Mode, inject: Inject) -> Result<Stats> {
         self.busy_tasks = false;
         let (stats, ret) = self.run(dir, mode, inject)?;
-        // Tasks inside the functions replaced, or an exiting task still
-        // queued when the runqueues were cleared: both go away by
-        // themselves.
-        self.busy_tasks = ret == EBUSY.to_errno()
-            && (stats.hits + stats.unreliable > 0 || stats.failed_phase == Some(1));
+        // Tasks inside the functions replaced, or runqueues that changed
+        // between the allocation of the rebuild's buffers and the
+        // rendezvous: both are transient.
+        let transient = [EBUSY, ENOSPC, EAGAIN].iter().any(|e| e.to_errno() == ret);
+        self.busy_tasks =
+            transient && (stats.hits + stats.unreliable > 0 || stats.failed_phase == Some(1));
         publish(&stats, self.sites.len(), ret);
         if ret != 0 {
             return Err(Error::from_errno(ret));
@@ -636,12 +790,22 @@ impl Plan {
         if (dir == Direction::Apply) == self.applied {
             return Err(EINVAL);
         }
-        let ips = &self.site_addrs;
-        let ftrace = FtraceLock::lock();
+        // From the checks to the end: no other patcher can decide or write
+        // anything (Documentation/live-update.rst, "Other patchers").
+        let patchers = Patchers::lock();
         let cpus = CpusReadLock::lock();
         let text = TextMutex::lock(&cpus);
-        self.check_sites(dir)?;
+        self.check_sites(&patchers, dir)?;
+        if dir == Direction::Apply {
+            self.check_probes(&patchers)?;
+        }
         let hash_before = self.text_hash()?;
+        let bufs = if self.rebuild {
+            Some(RqBuffers::alloc(&cpus)?)
+        } else {
+            None
+        };
+        let ips = &self.site_addrs;
 
         // Everything the rendezvous needs, allocated now.
         let mut cpu_ids: KVec<u32> = KVec::new();
@@ -680,10 +844,10 @@ impl Plan {
         // needs ftrace's accounting to be right: no tracer registered in
         // the meantime may cover them.
         match dir {
-            Direction::Apply => ftrace.mark(ips, true).inspect_err(|_| {
+            Direction::Apply => patchers.mark(ips, true).inspect_err(|_| {
                 pr_err!("a tracer uses a function to be redirected; switch refused\n");
             })?,
-            Direction::Revert => match ftrace.user_of(ips) {
+            Direction::Revert => match patchers.user_of(ips) {
                 Some(ip) => {
                     pr_err!(
                         "an ftrace user (tracer, kprobe, BPF, livepatch) registered while redirected covers {:#x}; remove it, then retry\n",
@@ -738,8 +902,6 @@ impl Plan {
             run.map_or_else(|f| f.errno, |()| 0)
         });
         let t1 = kapi::local_clock();
-        drop(text);
-        drop(cpus);
 
         let mut stats = Stats {
             cpus: ncpus,
@@ -749,43 +911,28 @@ impl Plan {
         for (p, ns) in stats.phase_ns.iter_mut().enumerate() {
             *ns = rdv.phase_ns(p);
         }
-        let r = Ordering::Relaxed;
-        for (s, cpu) in slots.iter().zip(cpu_ids.iter()) {
-            stats.tasks += s.tasks.load(r);
-            stats.hits += s.hits.load(r);
-            stats.unreliable += s.unreliable.load(r);
-            stats.rebuilt += s.enqueued.load(r);
-            stats.finished_delayed += s.finished_delayed.load(r);
+        for (s, &cpu) in slots.iter().zip(cpu_ids.iter()) {
+            stats.add(s);
             self.report_busy(s);
-            if s.cleared.load(r)
-                && (s.enqueued.load(r) != s.dequeued.load(r)
-                    || s.nr_running_after.load(r) + s.finished_delayed.load(r)
-                        != s.nr_running_before.load(r))
-            {
-                pr_crit!(
-                    "CPU {}: runqueue rebuilt with {} of {} tasks, nr_running {} -> {} ({} delayed dequeues finished)\n",
-                    cpu,
-                    s.enqueued.load(r),
-                    s.dequeued.load(r),
-                    s.nr_running_before.load(r),
-                    s.nr_running_after.load(r),
-                    s.finished_delayed.load(r)
-                );
-            }
+            s.check_rebuild(cpu);
         }
-        let hash_after = self.text_hash();
+        // A successful rendezvous wrote every site: from here on the state
+        // is what the text says, whatever the checks below find.
+        if ret == 0 {
+            self.applied = dir == Direction::Apply;
+        }
+        // Still under every lock: nothing else can have changed the text.
+        let verified = self.verify_text(dir, ret, hash_before);
         // ftrace gets the sites back once they hold its NOP again.
-        let unmark = (dir == Direction::Apply) == (ret != 0);
-        if unmark {
-            ftrace.mark(ips, false)?;
+        if !self.applied {
+            patchers.mark(&self.site_addrs, false)?;
         }
-        drop(ftrace);
-        let hash_after = hash_after?;
+        drop(bufs);
+        drop(text);
+        drop(cpus);
+        drop(patchers);
+        verified?;
         if ret != 0 {
-            if hash_after != hash_before {
-                pr_crit!("kernel text changed by a failed switch; this is a bug\n");
-                return Err(EIO);
-            }
             if let Some(f) = rdv.failure() {
                 stats.failed_phase = Some(f.phase);
                 pr_err!(
@@ -797,7 +944,25 @@ impl Plan {
             }
             return Ok((stats, ret));
         }
-        // Every site must now hold what the switch wrote.
+        if dir == Direction::Apply {
+            // What a rollback must restore.
+            self.initial_hash = hash_before;
+        }
+        Ok((stats, 0))
+    }
+
+    /// After a rendezvous that returned `ret`, with every lock still held:
+    /// a failed switch left the text as it was (`hash_before`), a
+    /// successful one left every site holding what it wrote.  `EIO` means
+    /// a bug: the caller keeps the module pinned.
+    fn verify_text(&self, dir: Direction, ret: c_int, hash_before: u64) -> Result {
+        if ret != 0 {
+            if self.text_hash()? != hash_before {
+                pr_crit!("kernel text changed by a failed switch; this is a bug\n");
+                return Err(EIO);
+            }
+            return Ok(());
+        }
         for s in self.sites.iter() {
             let mut now = [0u8; PATCH_LEN];
             kapi::read_kernel(s.addr, &mut now)?;
@@ -809,8 +974,7 @@ impl Plan {
                 return Err(EIO);
             }
         }
-        self.applied = dir == Direction::Apply;
-        Ok((stats, 0))
+        Ok(())
     }
 
     fn report_busy(&self, s: &Slot) {
@@ -961,6 +1125,7 @@ fn rebuild_rq(ctx: &Stopped, slot: &Slot) {
     ctx.rq_rebuild(&mut st);
     slot.enqueued.store(st.enqueued as usize, r);
     slot.nr_running_after.store(st.nr_running_after as usize, r);
+    slot.drift.store(&st);
 }
 
 /// Phase 2 on CPU 0: write every site, or none.

@@ -4,8 +4,10 @@
 //! implemented by the C layer `c_shims/engine.c`.
 //!
 //! This is one of the few files with `unsafe` code.  Contexts are types:
-//! [`CpusReadLock`] excludes CPU hotplug, [`TextMutex`] excludes every other
-//! text patcher, and [`Stopped`] exists only inside a `stop_machine`
+//! [`Patchers`] excludes the other patchers (livepatch, kprobes, ftrace)
+//! from deciding anything, [`CpusReadLock`] excludes CPU hotplug,
+//! [`TextMutex`] excludes every write to kernel text, and [`Stopped`]
+//! exists only inside a `stop_machine`
 //! callback, so the operations that are only sound there take a `&Stopped`.
 
 use core::ffi::c_void;
@@ -74,8 +76,16 @@ mod ffi {
         pub(super) fn plugsched_ksym_lookup_pos(name: *const c_char, pos: c_ulong) -> c_ulong;
         pub(super) fn plugsched_manifest_len() -> c_uint;
         pub(super) fn plugsched_manifest_get(i: c_uint) -> *const ManifestFn;
-        pub(super) fn plugsched_ftrace_lock();
-        pub(super) fn plugsched_ftrace_unlock();
+        pub(super) fn plugsched_patchers_lock();
+        pub(super) fn plugsched_patchers_unlock();
+        pub(super) fn plugsched_ftrace_location(ip: c_ulong) -> bool;
+        pub(super) fn plugsched_probed_in(
+            covered: unsafe extern "C" fn(*mut c_void, c_ulong) -> bool,
+            cookie: *mut c_void,
+            what: *mut *const c_char,
+        ) -> c_ulong;
+        pub(super) fn plugsched_rq_bufs_alloc() -> c_int;
+        pub(super) fn plugsched_rq_bufs_free();
         pub(super) fn plugsched_ftrace_mark(ips: *const c_ulong, n: usize, disable: bool)
             -> c_long;
         pub(super) fn plugsched_ftrace_user(ips: *const c_ulong, n: usize) -> c_ulong;
@@ -95,16 +105,17 @@ mod ffi {
     }
 }
 
-/// `ftrace_lock` is held while this lives: no tracer can be enabled or
-/// disabled.  Taken before [`CpusReadLock`], as ftrace itself does.
-pub(crate) struct FtraceLock(PhantomData<*mut ()>);
+/// Every other patcher of kernel text is excluded while this lives:
+/// livepatch (`klp_mutex`), kprobes (`kprobe_mutex`) and ftrace
+/// (`ftrace_lock`), taken in the kernel's order, before [`CpusReadLock`].
+pub(crate) struct Patchers(PhantomData<*mut ()>);
 
-impl FtraceLock {
-    /// Take `ftrace_lock`.  May sleep.
+impl Patchers {
+    /// Take the patchers' locks.  May sleep.
     pub(crate) fn lock() -> Self {
         // SAFETY: Process context; released in `drop`.
-        unsafe { ffi::plugsched_ftrace_lock() };
-        FtraceLock(PhantomData)
+        unsafe { ffi::plugsched_patchers_lock() };
+        Patchers(PhantomData)
     }
 
     /// Make ftrace leave the records at `ips` (sorted) alone (`disable`),
@@ -119,9 +130,7 @@ impl FtraceLock {
         }
         Ok(r as usize)
     }
-}
 
-impl FtraceLock {
     /// The first of `ips` that an enabled ftrace user covers.
     pub(crate) fn user_of(&self, ips: &[c_ulong]) -> Option<u64> {
         // SAFETY: `self` proves ftrace_lock is held; `ips` is valid for
@@ -129,12 +138,65 @@ impl FtraceLock {
         let ip = unsafe { ffi::plugsched_ftrace_user(ips.as_ptr(), ips.len()) };
         (ip != 0).then_some(ip as u64)
     }
+
+    /// The first kprobe, livepatched function or ftrace user that changes
+    /// what a function does (direct call, modified IP) at an address for
+    /// which `covered` holds: its address and what it is.
+    pub(crate) fn probe_in(&self, covered: &dyn Fn(u64) -> bool) -> Option<(u64, &'static CStr)> {
+        /// # Safety
+        ///
+        /// `cookie` must point to a `&dyn Fn(u64) -> bool`.
+        unsafe extern "C" fn call(cookie: *mut c_void, addr: c_ulong) -> bool {
+            // SAFETY: `cookie` is the reference passed below, alive for
+            // the whole call.
+            let f = unsafe { &*cookie.cast::<&dyn Fn(u64) -> bool>() };
+            f(addr as u64)
+        }
+        let mut what: *const c_char = core::ptr::null();
+        let cookie = (&covered as *const &dyn Fn(u64) -> bool).cast_mut().cast();
+        // SAFETY: `self` proves the patchers' locks are held, as the C
+        // side requires to walk their lists; `call` gets our cookie.
+        let addr = unsafe { ffi::plugsched_probed_in(call, cookie, &mut what) };
+        if addr == 0 || what.is_null() {
+            return None;
+        }
+        // SAFETY: `what` points to a string literal of the C side.
+        Some((addr as u64, unsafe { CStr::from_ptr(what.cast()) }))
+    }
 }
 
-impl Drop for FtraceLock {
+impl Drop for Patchers {
     fn drop(&mut self) {
         // SAFETY: Taken in `lock`, released exactly once here.
-        unsafe { ffi::plugsched_ftrace_unlock() };
+        unsafe { ffi::plugsched_patchers_unlock() };
+    }
+}
+
+/// Whether `ip` is the site of a traceable function (an ftrace record).
+pub(crate) fn is_ftrace_location(ip: u64) -> bool {
+    // SAFETY: A lookup in ftrace's sorted records; no preconditions.
+    unsafe { ffi::plugsched_ftrace_location(ip as c_ulong) }
+}
+
+/// The per-CPU task buffers of the runqueue clear and rebuild
+/// (`c_shims/rq.c`), allocated while this lives.
+pub(crate) struct RqBuffers<'a>(PhantomData<&'a CpusReadLock>);
+
+impl<'a> RqBuffers<'a> {
+    /// Allocate a buffer for every online CPU, sized by its runqueue now.
+    pub(crate) fn alloc(_cpus: &'a CpusReadLock) -> Result<Self> {
+        // SAFETY: Process context; hotplug is excluded (`_cpus`), so the
+        // online CPUs get buffers that stay theirs; freed in `drop`.
+        kernel::error::to_result(unsafe { ffi::plugsched_rq_bufs_alloc() })?;
+        Ok(RqBuffers(PhantomData))
+    }
+}
+
+impl Drop for RqBuffers<'_> {
+    fn drop(&mut self) {
+        // SAFETY: Allocated in `alloc`; the rendezvous that used them is
+        // over (the `CpusReadLock` borrowed outlives it).
+        unsafe { ffi::plugsched_rq_bufs_free() };
     }
 }
 
@@ -407,6 +469,16 @@ pub(crate) struct RqStats {
     pub(crate) finished_delayed: c_ulong,
     /// Tasks enqueued by the rebuild.
     pub(crate) enqueued: c_ulong,
+    /// Fair tasks among them.
+    pub(crate) fair: c_ulong,
+    /// Largest change of a fair task's lag (virtual ns) by the rebuild.
+    pub(crate) lag_drift_max: u64,
+    /// Sum of those changes.
+    pub(crate) lag_drift_sum: u64,
+    /// Largest change of a fair task's PELT `util_avg`.
+    pub(crate) util_drift_max: u64,
+    /// Largest change of a fair task's PELT `load_avg`.
+    pub(crate) load_drift_max: u64,
 }
 
 /// Whether a sched_ext (BPF) scheduler is loaded.
@@ -494,10 +566,11 @@ pub(crate) fn is_core_kernel_text(addr: u64) -> bool {
 }
 
 /// The mechanism owning some byte of `[addr, addr + len)` (jump label,
-/// static call, kprobe), if any.
-pub(crate) fn text_reserved(addr: u64, len: usize) -> Option<&'static CStr> {
-    // SAFETY: Lookups only; `len` > 0 is the caller's business (0 checks
-    // nothing).
+/// static call, kprobe), if any.  The kprobe table is only stable under
+/// `kprobe_mutex`, which `_patchers` proves held.
+pub(crate) fn text_reserved(_patchers: &Patchers, addr: u64, len: usize) -> Option<&'static CStr> {
+    // SAFETY: Lookups only, with kprobe_mutex held; `len` > 0 is the
+    // caller's business (0 checks nothing).
     let p = unsafe { ffi::plugsched_text_reserved(addr as c_ulong, len) };
     // SAFETY: A non-NULL result points to a static string in the C shim.
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p.cast()) })

@@ -53,6 +53,8 @@ kernel::sync::global_lock! {
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// Pointers into the module found after the last rollback.
 static MODULE_POINTERS: AtomicU64 = AtomicU64::new(0);
+/// The module must never be freed (see [`pin_for_good`]).
+static PINNED: AtomicBool = AtomicBool::new(false);
 /// The last [`text_hash`] computed.
 static TEXT_HASH: AtomicU64 = AtomicU64::new(0);
 static HAVE_TEXT_HASH: AtomicBool = AtomicBool::new(false);
@@ -124,6 +126,16 @@ fn log_stats(what: &str, s: &Stats, functions: usize) {
         s.phase_ns[1],
         s.phase_ns[2],
         s.phase_ns[3]
+    );
+    let d = &s.drift;
+    pr_info!(
+        "{}: {} fair tasks rebuilt: lag moved by at most {} ns (sum {} ns), PELT util_avg by at most {}, load_avg by at most {}\n",
+        what,
+        d.fair,
+        d.lag_max,
+        d.lag_sum,
+        d.util_max,
+        d.load_max
     );
 }
 
@@ -200,14 +212,52 @@ fn upgrade_in(guard: &mut Option<Plan>, inject: Inject) -> Result {
             Ok(())
         }
         Err(e) => {
-            state::set(State::Off);
-            pr_err!(
-                "upgrade: failed ({:?}); the vmlinux scheduler stays live\n",
-                e
-            );
+            if settle(plan, e, false) == State::Off {
+                pr_err!(
+                    "upgrade: failed ({:?}); the vmlinux scheduler stays live\n",
+                    e
+                );
+            }
             Err(e)
         }
     }
+}
+
+/// After a failed switch: the state is what the text says (the plan knows
+/// whether its redirections are in place), and a switch that found the
+/// text in a state it did not make (`EIO`) leaves the module pinned for
+/// good, unless `exiting` (then the unload never finishes instead, see
+/// [`shutdown`]).  Returns the state set.
+fn settle(plan: &Plan, e: Error, exiting: bool) -> State {
+    let now = if plan.is_applied() {
+        State::Live
+    } else {
+        State::Off
+    };
+    state::set(now);
+    if e == EIO {
+        let live = if now == State::Live {
+            "module"
+        } else {
+            "vmlinux"
+        };
+        pr_crit!(
+            "switch: kernel text not as expected; the {} scheduler is live\n",
+            live
+        );
+        pin_for_good(exiting);
+    }
+    now
+}
+
+/// Code of the module may still run, or be pointed to: its memory must
+/// never be freed.  Outside module exit, a module reference nobody drops;
+/// in module exit (too late for that), [`shutdown`] never returns.
+fn pin_for_good(exiting: bool) {
+    if !PINNED.swap(true, Ordering::Relaxed) && !exiting {
+        kapi::pin_module();
+    }
+    pr_crit!("plugsched.ko is pinned: it can no longer be unloaded\n");
 }
 
 /// Make the vmlinux scheduler the live one again (tests; user space goes
@@ -228,11 +278,12 @@ fn rollback_in(guard: &mut Option<Plan>, exiting: bool) -> Result {
     let s = match switch(plan, Direction::Revert, Inject::Nothing) {
         Ok(s) => s,
         Err(e) => {
-            state::set(State::Live);
-            pr_err!(
-                "rollback: failed ({:?}); the module scheduler stays live\n",
-                e
-            );
+            if settle(plan, e, exiting) == State::Live {
+                pr_err!(
+                    "rollback: failed ({:?}); the module scheduler stays live\n",
+                    e
+                );
+            }
             return Err(e);
         }
     };
@@ -248,10 +299,7 @@ fn rollback_in(guard: &mut Option<Plan>, exiting: bool) -> Result {
             left
         );
         // The module's memory must stay: it can never be unloaded now.
-        if !exiting {
-            kapi::pin_module();
-            pr_crit!("rollback: plugsched.ko is pinned\n");
-        }
+        pin_for_good(exiting);
         return Err(EIO);
     }
     pr_info!(
@@ -284,11 +332,12 @@ pub(crate) fn shutdown() {
             }
         }
     }
-    // Pointers into the module remain (logged by the rollback): its memory
-    // must never be freed, so the unload never finishes.
-    while MODULE_POINTERS.load(Ordering::Relaxed) != 0 {
+    // Pointers into the module remain, or the text is not what a rollback
+    // leaves (logged): its memory must never be freed, so the unload never
+    // finishes.
+    while PINNED.load(Ordering::Relaxed) {
         kernel::time::delay::fsleep(kernel::time::Delta::from_secs(60));
-        pr_crit!("unload blocked for good: pointers into the module remain\n");
+        pr_crit!("unload blocked for good: plugsched.ko is pinned (see the messages above)\n");
     }
     // The plan is unapplied now; dropping it changes nothing.
     *PLAN.lock() = None;

@@ -74,8 +74,10 @@ mod tests {
         let (last, _) =
             shim::build_id_matches(Some(c"112233445566778899aabbccddeeff1122330001"), Some(&id));
         assert_eq!(last.err(), Some(ENOEXEC));
-        let (odd, _) =
-            shim::build_id_matches(Some(c"112233445566778899aabbccddeeff11223300000"), Some(&id));
+        let (odd, _) = shim::build_id_matches(
+            Some(c"112233445566778899aabbccddeeff11223300000"),
+            Some(&id),
+        );
         assert_eq!(odd.err(), Some(ENOEXEC));
         let (bad, _) =
             shim::build_id_matches(Some(c"112233445566778899aabbccddeeff11223300zz"), Some(&id));
