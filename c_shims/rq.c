@@ -15,8 +15,14 @@
  * redirected.
  *
  * Called on every CPU, each for its own runqueue, with interrupts off and
- * every other CPU in the rendezvous: nothing here sleeps or allocates.
+ * every other CPU in the rendezvous: nothing here sleeps or allocates (the
+ * per-CPU task buffers are allocated before, plugsched_rq_bufs_alloc()).
  */
+#ifdef CONFIG_RT_GROUP_SCHED
+#error "the rebuild takes every RT entity for a task: RT_GROUP_SCHED is not supported"
+#endif
+#include <linux/mm.h>
+#include <linux/sched/deadline.h>
 #include <linux/sched/signal.h>
 
 #include "sched.h"
@@ -35,12 +41,6 @@ bool plugsched_scx_enabled(void)
 #else
 	return false;
 #endif
-}
-
-/* Tasks a rebuild handles: queued on @rq, other than the running stopper. */
-static bool plugsched_rebuilt(struct rq *rq, struct task_struct *p)
-{
-	return task_cpu(p) == cpu_of(rq) && p != rq->curr && task_on_rq_queued(p);
 }
 
 /*
@@ -63,66 +63,238 @@ int plugsched_rq_check(void)
 }
 
 /*
+ * Per CPU, the tasks the clear dequeued, in the order of their queues, for
+ * the rebuild to enqueue again in that order.  Allocated before the
+ * rendezvous (plugsched_rq_bufs_alloc()), used by the owning CPU only.
+ */
+struct plugsched_rq_entry {
+	struct task_struct *p;
+	s64 lag;			/* fair: avg_vruntime - vruntime, before */
+	unsigned long util, load;	/* fair: PELT averages, before */
+};
+
+struct plugsched_rq_buf {
+	struct plugsched_rq_entry *tasks;
+	unsigned int cap, len;
+};
+static DEFINE_PER_CPU(struct plugsched_rq_buf, plugsched_rq_buf);
+
+void plugsched_rq_bufs_free(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct plugsched_rq_buf *buf = per_cpu_ptr(&plugsched_rq_buf, cpu);
+
+		kvfree(buf->tasks);
+		*buf = (struct plugsched_rq_buf){};
+	}
+}
+
+/*
+ * Room for every task queued on each online CPU, with slack for the tasks
+ * woken before the rendezvous; a clear that runs out of room changes
+ * nothing and fails with -ENOSPC (the switch is retried).  Process
+ * context, cpus_read_lock() held.
+ */
+int plugsched_rq_bufs_alloc(void)
+{
+	int cpu;
+
+	for_each_online_cpu(cpu) {
+		struct plugsched_rq_buf *buf = per_cpu_ptr(&plugsched_rq_buf, cpu);
+		unsigned int cap = 2 * READ_ONCE(cpu_rq(cpu)->nr_running) + 64;
+
+		buf->tasks = kvmalloc_array(cap, sizeof(*buf->tasks), GFP_KERNEL);
+		if (!buf->tasks) {
+			plugsched_rq_bufs_free();
+			return -ENOMEM;
+		}
+		buf->cap = cap;
+		buf->len = 0;
+	}
+	return 0;
+}
+
+static int plugsched_rq_add(struct plugsched_rq_buf *buf, struct task_struct *p)
+{
+	if (buf->len == buf->cap)
+		return -ENOSPC;
+	buf->tasks[buf->len++] = (struct plugsched_rq_entry){ .p = p };
+	return 0;
+}
+
+/*
+ * Record, without changing anything, every task queued in @rq's class
+ * queues, each class in the order of its queue: deadline tasks by
+ * deadline (servers are not tasks and stay queued), RT tasks by priority
+ * and, within one, from head to tail, fair tasks in the order of the
+ * timeline.  Tasks queued for the core but in no class queue stay as they
+ * are: throttled fair tasks on their cfs_rq's limbo list, throttled
+ * deadline tasks waiting for their replenishment timer; both are already
+ * outside nr_running.  Fails (-EAGAIN) if the queues do not account for
+ * rq->nr_running, the stopper being the one task not in them.
+ */
+static int plugsched_rq_collect(struct rq *rq, struct plugsched_rq_buf *buf)
+{
+	struct sched_rt_entity *rt_se;
+	struct rb_node *node;
+	int prio, ret;
+
+	buf->len = 0;
+	for (node = rb_first_cached(&rq->dl.root); node; node = rb_next(node)) {
+		struct sched_dl_entity *dl_se = rb_entry(node, struct sched_dl_entity, rb_node);
+
+		if (dl_server(dl_se))
+			continue;
+		ret = plugsched_rq_add(buf, dl_task_of(dl_se));
+		if (ret)
+			return ret;
+	}
+	for (prio = 0; prio < MAX_RT_PRIO; prio++) {
+		list_for_each_entry(rt_se, &rq->rt.active.queue[prio], run_list) {
+			ret = plugsched_rq_add(buf, container_of(rt_se, struct task_struct, rt));
+			if (ret)
+				return ret;
+		}
+	}
+	for (node = rb_first_cached(&rq->cfs.tasks_timeline); node; node = rb_next(node)) {
+		struct sched_entity *se = rb_entry(node, struct sched_entity, run_node);
+
+		if (!entity_is_task(se))
+			return -EINVAL;
+		ret = plugsched_rq_add(buf, container_of(se, struct task_struct, se));
+		if (ret)
+			return ret;
+	}
+	return buf->len + 1 == rq->nr_running ? 0 : -EAGAIN;
+}
+
+/*
+ * The fair state the rebuild should keep, before the clear: each fair
+ * task's lag against the queue's average vruntime, and its PELT averages.
+ */
+static void plugsched_rq_note_fair(struct rq *rq, struct plugsched_rq_buf *buf)
+{
+	u64 avg = avg_vruntime(&rq->cfs);
+	unsigned int i;
+
+	for (i = 0; i < buf->len; i++) {
+		struct plugsched_rq_entry *e = &buf->tasks[i];
+
+		if (e->p->sched_class != &fair_sched_class)
+			continue;
+		e->lag = (s64)(avg - e->p->se.vruntime);
+		e->util = e->p->se.avg.util_avg;
+		e->load = e->p->se.avg.load_avg;
+	}
+}
+
+static u64 plugsched_abs_diff(s64 a, s64 b)
+{
+	return a > b ? a - b : b - a;
+}
+
+/*
+ * After the rebuild: how far each fair task's lag and PELT averages moved,
+ * the largest and the sum, for Documentation/live-update.rst ("What a
+ * switch keeps").
+ */
+static void plugsched_rq_fair_drift(struct rq *rq, struct plugsched_rq_buf *buf,
+				    struct plugsched_rq_stats *st)
+{
+	u64 avg = avg_vruntime(&rq->cfs), d;
+	unsigned int i;
+
+	for (i = 0; i < buf->len; i++) {
+		struct plugsched_rq_entry *e = &buf->tasks[i];
+		struct sched_entity *se = &e->p->se;
+
+		if (e->p->sched_class != &fair_sched_class)
+			continue;
+		st->fair++;
+		d = plugsched_abs_diff((s64)(avg - se->vruntime), e->lag);
+		st->lag_drift_sum += d;
+		st->lag_drift_max = max(st->lag_drift_max, d);
+		d = plugsched_abs_diff(se->avg.util_avg, e->util);
+		st->util_drift_max = max(st->util_drift_max, d);
+		d = plugsched_abs_diff(se->avg.load_avg, e->load);
+		st->load_drift_max = max(st->load_drift_max, d);
+	}
+}
+
+/*
  * Empty this CPU's runqueue with the live (old) code: finish every delayed
  * dequeue (those tasks are asleep; they become ordinary blocked tasks) and
  * dequeue every other queued task with DEQUEUE_SAVE | DEQUEUE_MOVE, which
- * keeps p->on_rq set, so the rebuild finds the same tasks.  Returns 0, or
- * -EBUSY when something is still queued afterwards: a task that is no
- * longer on the task list (exiting) but still runnable.  Either way the
- * caller must run plugsched_rq_rebuild() on this CPU.
+ * keeps p->on_rq set.  The tasks come from the runqueue itself, not from
+ * the task list, so a task that has left the task list (exiting) is
+ * handled like any other.  Returns 0; -ENOSPC, -EAGAIN or -EINVAL with
+ * nothing changed (see plugsched_rq_collect()); or -EBUSY when something
+ * is still queued afterwards.  Either way the caller must run
+ * plugsched_rq_rebuild() on this CPU.
  */
 int plugsched_rq_clear(struct plugsched_rq_stats *st)
 {
+	struct plugsched_rq_buf *buf = this_cpu_ptr(&plugsched_rq_buf);
 	struct rq *rq = this_rq();
-	struct task_struct *g, *p;
 	struct rq_flags rf;
-	int ret = 0;
+	unsigned int i, kept = 0;
+	int ret;
 
 	rq_lock(rq, &rf);
 	update_rq_clock(rq);
 	st->nr_running_before = rq->nr_running;
-	rcu_read_lock();
-	for_each_process_thread(g, p) {
-		if (!plugsched_rebuilt(rq, p))
-			continue;
+	ret = plugsched_rq_collect(rq, buf);
+	if (ret) {
+		buf->len = 0;
+		goto out;
+	}
+	plugsched_rq_note_fair(rq, buf);
+	for (i = 0; i < buf->len; i++) {
+		struct task_struct *p = buf->tasks[i].p;
+
 		if (p->se.sched_delayed) {
 			dequeue_task(rq, p, DEQUEUE_SLEEP | DEQUEUE_DELAYED | DEQUEUE_NOCLOCK);
 			st->finished_delayed++;
 			continue;
 		}
 		dequeue_task(rq, p, DEQUEUE_SAVE | DEQUEUE_MOVE | DEQUEUE_NOCLOCK);
-		st->dequeued++;
+		buf->tasks[kept++] = buf->tasks[i];
 	}
-	rcu_read_unlock();
+	buf->len = kept;
+	st->dequeued = kept;
 	/* Only the stopper is left. */
 	if (rq->nr_running != 1 || rq->cfs.h_nr_queued || rq->rt.rt_nr_running)
 		ret = -EBUSY;
+out:
 	rq_unlock(rq, &rf);
 	return ret;
 }
 
 /*
  * Refill this CPU's runqueue with the live (new) code: every task the clear
- * dequeued is enqueued again with ENQUEUE_RESTORE | ENQUEUE_MOVE.  Tasks
- * waiting on a wake list are not queued yet (p->on_rq == 0); the new code's
- * wake-up path queues them after the rendezvous.
+ * dequeued is enqueued again with ENQUEUE_RESTORE | ENQUEUE_MOVE, in the
+ * order the clear found them, so each RT priority list and each set of
+ * equal deadlines keeps its order.  Tasks waiting on a wake list are not
+ * queued yet (p->on_rq == 0); the new code's wake-up path queues them
+ * after the rendezvous.
  */
 void plugsched_rq_rebuild(struct plugsched_rq_stats *st)
 {
+	struct plugsched_rq_buf *buf = this_cpu_ptr(&plugsched_rq_buf);
 	struct rq *rq = this_rq();
-	struct task_struct *g, *p;
 	struct rq_flags rf;
+	unsigned int i;
 
 	rq_lock(rq, &rf);
 	update_rq_clock(rq);
-	rcu_read_lock();
-	for_each_process_thread(g, p) {
-		if (!plugsched_rebuilt(rq, p))
-			continue;
-		enqueue_task(rq, p, ENQUEUE_RESTORE | ENQUEUE_MOVE | ENQUEUE_NOCLOCK);
+	for (i = 0; i < buf->len; i++) {
+		enqueue_task(rq, buf->tasks[i].p, ENQUEUE_RESTORE | ENQUEUE_MOVE | ENQUEUE_NOCLOCK);
 		st->enqueued++;
 	}
-	rcu_read_unlock();
+	plugsched_rq_fair_drift(rq, buf, st);
+	buf->len = 0;
 	st->nr_running_after = rq->nr_running;
 	/* Let the new code pick again on this CPU once the stopper is done. */
 	resched_curr(rq);
