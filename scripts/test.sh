@@ -43,10 +43,10 @@ for target in ${PLUGSCHED_TARGETS:-test debian}; do
 		scens="basic engine"
 		# The extracted scheduler needs the boundary analysis, which needs
 		# the target's vmlinux with DWARF and relocations (our test kernel).
-		[ -e "$PS_TOP/build/$target/has-sched" ] && scens="$scens extracted live"
+		[ -e "$PS_TOP/build/$target/has-sched" ] && scens="$scens extracted live safety"
 		for scen in $scens; do
 			t=300
-			[ "$scen" = live ] && t=900
+			case $scen in live | safety) t=900 ;; esac
 			step "$target kernel: $scen" "$PS_TOP/scripts/qemu-run.sh" --target "$target" --timeout $t "$PS_TOP/tests-e2e/$scen"
 		done
 		if [ "$target" = test ]; then

@@ -1,0 +1,189 @@
+# SPDX-License-Identifier: GPL-2.0
+# Scenario "safety": the switch under the conditions that used to break it
+# (Documentation/live-update.rst, "Safety"), each checked from user space.
+#
+#  - plan_not_frozen_at_load: loaded with enable=0 while a patch site is
+#    traced, the upgrade is refused; once the tracer is off it succeeds,
+#    and the rollback restores the untouched text.
+#  - kprobe_on_internal_function_refused: a kprobe on a function the module
+#    makes unreachable (internal, not a patch site) refuses the upgrade,
+#    naming the function.
+#  - kprobe_race: kprobe events are added, enabled and removed on __schedule
+#    and on a redirected fair-class function in a loop while another loop
+#    toggles enable, RACE_ROUNDS times each; no splat (the console check),
+#    and a truthful state at the end.
+#  - fifo_order_kept: two equal-priority SCHED_FIFO spinners pinned to one
+#    CPU; the one that runs before each switch still runs after it, the
+#    other never does.
+#  - churn_no_refusals: detached threads created and exiting on every CPU
+#    during CHURN_SWITCHES switches: every switch goes through, none is
+#    refused by the runqueue clear.
+. /lib/plugsched/ktap.sh
+
+RACE_ROUNDS=200		# rounds of each loop of kprobe_race
+FIFO_CYCLES=10		# upgrade + rollback cycles of fifo_order_kept
+CHURN_SWITCHES=50	# switches of churn_no_refusals
+TRACED=__x64_sys_sched_get_priority_max	# a redirected, traceable function
+FAIR=pick_task_fair			# a redirected fair-class method
+INTERNAL=place_entity			# internal: not redirected, unreachable
+
+ko=/lib/modules/plugsched.ko
+d=/sys/kernel/plugsched
+tr=/sys/kernel/tracing
+W=/tmp/safety
+rm -rf $W
+mkdir -p $W
+mount -t tracefs nodev $tr 2>/dev/null
+# The module's KUnit suites expect the vmlinux scheduler live at load;
+# scenario "basic" runs them.
+kf=/sys/module/kunit/parameters/filter_glob
+[ -e $kf ] && echo not-in-this-scenario >$kf
+
+say() { echo "safety: $*"; }
+state() { cat $d/state; }
+
+# switch_to 1|0: write enable, retrying (1 s apart, 10 times) while busy.
+# TRIES = attempts.
+switch_to() {
+	TRIES=0
+	while :; do
+		TRIES=$((TRIES + 1))
+		echo "$1" >$d/enable 2>/dev/null && return 0
+		[ $TRIES -lt 10 ] || return 1
+		sleep 1
+	done
+}
+
+kprobe_add() { echo "p:$1 $2" >>$tr/kprobe_events && echo 1 >$tr/events/kprobes/$1/enable; }
+kprobe_del() { echo 0 >$tr/events/kprobes/$1/enable; echo "-:$1" >>$tr/kprobe_events; }
+
+plan_not_frozen() {
+	local h0 h1
+	echo "$TRACED" >$tr/set_ftrace_filter && echo function >$tr/current_tracer || return 1
+	insmod $ko enable=0 || { echo "insmod enable=0 failed while traced"; return 1; }
+	if echo 1 >$d/enable 2>/dev/null; then
+		echo "upgrade accepted while $TRACED is traced"
+		return 1
+	fi
+	[ "$(state)" = off ] || { echo "state '$(state)' after a refused upgrade"; return 1; }
+	echo nop >$tr/current_tracer && echo >$tr/set_ftrace_filter
+	h0=$(cat $d/text_hash)
+	switch_to 1 || { echo "upgrade refused once the tracer is off"; dmesg | tail -n 5; return 1; }
+	[ "$(state)" = live ] || { echo "state '$(state)' after the upgrade"; return 1; }
+	switch_to 0 || { echo "rollback refused"; return 1; }
+	h1=$(cat $d/text_hash)
+	echo "text_hash untraced $h0, after the rollback $h1"
+	[ "$h0" = "$h1" ] && [ "$(state)" = off ]
+}
+
+internal_refused() {
+	kprobe_add ps_internal $INTERNAL || { echo "cannot put a kprobe on $INTERNAL"; return 1; }
+	dmesg -c >/dev/null
+	if echo 1 >$d/enable 2>/dev/null; then
+		echo "upgrade accepted with a kprobe on $INTERNAL"
+		kprobe_del ps_internal
+		switch_to 0
+		return 1
+	fi
+	kprobe_del ps_internal
+	dmesg | grep 'upgrade refused' | head -n 2
+	dmesg | grep -q "upgrade refused: a \"kprobe\" .* in \"$INTERNAL\"" || return 1
+	switch_to 1 && switch_to 0 && [ "$(state)" = off ]
+}
+
+# race_probes: RACE_ROUNDS times, kprobes on __schedule and FAIR added,
+# enabled, disabled and removed.
+race_probes() {
+	local i=0
+	while [ $i -lt $RACE_ROUNDS ]; do
+		kprobe_add ps_sched __schedule 2>/dev/null
+		kprobe_add ps_fair $FAIR 2>/dev/null
+		kprobe_del ps_fair 2>/dev/null
+		kprobe_del ps_sched 2>/dev/null
+		i=$((i + 1))
+	done
+	echo done >$W/probes.done
+}
+
+kprobe_race() {
+	local h0 i=0 ok=0 v
+	h0=$(cat $d/text_hash)
+	race_probes &
+	while [ $i -lt $RACE_ROUNDS ] || [ ! -e $W/probes.done ]; do
+		echo $((i % 2 == 0)) >$d/enable 2>/dev/null && ok=$((ok + 1))
+		i=$((i + 1))
+	done
+	wait
+	echo >$tr/kprobe_events
+	echo "$i enable writes, $ok switched"
+	switch_to 0 || { echo "final rollback refused"; return 1; }
+	v=$(cat $d/enable)
+	[ "$(state)" = off ] && [ "$v" = 0 ] || { echo "state '$(state)', enable '$v'"; return 1; }
+	[ "$(cat $d/text_hash)" = "$h0" ] || { echo "text_hash $(cat $d/text_hash), not $h0"; return 1; }
+	[ $ok -gt 0 ] || { echo "no switch went through"; return 1; }
+	# The module still switches, both ways.
+	switch_to 1 && switch_to 0
+}
+
+# fifo_running WHEN: over 0.5 s the second spinner ran and the first did not.
+fifo_running() {
+	local f0 s0 f1 s1
+	f0=$(cat $W/first) s0=$(cat $W/second)
+	sleep 0.5
+	f1=$(cat $W/first) s1=$(cat $W/second)
+	[ "$s1" -gt "$s0" ] && [ "$f1" = "$f0" ] && return 0
+	echo "$1: first $f0 -> $f1, second $s0 -> $s1"
+	return 1
+}
+
+fifo_order() {
+	local c=1 pid bad=0 l
+	fifopair $W 1 50 >$W/fifopair.out &
+	pid=$!
+	while ! grep -q ready $W/fifopair.out 2>/dev/null; do sleep 0.1; done
+	sleep 0.3
+	fifo_running "before any switch" || bad=1
+	while [ $c -le $FIFO_CYCLES ] && [ $bad = 0 ]; do
+		switch_to 1 || { echo "cycle $c: upgrade refused"; bad=1; }
+		fifo_running "cycle $c, upgraded" || bad=1
+		switch_to 0 || { echo "cycle $c: rollback refused"; bad=1; }
+		fifo_running "cycle $c, rolled back" || bad=1
+		c=$((c + 1))
+	done
+	read -r l <$W/fifopair.out
+	kill -9 $pid ${l#ready }
+	wait $pid 2>/dev/null
+	echo "$((c - 1)) cycles, first $(cat $W/first), second $(cat $W/second)"
+	[ $bad = 0 ]
+}
+
+churn_switches() {
+	local pid n=0 tries=0 refused c0 c1
+	dmesg -c >/dev/null
+	churn $W/churn "$(nproc)" >$W/churn.out &
+	pid=$!
+	while ! grep -q ready $W/churn.out 2>/dev/null; do sleep 0.1; done
+	sleep 0.5
+	c0=$(cat $W/churn)
+	while [ $n -lt $CHURN_SWITCHES ]; do
+		switch_to $(((n + 1) % 2)) || { echo "switch $n refused 10 times"; break; }
+		tries=$((tries + TRIES))
+		n=$((n + 1))
+	done
+	c1=$(cat $W/churn)
+	killall -9 churn 2>/dev/null
+	wait $pid 2>/dev/null
+	[ "$(state)" = off ] || switch_to 0
+	refused=$(dmesg | grep -c 'error .* in phase 1')
+	echo "$n switches in $tries writes; $((c1 - c0)) threads created meanwhile; $refused refused by the runqueue clear"
+	[ $n = $CHURN_SWITCHES ] && [ "$refused" = 0 ] && [ "$c1" -gt "$c0" ]
+}
+
+ktap_suite plugsched_safety 6
+ktap_case plan_not_frozen_at_load plan_not_frozen
+ktap_case kprobe_on_internal_function_refused internal_refused
+ktap_case kprobe_race kprobe_race
+ktap_case fifo_order_kept fifo_order
+ktap_case churn_no_refusals churn_switches
+ktap_case rmmod rmmod plugsched
+ktap_end
