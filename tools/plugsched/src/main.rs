@@ -39,7 +39,7 @@ commands:
       rename the global symbols IN.o defines (and their clone pieces)
   springboard-check VMLINUX MODULE.ko
       check that the module's __schedule can finish in vmlinux's (the split)
-  layout-check [--config FILE] VMLINUX OBJECT...
+  layout-check [--config FILE] [--partial] [--list] VMLINUX OBJECT...
       check that the module's scheduler objects lay out every type they
       share with vmlinux as vmlinux does (DWARF of both)
   klp-convert --system-map FILE --symvers FILE [--sympos FILE] MODULE.ko

@@ -124,8 +124,23 @@ pub struct Finding {
     pub lines: Vec<String>,
 }
 
+/// Whether the module's side is all of its scheduler objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Coverage {
+    /// All of them: a listed type they do not define is an error.
+    Whole,
+    /// Only some (a test compiles one): what they do not define is not
+    /// known to be missing.
+    Partial,
+}
+
 /// Compare every selected type.
-pub fn check(module: &Side, vmlinux: &Side, sel: &BTreeMap<String, Reason>) -> Vec<Finding> {
+pub fn check(
+    module: &Side,
+    vmlinux: &Side,
+    sel: &BTreeMap<String, Reason>,
+    coverage: Coverage,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     for (name, reason) in sel {
         let (md, vm) = (module.get(name), vmlinux.get(name));
@@ -142,6 +157,7 @@ pub fn check(module: &Side, vmlinux: &Side, sel: &BTreeMap<String, Reason>) -> V
             (Some(Ok(m)), Some(Ok(v))) => diff(&v.layout, &m.layout),
             _ if *reason != Reason::Listed => vec![],
             (Some(_), None) => vec!["vmlinux's scheduler objects do not define it".into()],
+            (None, _) if coverage == Coverage::Partial => vec![],
             (None, Some(_)) => vec!["the module's objects do not define it".into()],
             (None, None) => vec!["neither the module nor vmlinux's scheduler defines it".into()],
         };
@@ -219,11 +235,11 @@ mod tests {
         let vmlinux = Side::new(vec![def("struct old", H, "a.c", 8, &[])]);
         let mut sel = BTreeMap::new();
         sel.insert("struct new".to_string(), Reason::Header);
-        assert!(check(&module, &vmlinux, &sel).is_empty());
+        assert!(check(&module, &vmlinux, &sel, Coverage::Whole).is_empty());
         for n in ["struct new", "struct old", "struct none"] {
             sel.insert(n.to_string(), Reason::Listed);
         }
-        let f = check(&module, &vmlinux, &sel);
+        let f = check(&module, &vmlinux, &sel, Coverage::Whole);
         let got: Vec<_> = f
             .iter()
             .map(|f| (f.name.as_str(), f.lines[0].as_str()))
@@ -239,6 +255,10 @@ mod tests {
                 ("struct old", "the module's objects do not define it"),
             ]
         );
+        // Some of the module's objects only: what they lack is not missing.
+        let f = check(&module, &vmlinux, &sel, Coverage::Partial);
+        let got: Vec<_> = f.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(got, ["struct new"]);
     }
 
     #[test]
@@ -249,7 +269,7 @@ mod tests {
         ]);
         let vmlinux = Side::new(vec![def("struct rq", H, "core.c", 8, &[])]);
         let sel = [("struct rq".to_string(), Reason::Header)].into();
-        let f = check(&module, &vmlinux, &sel);
+        let f = check(&module, &vmlinux, &sel, Coverage::Whole);
         assert_eq!(
             f[0].lines[0],
             "the module's objects: defined differently in core.c and fair.c:"

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `plugsched layout-check [--config FILE] VMLINUX OBJECT...`: the module's
-//! scheduler objects must lay out every type they share with vmlinux as
-//! vmlinux does (Documentation/boundary.rst, "Shared layouts").  A change in
-//! `sched-changes/` that adds a field to `struct rq`, say, would otherwise
-//! build a module whose code reads vmlinux's runqueues at the wrong offsets.
+//! `plugsched layout-check [--config FILE] [--partial] [--list] VMLINUX
+//! OBJECT...`: the module's scheduler objects must lay out every type they
+//! share with vmlinux as vmlinux does (Documentation/boundary.rst, "Shared
+//! layouts").  A change in `sched-changes/` that adds a field to `struct
+//! rq`, say, would otherwise build a module whose code reads vmlinux's
+//! runqueues at the wrong offsets.
 
 use std::collections::BTreeSet;
 use std::path::{
@@ -28,6 +29,7 @@ pub mod dwarf;
 pub mod types;
 
 use check::{
+    Coverage,
     Finding,
     Reason,
     Side, //
@@ -44,6 +46,10 @@ struct Args {
     /// Boundary config: its `shared_types` and in-boundary headers.
     #[arg(long, default_value = "boundary/linux-7.3.toml")]
     config: PathBuf,
+    /// OBJECTS are only some of the module's scheduler objects: a listed
+    /// type they do not define is not an error.
+    #[arg(long)]
+    partial: bool,
     /// Print every checked type and why it is checked.
     #[arg(long)]
     list: bool,
@@ -90,7 +96,12 @@ fn run_args(args: &Args) -> Result<ExitCode> {
             println!("{name}: {}", why(reason));
         }
     }
-    let findings = check::check(&module, &vmlinux, &sel);
+    let coverage = if args.partial {
+        Coverage::Partial
+    } else {
+        Coverage::Whole
+    };
+    let findings = check::check(&module, &vmlinux, &sel, coverage);
     if !findings.is_empty() {
         print!("{}", report(&findings));
         return Ok(ExitCode::FAILURE);

@@ -140,7 +140,7 @@ fn findings(vmlinux: &Path, objects: &[PathBuf]) -> Vec<Finding> {
     let module = module_side(objects).unwrap();
     let sel = check::select(&module, &listed(), &["kernel/sched/sched.h".into()]);
     let vm = vmlinux_side(vmlinux, &|n| sel.contains_key(n)).unwrap();
-    check::check(&module, &vm, &sel)
+    check::check(&module, &vm, &sel, check::Coverage::Whole)
 }
 
 #[test]
