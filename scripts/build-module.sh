@@ -44,6 +44,8 @@ if [ -e "$KDIR/vmlinux.unstripped" ]; then
 	sched_args="PLUGSCHED_SCHED=$rel PLUGSCHED_TOOL=$PS_TOP/target/root/release/plugsched"
 	sympos_args="--sympos $PS_TOP/$rel/sympos"
 fi
+# (A module an earlier build rejected is stale now.)
+rm -f "$out/plugsched.ko.rejected"
 # modpost only warns about undefined symbols: klp-convert binds those that
 # vmlinux defines without exporting, and fails naming any it cannot bind.
 ps_in_root -C "$PS_TOP" "make -C $KDIR M=$PS_TOP MO=$out $extra $sched_args KBUILD_MODPOST_WARN=1 modules" \
@@ -57,6 +59,22 @@ other=$( (grep -E 'WARNING: modpost:|warning: objtool:|^warning:' "$out/build.lo
 	grep -vE "undefined!$|suppressed [0-9]+ unresolved symbol warnings" || true)
 [ -z "$other" ] || { cat "$out/build.log" >&2; ps_die "compiler/modpost/objtool warnings (see above)"; }
 [ -e "$out/plugsched.ko" ] || ps_die "no plugsched.ko produced"
+if [ -n "$sched_args" ]; then
+	# Types the module shares with vmlinux (struct rq, task_struct, ...)
+	# must keep vmlinux's layout whatever sched-changes/ does: the DWARF of
+	# the compiled scheduler objects against vmlinux's, before the module
+	# is accepted (Documentation/boundary.rst, "Shared layouts").
+	objs=$(sed -n 's/^plugsched-sched-parts := //p' "$PS_TOP/$rel/Kbuild.sched" |
+		sed "s|\$(PLUGSCHED_SCHED)|$out/$rel|g")
+	[ -n "$objs" ] || ps_die "no scheduler objects listed in $rel/Kbuild.sched"
+	"$PS_TOP/scripts/host-tools.sh" layout-check --config "$PS_TOP/boundary/linux-7.3.toml" \
+		"$KDIR/vmlinux.unstripped" $objs >"$out/layout.log" 2>&1 || {
+		cat "$out/layout.log" >&2
+		mv -f "$out/plugsched.ko" "$out/plugsched.ko.rejected"
+		ps_die "the module's scheduler changes the layout of types it shares with vmlinux (module kept as plugsched.ko.rejected)"
+	}
+	ps_info "$(tail -n 1 "$out/layout.log")"
+fi
 "$PS_TOP/scripts/host-tools.sh" klp-convert --system-map "$KDIR/System.map" \
 	--symvers "$KDIR/Module.symvers" $sympos_args "$out/plugsched.ko" >"$out/klp.log" 2>&1 ||
 	{ cat "$out/klp.log" >&2; ps_die "plugsched.ko uses kernel symbols that cannot be bound (see above)"; }

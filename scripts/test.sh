@@ -5,7 +5,10 @@
 #   1. host: cargo test of the host tools (KTAP/console checker, ...)
 #   2. style: rustfmt and the SAFETY-comment rule on all Rust sources
 #   2b. boundary analysis (`plugsched init`) of the real test kernel
-#   3. test kernel: build plugsched.ko (engine + extracted scheduler);
+#   3. test kernel: build plugsched.ko (engine + extracted scheduler, whose
+#      layouts of the types shared with vmlinux are checked by the build);
+#      negative builds: scheduler changes that alter a shared type must be
+#      refused by that check (tests-build/layout, one object compiled each);
 #      scenarios basic (KUnit suites run at load), engine (live redirection
 #      checked from user space), extracted (the extracted scheduler is in
 #      the loaded module: every kernel symbol it uses is bound), live (the
@@ -40,6 +43,9 @@ for target in ${PLUGSCHED_TARGETS:-test debian}; do
 		step "boundary analysis of the test kernel" "$PS_TOP/scripts/check-boundary.sh"
 	fi
 	if "$PS_TOP/scripts/build-module.sh" "$target" >/dev/null; then
+		if [ "$target" = test ] && [ -e "$PS_TOP/build/$target/has-sched" ]; then
+			step "layout check: negative builds" "$PS_TOP/scripts/layout-tests.sh"
+		fi
 		scens="basic engine"
 		# The extracted scheduler needs the boundary analysis, which needs
 		# the target's vmlinux with DWARF and relocations (our test kernel).

@@ -11,6 +11,9 @@
 //! * `klp-convert --system-map F --symvers F [--sympos F] MODULE.ko` binds
 //!   the module's non-exported vmlinux references through klp relocations
 //!   (see `klp.rs`), rewriting the file in place.
+//! * `layout-check [--config FILE] VMLINUX OBJECT...` compares the layouts
+//!   of the types the module's scheduler shares with vmlinux (see
+//!   `layout/`).
 
 use std::process::ExitCode;
 
@@ -19,6 +22,7 @@ mod elf;
 mod init;
 mod klp;
 mod ktap;
+mod layout;
 mod springboard;
 
 const USAGE: &str = "\
@@ -35,6 +39,9 @@ commands:
       rename the global symbols IN.o defines (and their clone pieces)
   springboard-check VMLINUX MODULE.ko
       check that the module's __schedule can finish in vmlinux's (the split)
+  layout-check [--config FILE] [--partial] [--list] VMLINUX OBJECT...
+      check that the module's scheduler objects lay out every type they
+      share with vmlinux as vmlinux does (DWARF of both)
   klp-convert --system-map FILE --symvers FILE [--sympos FILE] MODULE.ko
       turn references to non-exported vmlinux symbols into klp relocations
       resolved by the kernel's module loader (in place)
@@ -154,6 +161,7 @@ fn main() -> ExitCode {
         Some("init") => init::run(&args[1..]),
         Some("prefix-globals") => prefix_globals(&args[1..]),
         Some("springboard-check") => springboard_check(&args[1..]),
+        Some("layout-check") => layout::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

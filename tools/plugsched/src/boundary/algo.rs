@@ -144,6 +144,10 @@ pub struct Boundary {
     /// and functions whose entry cannot be redirected.  Every direct
     /// caller of `__schedule` must be one of them.
     pub stay_in_vmlinux: BTreeSet<String>,
+    /// Types the module shares with vmlinux besides those of the
+    /// in-boundary headers (`plugsched layout-check`): `rq` for
+    /// `struct rq`, `union foo` for a union.
+    pub shared_types: BTreeSet<String>,
 }
 
 /// The class of an in-boundary function.

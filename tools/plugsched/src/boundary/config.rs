@@ -20,6 +20,8 @@ struct Raw {
     private: Vec<String>,
     #[serde(default)]
     stay_in_vmlinux: Vec<String>,
+    #[serde(default)]
+    shared_types: Vec<String>,
 }
 
 /// Parse a boundary config.
@@ -35,6 +37,7 @@ pub fn parse(text: &str) -> Result<Boundary, String> {
         shared: raw.shared.into_iter().collect(),
         private: raw.private.into_iter().collect(),
         stay_in_vmlinux: raw.stay_in_vmlinux.into_iter().collect(),
+        shared_types: raw.shared_types.into_iter().collect(),
     })
 }
 
@@ -50,6 +53,7 @@ mod tests {
         assert!(b.interfaces.contains("__schedule"));
         assert!(b.interface_prefixes.iter().any(|p| p == "__x64_sys_"));
         assert!(b.stay_in_vmlinux.contains("schedule"));
+        assert!(b.shared_types.contains("task_struct"));
     }
 
     #[test]

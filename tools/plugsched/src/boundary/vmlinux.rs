@@ -397,7 +397,7 @@ fn decl_file<'a>(
     file_name(dwarf, unit, idx, src)
 }
 
-fn file_name<'a>(
+pub(crate) fn file_name<'a>(
     dwarf: &gimli::Dwarf<R<'a>>,
     unit: &gimli::Unit<R<'a>>,
     idx: u64,
