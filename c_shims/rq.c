@@ -170,24 +170,9 @@ static int plugsched_rq_collect(struct rq *rq, struct plugsched_rq_buf *buf)
 	return buf->len + 1 == rq->nr_running ? 0 : -EAGAIN;
 }
 
-/*
- * The fair state the rebuild should keep, before the clear: each fair
- * task's lag against the queue's average vruntime, and its PELT averages.
- */
-static void plugsched_rq_note_fair(struct rq *rq, struct plugsched_rq_buf *buf)
+static bool plugsched_is_fair(struct task_struct *p)
 {
-	u64 avg = avg_vruntime(&rq->cfs);
-	unsigned int i;
-
-	for (i = 0; i < buf->len; i++) {
-		struct plugsched_rq_entry *e = &buf->tasks[i];
-
-		if (e->p->sched_class != &fair_sched_class)
-			continue;
-		e->lag = (s64)(avg - e->p->se.vruntime);
-		e->util = e->p->se.avg.util_avg;
-		e->load = e->p->se.avg.load_avg;
-	}
+	return p->sched_class == &fair_sched_class;
 }
 
 static u64 plugsched_abs_diff(s64 a, s64 b)
@@ -196,9 +181,95 @@ static u64 plugsched_abs_diff(s64 a, s64 b)
 }
 
 /*
+ * Finish every delayed dequeue among the recorded tasks (those tasks are
+ * asleep: they become ordinary blocked tasks, as on their next pick) and
+ * drop them from the buffer.  First, so that the fair tasks' lags saved by
+ * the dequeues after are relative to the queue without them.
+ */
+static void plugsched_rq_finish_delayed(struct rq *rq, struct plugsched_rq_buf *buf,
+					struct plugsched_rq_stats *st)
+{
+	unsigned int i, kept = 0;
+
+	for (i = 0; i < buf->len; i++) {
+		struct task_struct *p = buf->tasks[i].p;
+
+		if (p->se.sched_delayed) {
+			dequeue_task(rq, p, DEQUEUE_SLEEP | DEQUEUE_DELAYED | DEQUEUE_NOCLOCK);
+			st->finished_delayed++;
+			continue;
+		}
+		buf->tasks[kept++] = buf->tasks[i];
+	}
+	buf->len = kept;
+}
+
+/*
+ * Dequeue every recorded task with DEQUEUE_SAVE | DEQUEUE_MOVE, in order,
+ * noting for each fair task what the rebuild should give back: its lag
+ * against the queue's average vruntime before the first dequeue, and its
+ * PELT averages as its dequeue left them (brought up to date).
+ */
+static void plugsched_rq_dequeue_all(struct rq *rq, struct plugsched_rq_buf *buf)
+{
+	u64 avg = avg_vruntime(&rq->cfs);
+	unsigned int i;
+
+	for (i = 0; i < buf->len; i++) {
+		struct plugsched_rq_entry *e = &buf->tasks[i];
+
+		if (plugsched_is_fair(e->p))
+			e->lag = (s64)(avg - e->p->se.vruntime);
+	}
+	for (i = 0; i < buf->len; i++) {
+		struct plugsched_rq_entry *e = &buf->tasks[i];
+
+		dequeue_task(rq, e->p, DEQUEUE_SAVE | DEQUEUE_MOVE | DEQUEUE_NOCLOCK);
+		e->util = e->p->se.avg.util_avg;
+		e->load = e->p->se.avg.load_avg;
+	}
+}
+
+/*
+ * Empty this CPU's runqueue with the live (old) code: finish the delayed
+ * dequeues, then dequeue every other queued task with DEQUEUE_SAVE |
+ * DEQUEUE_MOVE, which keeps p->on_rq set.  The tasks come from the
+ * runqueue itself, not from the task list, so a task that has left the
+ * task list (exiting) is handled like any other.  Returns 0; -ENOSPC,
+ * -EAGAIN or -EINVAL with nothing changed (see plugsched_rq_collect()); or
+ * -EBUSY when something is still queued afterwards.  Either way the caller
+ * must run plugsched_rq_rebuild() on this CPU.
+ */
+int plugsched_rq_clear(struct plugsched_rq_stats *st)
+{
+	struct plugsched_rq_buf *buf = this_cpu_ptr(&plugsched_rq_buf);
+	struct rq *rq = this_rq();
+	struct rq_flags rf;
+	int ret;
+
+	rq_lock(rq, &rf);
+	update_rq_clock(rq);
+	st->nr_running_before = rq->nr_running;
+	ret = plugsched_rq_collect(rq, buf);
+	if (ret) {
+		buf->len = 0;
+		goto out;
+	}
+	plugsched_rq_finish_delayed(rq, buf, st);
+	plugsched_rq_dequeue_all(rq, buf);
+	st->dequeued = buf->len;
+	/* Only the stopper is left. */
+	if (rq->nr_running != 1 || rq->cfs.h_nr_queued || rq->rt.rt_nr_running)
+		ret = -EBUSY;
+out:
+	rq_unlock(rq, &rf);
+	return ret;
+}
+
+/*
  * After the rebuild: how far each fair task's lag and PELT averages moved,
- * the largest and the sum, for Documentation/live-update.rst ("What a
- * switch keeps").
+ * the largest and the sum (Documentation/live-update.rst, "What a switch
+ * keeps").
  */
 static void plugsched_rq_fair_drift(struct rq *rq, struct plugsched_rq_buf *buf,
 				    struct plugsched_rq_stats *st)
@@ -210,7 +281,7 @@ static void plugsched_rq_fair_drift(struct rq *rq, struct plugsched_rq_buf *buf,
 		struct plugsched_rq_entry *e = &buf->tasks[i];
 		struct sched_entity *se = &e->p->se;
 
-		if (e->p->sched_class != &fair_sched_class)
+		if (!plugsched_is_fair(e->p))
 			continue;
 		st->fair++;
 		d = plugsched_abs_diff((s64)(avg - se->vruntime), e->lag);
@@ -224,74 +295,46 @@ static void plugsched_rq_fair_drift(struct rq *rq, struct plugsched_rq_buf *buf,
 }
 
 /*
- * Empty this CPU's runqueue with the live (old) code: finish every delayed
- * dequeue (those tasks are asleep; they become ordinary blocked tasks) and
- * dequeue every other queued task with DEQUEUE_SAVE | DEQUEUE_MOVE, which
- * keeps p->on_rq set.  The tasks come from the runqueue itself, not from
- * the task list, so a task that has left the task list (exiting) is
- * handled like any other.  Returns 0; -ENOSPC, -EAGAIN or -EINVAL with
- * nothing changed (see plugsched_rq_collect()); or -EBUSY when something
- * is still queued afterwards.  Either way the caller must run
- * plugsched_rq_rebuild() on this CPU.
- */
-int plugsched_rq_clear(struct plugsched_rq_stats *st)
-{
-	struct plugsched_rq_buf *buf = this_cpu_ptr(&plugsched_rq_buf);
-	struct rq *rq = this_rq();
-	struct rq_flags rf;
-	unsigned int i, kept = 0;
-	int ret;
-
-	rq_lock(rq, &rf);
-	update_rq_clock(rq);
-	st->nr_running_before = rq->nr_running;
-	ret = plugsched_rq_collect(rq, buf);
-	if (ret) {
-		buf->len = 0;
-		goto out;
-	}
-	plugsched_rq_note_fair(rq, buf);
-	for (i = 0; i < buf->len; i++) {
-		struct task_struct *p = buf->tasks[i].p;
-
-		if (p->se.sched_delayed) {
-			dequeue_task(rq, p, DEQUEUE_SLEEP | DEQUEUE_DELAYED | DEQUEUE_NOCLOCK);
-			st->finished_delayed++;
-			continue;
-		}
-		dequeue_task(rq, p, DEQUEUE_SAVE | DEQUEUE_MOVE | DEQUEUE_NOCLOCK);
-		buf->tasks[kept++] = buf->tasks[i];
-	}
-	buf->len = kept;
-	st->dequeued = kept;
-	/* Only the stopper is left. */
-	if (rq->nr_running != 1 || rq->cfs.h_nr_queued || rq->rt.rt_nr_running)
-		ret = -EBUSY;
-out:
-	rq_unlock(rq, &rf);
-	return ret;
-}
-
-/*
  * Refill this CPU's runqueue with the live (new) code: every task the clear
- * dequeued is enqueued again with ENQUEUE_RESTORE | ENQUEUE_MOVE, in the
- * order the clear found them, so each RT priority list and each set of
- * equal deadlines keeps its order.  Tasks waiting on a wake list are not
- * queued yet (p->on_rq == 0); the new code's wake-up path queues them
- * after the rendezvous.
+ * dequeued is enqueued again with ENQUEUE_RESTORE | ENQUEUE_MOVE.  Deadline
+ * and RT tasks in the order the clear found them, each to the tail of its
+ * queue, so every RT priority list and every set of equal deadlines keeps
+ * its order.  Fair tasks in the reverse order: each lag was saved against
+ * the queue of the tasks dequeued after it, and place_entity() restores a
+ * lag against the queue it joins, so last out, first in gives every task
+ * back its lag (up to the clamp every dequeue applies).  Tasks waiting on
+ * a wake list are not queued yet (p->on_rq == 0); the new code's wake-up
+ * path queues them after the rendezvous.
  */
 void plugsched_rq_rebuild(struct plugsched_rq_stats *st)
 {
 	struct plugsched_rq_buf *buf = this_cpu_ptr(&plugsched_rq_buf);
+	const int flags = ENQUEUE_RESTORE | ENQUEUE_MOVE | ENQUEUE_NOCLOCK;
 	struct rq *rq = this_rq();
 	struct rq_flags rf;
 	unsigned int i;
 
 	rq_lock(rq, &rf);
-	update_rq_clock(rq);
+	/*
+	 * The clock the clear read: for the tasks the rendezvous is one
+	 * instant, so their accounting (PELT, runtimes, deadlines) continues
+	 * where the clear left it, and the next clock update accounts the
+	 * rendezvous as time they spent queued, as they would have without
+	 * the switch.  (Reading the clock here would account it as time they
+	 * spent dequeued.)
+	 */
+	rq->clock_update_flags |= RQCF_UPDATED;
 	for (i = 0; i < buf->len; i++) {
-		enqueue_task(rq, buf->tasks[i].p, ENQUEUE_RESTORE | ENQUEUE_MOVE | ENQUEUE_NOCLOCK);
-		st->enqueued++;
+		if (!plugsched_is_fair(buf->tasks[i].p)) {
+			enqueue_task(rq, buf->tasks[i].p, flags);
+			st->enqueued++;
+		}
+	}
+	for (i = buf->len; i-- > 0;) {
+		if (plugsched_is_fair(buf->tasks[i].p)) {
+			enqueue_task(rq, buf->tasks[i].p, flags);
+			st->enqueued++;
+		}
 	}
 	plugsched_rq_fair_drift(rq, buf, st);
 	buf->len = 0;
