@@ -3,6 +3,10 @@
 //! KUnit suite `plugsched_engine`: stack inspection and redirection on real
 //! vmlinux functions (the `sched_get_priority_max/min` system calls).
 //!
+//! Plans, threads and kprobes are owned by the test ([`TestOwned`]): a
+//! failed assertion ends the test at once, and KUnit's cleanup then
+//! reverts and releases them.
+//!
 //! Only `#[test]` functions may use `assert!`/`assert_eq!` (KUnit replaces
 //! them there); elsewhere they would panic the kernel.
 
@@ -16,12 +20,18 @@ mod tests {
             Inject,
             Mode,
             Plan,
-            Stats, //
+            Stats,
+            Target, //
         },
         kapi,
         pcore::x86,
         selftest,
-        shim, //
+        shim::{
+            self,
+            TestKprobe,
+            TestOwned,
+            TestThreads, //
+        },
     };
 
     const SCHED_FIFO: usize = 1;
@@ -43,6 +53,11 @@ mod tests {
         b
     }
 
+    /// A plan owned by the test: reverted (if applied) and freed at its end.
+    fn test_plan(targets: &[Target], busy: &[(&'static CStr, usize)]) -> Result<TestOwned<Plan>> {
+        TestOwned::new(Plan::new(targets, busy)?)
+    }
+
     fn apply(plan: &mut Plan) -> Result<Stats> {
         plan.switch(Direction::Apply, Mode::Parallel, Inject::Nothing)
     }
@@ -54,7 +69,7 @@ mod tests {
     #[test]
     fn redirect_and_revert_syscalls() -> Result {
         let targets = selftest::targets()?;
-        let mut plan = Plan::new(&targets, &[])?;
+        let mut plan = test_plan(&targets, &[])?;
         let hash0 = plan.text_hash()?;
         let heads: [[u8; 4]; 2] = [entry(targets[0].old), entry(targets[1].old)];
         assert_eq!(prio(), (99, 1));
@@ -91,11 +106,11 @@ mod tests {
     fn parked_thread_blocks_until_it_leaves() -> Result {
         let targets = selftest::targets()?;
         let park = shim::test_park_addr();
-        let mut plan = Plan::new(&targets, &[(c"plugsched_test_park", park)])?;
+        let mut plan = test_plan(&targets, &[(c"plugsched_test_park", park)])?;
         let hash0 = plan.text_hash()?;
-        shim::test_threads_start(1, 1)?;
+        let threads = TestThreads::start(1, 1)?;
         let r = apply(&mut plan);
-        shim::test_threads_stop();
+        drop(threads);
         assert_eq!(r.err(), Some(EBUSY));
         assert!(!plan.is_applied());
         assert_eq!(plan.text_hash()?, hash0);
@@ -113,10 +128,10 @@ mod tests {
     fn parallel_inspection_agrees_with_serial_on_1000_threads() -> Result {
         let targets = selftest::targets()?;
         let park = shim::test_park_addr();
-        let mut plan = Plan::new(&targets, &[(c"plugsched_test_park", park)])?;
+        let mut plan = test_plan(&targets, &[(c"plugsched_test_park", park)])?;
         let hash0 = plan.text_hash()?;
         // 1000 sleeping threads, one of them inside the checked range.
-        shim::test_threads_start(1000, 1)?;
+        let threads = TestThreads::start(1000, 1)?;
         let mut same = false;
         let mut last = (0, 0, 0, 0);
         // Other kernel threads may come or go between two runs: retry.
@@ -129,7 +144,7 @@ mod tests {
                 break;
             }
         }
-        shim::test_threads_stop();
+        drop(threads);
         assert!(same);
         assert!(last.0 > 1000);
         assert_eq!(last.2, 1);
@@ -140,7 +155,7 @@ mod tests {
     #[test]
     fn injected_failures_leave_text_identical() -> Result {
         let targets = selftest::targets()?;
-        let mut plan = Plan::new(&targets, &[])?;
+        let mut plan = test_plan(&targets, &[])?;
         let hash0 = plan.text_hash()?;
         for inject in [Inject::AfterStackCheck, Inject::MidPatch] {
             let r = plan.switch(Direction::Apply, Mode::Parallel, inject);
@@ -169,10 +184,10 @@ mod tests {
     #[test]
     fn kprobed_function_is_refused() -> Result {
         let targets = selftest::targets()?;
-        let mut plan = Plan::new(&targets, &[])?;
+        let mut plan = test_plan(&targets, &[])?;
         let hash0 = plan.text_hash()?;
         {
-            let _kp = shim::TestKprobe::arm(targets[0].old)?;
+            let _kp = TestKprobe::arm(targets[0].old)?;
             let hash_kp = plan.text_hash()?;
             // The kprobe changed the site (ftrace call or int3).
             assert!(hash_kp != hash0);
@@ -196,6 +211,7 @@ mod tests {
         let r = Plan::from_manifest(&[]);
         assert_eq!(r.as_ref().err().map(|e| e.to_errno()), None);
         let (plan, internal) = r?;
+        let plan = TestOwned::new(plan)?;
         // Aliases (__ia32_sys_x = __x64_sys_x) count once.
         assert!(plan.target_count() + internal <= n);
         assert!(plan.target_count() + internal >= n - n / 10);
@@ -217,8 +233,8 @@ mod tests {
     #[test]
     fn foreign_patch_is_refused() -> Result {
         let targets = selftest::targets()?;
-        let mut plan = Plan::new(&targets, &[])?;
-        let mut other = Plan::new(&targets, &[])?;
+        let mut plan = test_plan(&targets, &[])?;
+        let mut other = test_plan(&targets, &[])?;
         apply(&mut other)?;
         // Another patcher's jmp sits on the site: refused, nothing written.
         let hash1 = plan.text_hash()?;
