@@ -82,6 +82,7 @@ struct kunit;
 int plugsched_test_defer(struct kunit **test, void (*action)(void *), void *ctx);
 void plugsched_test_release(struct kunit *test, void (*action)(void *), void *ctx);
 int plugsched_test_run_nested(void (*fn)(void *), void *ctx);
+void plugsched_test_skip(const char *reason);
 void plugsched_test_park(void);
 void plugsched_test_wait(void);
 int plugsched_test_threads_start(unsigned int n, unsigned int in_target);

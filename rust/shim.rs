@@ -52,6 +52,7 @@ mod ffi {
             f: unsafe extern "C" fn(*mut c_void),
             ctx: *mut c_void,
         ) -> c_int;
+        pub(super) fn plugsched_test_skip(reason: *const c_char);
         pub(super) fn plugsched_test_park();
         pub(super) fn plugsched_test_threads_start(n: c_uint, in_target: c_uint) -> c_int;
         pub(super) fn plugsched_test_threads_stop();
@@ -170,6 +171,14 @@ pub(crate) fn test_run_nested<F: FnMut()>(mut f: F) -> Result {
     // SAFETY: `ctx` points to `f`, which lives (and is not used otherwise)
     // until the C side, which calls `call` once, returns.
     to_result(unsafe { ffi::plugsched_test_run_nested(call::<F>, ctx.cast()) })
+}
+
+/// Mark the running KUnit test skipped, `reason` shown in its result line;
+/// the test should return right after.
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) fn test_skip(reason: &CStr) {
+    // SAFETY: `reason` is NUL-terminated; it is copied before this returns.
+    unsafe { ffi::plugsched_test_skip(reason.as_char_ptr()) };
 }
 
 /// Sleeping kernel threads (one set at a time), stopped when dropped or at

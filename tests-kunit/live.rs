@@ -5,11 +5,11 @@
 //! rebuilt, the state of every sleeping task afterwards, rollback to the
 //! original text, and the failure paths after the runqueues were cleared.
 //!
-//! The module is loaded with `enable=0` for the KUnit run, so the suite
-//! starts with the vmlinux scheduler live.  Every test ends with the
-//! vmlinux scheduler live, also when an assertion fails:
-//! [`support::rolls_back_at_end`] rolls back then, and the threads, kprobes
-//! and ftrace users a test registers are released first.
+//! Every test starts from the vmlinux scheduler: loaded with `enable=1` (a
+//! plain `insmod`), the module's scheduler is live when KUnit runs, and the
+//! suite skips.  Every test ends with the vmlinux scheduler live, also when
+//! an assertion fails: [`support::switching_test`] rolls back then, and the
+//! threads, kprobes and ftrace users a test registers are released first.
 //!
 //! Only `#[test]` functions may use `assert!`/`assert_eq!` (KUnit replaces
 //! them there); elsewhere they would panic the kernel.
@@ -44,7 +44,9 @@ mod tests {
 
     #[test]
     fn upgrade_then_rollback() -> Result {
-        let _end = support::rolls_back_at_end()?;
+        let Some(_end) = support::switching_test()? else {
+            return Ok(());
+        };
         let generation = stat("generation");
         let r = live::upgrade();
         assert_eq!(r.err().map(|e| e.to_errno()), None);
@@ -86,7 +88,9 @@ mod tests {
 
     #[test]
     fn sleeping_tasks_keep_no_module_frames() -> Result {
-        let _end = support::rolls_back_at_end()?;
+        let Some(_end) = support::switching_test()? else {
+            return Ok(());
+        };
         live::upgrade()?;
         kernel::time::delay::fsleep(kernel::time::Delta::from_millis(50));
         // Every task that slept or was preempted under the new scheduler
@@ -102,7 +106,9 @@ mod tests {
 
     #[test]
     fn rollback_waits_for_tasks_in_module_code() -> Result {
-        let _end = support::rolls_back_at_end()?;
+        let Some(_end) = support::switching_test()? else {
+            return Ok(());
+        };
         live::upgrade()?;
         // Kernel threads asleep in a function of the module that is no
         // redirected function (like a module-internal scheduler function):
@@ -121,7 +127,9 @@ mod tests {
 
     #[test]
     fn ftrace_leaves_redirected_functions_alone() -> Result {
-        let _end = support::rolls_back_at_end()?;
+        let Some(_end) = support::switching_test()? else {
+            return Ok(());
+        };
         let target = selftest::targets()?[0];
         live::upgrade()?;
         // A kprobe on a redirected traceable function goes through ftrace,
@@ -140,7 +148,9 @@ mod tests {
 
     #[test]
     fn rollback_refused_while_ftrace_covers_a_redirected_function() -> Result {
-        let _end = support::rolls_back_at_end()?;
+        let Some(_end) = support::switching_test()? else {
+            return Ok(());
+        };
         let target = selftest::targets()?[0];
         live::upgrade()?;
         // Registered while the site is ours: ftrace never counted it on the
@@ -159,7 +169,9 @@ mod tests {
 
     #[test]
     fn failures_after_the_clear_rebuild_with_the_old_code() -> Result {
-        let _end = support::rolls_back_at_end()?;
+        let Some(_end) = support::switching_test()? else {
+            return Ok(());
+        };
         for inject in [Inject::AfterStackCheck, Inject::MidPatch] {
             let r = live::failing_upgrade(inject);
             assert_eq!(r.err(), Some(ECANCELED));

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * C helpers of the KUnit suites (linked only into KUnit builds): cleanup
- * through KUnit, kernel threads parked inside known functions, indirect
- * calls, and a check of every sleeping task's stack.
+ * and skipping through KUnit, kernel threads parked inside known
+ * functions, indirect calls, and a check of every sleeping task's stack.
  */
 #include <kunit/resource.h>
 #include <kunit/test.h>
@@ -65,6 +65,18 @@ int plugsched_test_run_nested(void (*fn)(void *), void *ctx)
 	current->kunit_test = outer;
 	kfree(inner);
 	return 0;
+}
+
+/*
+ * Mark the running KUnit test skipped, @reason its status comment; the test
+ * goes on until it returns.  Outside a KUnit test, nothing happens.
+ */
+void plugsched_test_skip(const char *reason)
+{
+	struct kunit *test = kunit_get_current_test();
+
+	if (test)
+		kunit_mark_skipped(test, "%s", reason);
 }
 
 static DECLARE_COMPLETION(go);

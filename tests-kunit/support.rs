@@ -1,18 +1,42 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! What the KUnit suites share: leaving the vmlinux scheduler live at the
-//! end of a test that switches, however the test ends.
+//! What the KUnit suites share: skipping the tests that need the vmlinux
+//! scheduler while the module's is live, and leaving the vmlinux scheduler
+//! live at the end of a test that switches, however the test ends.
+//!
+//! A plain `insmod plugsched.ko` upgrades at load, before KUnit runs the
+//! module's suites: every test must then pass, or skip naming why
+//! (scenario `natural`).  Loaded with `enable=0` (scenario `basic`), every
+//! test runs.
 
 use kernel::prelude::*;
 
 use crate::{
     live,
-    shim::TestOwned,
+    shim::{
+        self,
+        TestOwned, //
+    },
     state::{
         self,
         State, //
     },
 };
+
+/// The reason shown in the result line of a skipped test.
+const LIVE: &CStr =
+    c"the module scheduler is live (loaded with enable=1); load with enable=0 to run this test";
+
+/// For a test that needs the vmlinux scheduler live: if the module's is
+/// (or a switch is under way), mark the test skipped and return `true`
+/// (the test returns at once).
+pub(crate) fn skip_while_live() -> bool {
+    let live = state::current() != State::Off;
+    if live {
+        shim::test_skip(LIVE);
+    }
+    live
+}
 
 /// Rolls back to the vmlinux scheduler, if the module's is live, when
 /// dropped: at the end of the test that owns it.
@@ -39,10 +63,14 @@ impl Drop for RollBackAtEnd {
     }
 }
 
-/// What rolls back any upgrade the test leaves behind, when it ends,
-/// however it ends.
-pub(crate) fn rolls_back_at_end() -> Result<TestOwned<RollBackAtEnd>> {
-    TestOwned::new(RollBackAtEnd(()))
+/// Start a test that switches schedulers: `None` if it is skipped (the
+/// module's scheduler is live), else what rolls back any upgrade the test
+/// leaves behind, when it ends, however it ends.
+pub(crate) fn switching_test() -> Result<Option<TestOwned<RollBackAtEnd>>> {
+    if skip_while_live() {
+        return Ok(None);
+    }
+    TestOwned::new(RollBackAtEnd(())).map(Some)
 }
 
 /// KUnit suite `plugsched_test_support`: what a test owns is dropped when
