@@ -78,6 +78,11 @@ struct task_struct *plugsched_current(void);
 void plugsched_pin_module(void);
 
 /* tests-kunit/support.c (KUnit builds only) */
+struct kunit;
+int plugsched_test_defer(struct kunit **test, void (*action)(void *), void *ctx);
+void plugsched_test_release(struct kunit *test, void (*action)(void *), void *ctx);
+int plugsched_test_run_nested(void (*fn)(void *), void *ctx);
+void plugsched_test_skip(const char *reason);
 void plugsched_test_park(void);
 void plugsched_test_wait(void);
 int plugsched_test_threads_start(unsigned int n, unsigned int in_target);

@@ -26,6 +26,9 @@ mod kunit_klp;
 mod kunit_live;
 #[path = "../tests-kunit/skeleton.rs"]
 mod kunit_skeleton;
+#[cfg(CONFIG_KUNIT = "y")]
+#[path = "../tests-kunit/support.rs"]
+mod kunit_support;
 
 module! {
     type: Plugsched,

@@ -38,6 +38,21 @@ mod ffi {
 
     #[cfg(CONFIG_KUNIT = "y")]
     extern "C" {
+        pub(super) fn plugsched_test_defer(
+            test: *mut *mut kernel::bindings::kunit,
+            action: unsafe extern "C" fn(*mut c_void),
+            ctx: *mut c_void,
+        ) -> c_int;
+        pub(super) fn plugsched_test_release(
+            test: *mut kernel::bindings::kunit,
+            action: unsafe extern "C" fn(*mut c_void),
+            ctx: *mut c_void,
+        );
+        pub(super) fn plugsched_test_run_nested(
+            f: unsafe extern "C" fn(*mut c_void),
+            ctx: *mut c_void,
+        ) -> c_int;
+        pub(super) fn plugsched_test_skip(reason: *const c_char);
         pub(super) fn plugsched_test_park();
         pub(super) fn plugsched_test_threads_start(n: c_uint, in_target: c_uint) -> c_int;
         pub(super) fn plugsched_test_threads_stop();
@@ -59,34 +74,153 @@ pub(crate) fn test_park_addr() -> usize {
     ffi::plugsched_test_park as usize
 }
 
-/// Start `n` sleeping kernel threads, `in_target` of them inside
-/// `plugsched_test_park`; returns once all are asleep where they belong.
+/// A value owned by the running KUnit test: dropped when the `TestOwned`
+/// is, or, if the test ends first, by KUnit's cleanup of the test.  (A
+/// failed `assert!` in a test ends the test's thread at once, without
+/// running destructors; what a test registers in the kernel must be
+/// released all the same.)
+///
+/// Neither `Send` nor `Sync` (raw pointers): it cannot leave the test's
+/// thread, so it is gone when the test has ended.
 #[cfg(CONFIG_KUNIT = "y")]
-pub(crate) fn test_threads_start(n: u32, in_target: u32) -> Result {
-    // SAFETY: Process context; the threads are stopped by
-    // `test_threads_stop`, also on the C side's error paths.
-    to_result(unsafe { ffi::plugsched_test_threads_start(n, in_target) })
+pub(crate) struct TestOwned<T: Send> {
+    value: core::ptr::NonNull<T>,
+    test: *mut kernel::bindings::kunit,
+    /// The deferred action, kept: KUnit finds it by its address.
+    action: unsafe extern "C" fn(*mut c_void),
 }
 
-/// Release and reap the threads of [`test_threads_start`].
+/// The action [`TestOwned`] defers: drop the boxed `T` at `ctx`.
+///
+/// # Safety
+///
+/// `ctx` must come from `KBox::<T>::leak` and not be used afterwards.
 #[cfg(CONFIG_KUNIT = "y")]
-pub(crate) fn test_threads_stop() {
-    // SAFETY: Process context; safe to call with no threads started.
-    unsafe { ffi::plugsched_test_threads_stop() };
+unsafe extern "C" fn drop_test_owned<T>(ctx: *mut c_void) {
+    // SAFETY: The caller passes the box's pointer, once.
+    drop(unsafe { KBox::from_raw(ctx.cast::<T>()) });
 }
 
-/// A kprobe on the function at `addr`, removed when dropped (one at a time).
+#[cfg(CONFIG_KUNIT = "y")]
+impl<T: Send> TestOwned<T> {
+    /// Hand `value` to the running test.  On any error (not in a KUnit
+    /// test, no memory) `value` has been dropped.
+    pub(crate) fn new(value: T) -> Result<Self> {
+        let value = core::ptr::NonNull::from(KBox::leak(KBox::new(value, GFP_KERNEL)?));
+        let action: unsafe extern "C" fn(*mut c_void) = drop_test_owned::<T>;
+        let mut test = core::ptr::null_mut();
+        // SAFETY: `value` is a leaked box, handed to the action, which the
+        // C side runs exactly once: at the end of the test, from `drop`, or
+        // right away if it cannot be deferred (then we return the error and
+        // never touch `value` again).  `T: Send`: the test's cleanup may run
+        // in another thread.
+        let r = unsafe { ffi::plugsched_test_defer(&mut test, action, value.as_ptr().cast()) };
+        to_result(r)?;
+        Ok(TestOwned {
+            value,
+            test,
+            action,
+        })
+    }
+}
+
+#[cfg(CONFIG_KUNIT = "y")]
+impl<T: Send> core::ops::Deref for TestOwned<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: The value is dropped only by `drop` or at the end of the
+        // test, after which this test-thread-bound object is gone.
+        unsafe { self.value.as_ref() }
+    }
+}
+
+#[cfg(CONFIG_KUNIT = "y")]
+impl<T: Send> core::ops::DerefMut for TestOwned<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: As in `deref`; `&mut self` makes the access exclusive.
+        unsafe { self.value.as_mut() }
+    }
+}
+
+#[cfg(CONFIG_KUNIT = "y")]
+impl<T: Send> Drop for TestOwned<T> {
+    fn drop(&mut self) {
+        // SAFETY: `test`, `action` and the pointer are what `new` deferred;
+        // the test is still running (this is its thread), so the action has
+        // not run yet: it runs now and is not run again at the test's end.
+        unsafe { ffi::plugsched_test_release(self.test, self.action, self.value.as_ptr().cast()) };
+    }
+}
+
+/// Run `f` as a KUnit test of its own, nested in the running one, and end
+/// it as KUnit ends a test: what [`TestOwned`] values still hold is
+/// dropped.  For tests of the cleanup; `f` must not use `assert!`.
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) fn test_run_nested<F: FnMut()>(mut f: F) -> Result {
+    /// # Safety
+    ///
+    /// `ctx` must point to an `F`, valid and not otherwise used for the
+    /// call.
+    unsafe extern "C" fn call<F: FnMut()>(ctx: *mut c_void) {
+        // SAFETY: The caller passes `&mut f` below, for this call only.
+        let f = unsafe { &mut *ctx.cast::<F>() };
+        f();
+    }
+    let ctx: *mut F = &mut f;
+    // SAFETY: `ctx` points to `f`, which lives (and is not used otherwise)
+    // until the C side, which calls `call` once, returns.
+    to_result(unsafe { ffi::plugsched_test_run_nested(call::<F>, ctx.cast()) })
+}
+
+/// Mark the running KUnit test skipped, `reason` shown in its result line;
+/// the test should return right after.
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) fn test_skip(reason: &CStr) {
+    // SAFETY: `reason` is NUL-terminated; it is copied before this returns.
+    unsafe { ffi::plugsched_test_skip(reason.as_char_ptr()) };
+}
+
+/// Sleeping kernel threads (one set at a time), stopped when dropped or at
+/// the end of the test.
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) struct TestThreads(());
+
+#[cfg(CONFIG_KUNIT = "y")]
+impl TestThreads {
+    /// Start `n` of them, `in_target` of them inside
+    /// `plugsched_test_park`; returns once all are asleep where they belong.
+    pub(crate) fn start(n: u32, in_target: u32) -> Result<TestOwned<Self>> {
+        // SAFETY: Process context; one set at a time (KUnit cases run one
+        // after the other, and the previous set was stopped at the end of
+        // its test at the latest).  On failure the C side leaves no thread.
+        to_result(unsafe { ffi::plugsched_test_threads_start(n, in_target) })?;
+        TestOwned::new(TestThreads(()))
+    }
+}
+
+#[cfg(CONFIG_KUNIT = "y")]
+impl Drop for TestThreads {
+    fn drop(&mut self) {
+        // SAFETY: Process context; the threads were started by `start`.
+        unsafe { ffi::plugsched_test_threads_stop() };
+    }
+}
+
+/// A kprobe on the function at `addr` (one at a time), removed when dropped
+/// or at the end of the test.
 #[cfg(CONFIG_KUNIT = "y")]
 pub(crate) struct TestKprobe(());
 
 #[cfg(CONFIG_KUNIT = "y")]
 impl TestKprobe {
     /// Register the kprobe.
-    pub(crate) fn arm(addr: usize) -> Result<Self> {
+    pub(crate) fn arm(addr: usize) -> Result<TestOwned<Self>> {
         // SAFETY: Process context; only one TestKprobe exists at a time (the
-        // KUnit cases of a suite run one after the other).
+        // KUnit cases of a suite run one after the other, and each one's
+        // kprobe is gone at its end).
         to_result(unsafe { ffi::plugsched_test_kprobe_arm(addr as c_ulong) })?;
-        Ok(TestKprobe(()))
+        TestOwned::new(TestKprobe(()))
     }
 }
 
@@ -99,18 +233,19 @@ impl Drop for TestKprobe {
 }
 
 /// An ftrace user (a function-tracer-like `ftrace_ops`) on the function at
-/// `addr`, unregistered when dropped (one at a time).
+/// `addr` (one at a time), unregistered when dropped or at the end of the
+/// test.
 #[cfg(CONFIG_KUNIT = "y")]
 pub(crate) struct TestFtrace(usize);
 
 #[cfg(CONFIG_KUNIT = "y")]
 impl TestFtrace {
     /// Register it.
-    pub(crate) fn arm(addr: usize) -> Result<Self> {
+    pub(crate) fn arm(addr: usize) -> Result<TestOwned<Self>> {
         // SAFETY: Process context; one TestFtrace at a time (KUnit cases
-        // run one after the other).
+        // run one after the other, and each one's user is gone at its end).
         to_result(unsafe { ffi::plugsched_test_ftrace_arm(addr as c_ulong) })?;
-        Ok(TestFtrace(addr))
+        TestOwned::new(TestFtrace(addr))
     }
 }
 

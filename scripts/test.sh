@@ -12,7 +12,9 @@
 #      scenarios basic (KUnit suites run at load), engine (live redirection
 #      checked from user space), extracted (the extracted scheduler is in
 #      the loaded module: every kernel symbol it uses is bound), live (the
-#      whole-scheduler upgrade and rollback, 20 cycles under a mixed workload)
+#      whole-scheduler upgrade and rollback, 20 cycles under a mixed workload),
+#      natural (plain insmod: upgrade at load, KUnit suites run against the
+#      live module scheduler, rmmod returns)
 #   4. harness self-test: a run with a failing case must be rejected
 #   5. Debian's stock kernel: build plugsched.ko for it; the same scenarios
 #
@@ -49,7 +51,7 @@ for target in ${PLUGSCHED_TARGETS:-test debian}; do
 		scens="basic engine"
 		# The extracted scheduler needs the boundary analysis, which needs
 		# the target's vmlinux with DWARF and relocations (our test kernel).
-		[ -e "$PS_TOP/build/$target/has-sched" ] && scens="$scens extracted live safety"
+		[ -e "$PS_TOP/build/$target/has-sched" ] && scens="$scens extracted live safety natural"
 		for scen in $scens; do
 			t=300
 			case $scen in live | safety) t=900 ;; esac

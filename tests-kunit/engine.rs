@@ -3,6 +3,12 @@
 //! KUnit suite `plugsched_engine`: stack inspection and redirection on real
 //! vmlinux functions (the `sched_get_priority_max/min` system calls).
 //!
+//! Those are scheduler functions: while the module's scheduler is live
+//! (loaded with `enable=1`) their sites hold its jmps, and the tests that
+//! switch them skip.  Plans, threads and kprobes are owned by the test
+//! ([`TestOwned`]): a failed assertion ends the test at once, and KUnit's
+//! cleanup then reverts and releases them.
+//!
 //! Only `#[test]` functions may use `assert!`/`assert_eq!` (KUnit replaces
 //! them there); elsewhere they would panic the kernel.
 
@@ -16,12 +22,18 @@ mod tests {
             Inject,
             Mode,
             Plan,
-            Stats, //
+            Stats,
+            Target, //
         },
-        kapi,
+        kapi, kunit_support as support,
         pcore::x86,
         selftest,
-        shim, //
+        shim::{
+            self,
+            TestKprobe,
+            TestOwned,
+            TestThreads, //
+        },
     };
 
     const SCHED_FIFO: usize = 1;
@@ -43,6 +55,11 @@ mod tests {
         b
     }
 
+    /// A plan owned by the test: reverted (if applied) and freed at its end.
+    fn test_plan(targets: &[Target], busy: &[(&'static CStr, usize)]) -> Result<TestOwned<Plan>> {
+        TestOwned::new(Plan::new(targets, busy)?)
+    }
+
     fn apply(plan: &mut Plan) -> Result<Stats> {
         plan.switch(Direction::Apply, Mode::Parallel, Inject::Nothing)
     }
@@ -53,8 +70,11 @@ mod tests {
 
     #[test]
     fn redirect_and_revert_syscalls() -> Result {
+        if support::skip_while_live() {
+            return Ok(());
+        }
         let targets = selftest::targets()?;
-        let mut plan = Plan::new(&targets, &[])?;
+        let mut plan = test_plan(&targets, &[])?;
         let hash0 = plan.text_hash()?;
         let heads: [[u8; 4]; 2] = [entry(targets[0].old), entry(targets[1].old)];
         assert_eq!(prio(), (99, 1));
@@ -80,6 +100,7 @@ mod tests {
 
     #[test]
     fn patch_site_is_after_endbr() -> Result {
+        // Whichever scheduler is live: a jmp goes after the ENDBR.
         for t in selftest::targets()? {
             let head = entry(t.old);
             assert!(head == x86::ENDBR64 || head == x86::ENDBR_SEALED);
@@ -89,13 +110,16 @@ mod tests {
 
     #[test]
     fn parked_thread_blocks_until_it_leaves() -> Result {
+        if support::skip_while_live() {
+            return Ok(());
+        }
         let targets = selftest::targets()?;
         let park = shim::test_park_addr();
-        let mut plan = Plan::new(&targets, &[(c"plugsched_test_park", park)])?;
+        let mut plan = test_plan(&targets, &[(c"plugsched_test_park", park)])?;
         let hash0 = plan.text_hash()?;
-        shim::test_threads_start(1, 1)?;
+        let threads = TestThreads::start(1, 1)?;
         let r = apply(&mut plan);
-        shim::test_threads_stop();
+        drop(threads);
         assert_eq!(r.err(), Some(EBUSY));
         assert!(!plan.is_applied());
         assert_eq!(plan.text_hash()?, hash0);
@@ -111,12 +135,15 @@ mod tests {
 
     #[test]
     fn parallel_inspection_agrees_with_serial_on_1000_threads() -> Result {
+        if support::skip_while_live() {
+            return Ok(());
+        }
         let targets = selftest::targets()?;
         let park = shim::test_park_addr();
-        let mut plan = Plan::new(&targets, &[(c"plugsched_test_park", park)])?;
+        let mut plan = test_plan(&targets, &[(c"plugsched_test_park", park)])?;
         let hash0 = plan.text_hash()?;
         // 1000 sleeping threads, one of them inside the checked range.
-        shim::test_threads_start(1000, 1)?;
+        let threads = TestThreads::start(1000, 1)?;
         let mut same = false;
         let mut last = (0, 0, 0, 0);
         // Other kernel threads may come or go between two runs: retry.
@@ -129,7 +156,7 @@ mod tests {
                 break;
             }
         }
-        shim::test_threads_stop();
+        drop(threads);
         assert!(same);
         assert!(last.0 > 1000);
         assert_eq!(last.2, 1);
@@ -139,8 +166,11 @@ mod tests {
 
     #[test]
     fn injected_failures_leave_text_identical() -> Result {
+        if support::skip_while_live() {
+            return Ok(());
+        }
         let targets = selftest::targets()?;
-        let mut plan = Plan::new(&targets, &[])?;
+        let mut plan = test_plan(&targets, &[])?;
         let hash0 = plan.text_hash()?;
         for inject in [Inject::AfterStackCheck, Inject::MidPatch] {
             let r = plan.switch(Direction::Apply, Mode::Parallel, inject);
@@ -168,11 +198,14 @@ mod tests {
 
     #[test]
     fn kprobed_function_is_refused() -> Result {
+        if support::skip_while_live() {
+            return Ok(());
+        }
         let targets = selftest::targets()?;
-        let mut plan = Plan::new(&targets, &[])?;
+        let mut plan = test_plan(&targets, &[])?;
         let hash0 = plan.text_hash()?;
         {
-            let _kp = shim::TestKprobe::arm(targets[0].old)?;
+            let _kp = TestKprobe::arm(targets[0].old)?;
             let hash_kp = plan.text_hash()?;
             // The kprobe changed the site (ftrace call or int3).
             assert!(hash_kp != hash0);
@@ -189,6 +222,10 @@ mod tests {
 
     #[test]
     fn plan_of_the_extracted_scheduler() -> Result {
+        // A plan is refused while the module's jmps sit on the sites.
+        if support::skip_while_live() {
+            return Ok(());
+        }
         // The module carries the scheduler extracted by `plugsched init`
         // (the KUnit kernel is the one the analysis reads) and its manifest.
         let n = kapi::manifest_len();
@@ -196,6 +233,7 @@ mod tests {
         let r = Plan::from_manifest(&[]);
         assert_eq!(r.as_ref().err().map(|e| e.to_errno()), None);
         let (plan, internal) = r?;
+        let plan = TestOwned::new(plan)?;
         // Aliases (__ia32_sys_x = __x64_sys_x) count once.
         assert!(plan.target_count() + internal <= n);
         assert!(plan.target_count() + internal >= n - n / 10);
@@ -216,9 +254,12 @@ mod tests {
 
     #[test]
     fn foreign_patch_is_refused() -> Result {
+        if support::skip_while_live() {
+            return Ok(());
+        }
         let targets = selftest::targets()?;
-        let mut plan = Plan::new(&targets, &[])?;
-        let mut other = Plan::new(&targets, &[])?;
+        let mut plan = test_plan(&targets, &[])?;
+        let mut other = test_plan(&targets, &[])?;
         apply(&mut other)?;
         // Another patcher's jmp sits on the site: refused, nothing written.
         let hash1 = plan.text_hash()?;

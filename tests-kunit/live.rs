@@ -5,8 +5,11 @@
 //! rebuilt, the state of every sleeping task afterwards, rollback to the
 //! original text, and the failure paths after the runqueues were cleared.
 //!
-//! The module is loaded with `enable=0` for the KUnit run, so the suite
-//! starts and ends with the vmlinux scheduler live.
+//! Every test starts from the vmlinux scheduler: loaded with `enable=1` (a
+//! plain `insmod`), the module's scheduler is live when KUnit runs, and the
+//! suite skips.  Every test ends with the vmlinux scheduler live, also when
+//! an assertion fails: [`support::switching_test`] rolls back then, and the
+//! threads, kprobes and ftrace users a test registers are released first.
 //!
 //! Only `#[test]` functions may use `assert!`/`assert_eq!` (KUnit replaces
 //! them there); elsewhere they would panic the kernel.
@@ -20,7 +23,13 @@ mod tests {
             self,
             Inject, //
         },
-        kapi, live, selftest, shim,
+        kapi, kunit_support as support, live, selftest,
+        shim::{
+            self,
+            TestFtrace,
+            TestKprobe,
+            TestThreads, //
+        },
         state::{
             self,
             State, //
@@ -35,7 +44,9 @@ mod tests {
 
     #[test]
     fn upgrade_then_rollback() -> Result {
-        assert_eq!(state::current(), State::Off);
+        let Some(_end) = support::switching_test()? else {
+            return Ok(());
+        };
         let generation = stat("generation");
         let r = live::upgrade();
         assert_eq!(r.err().map(|e| e.to_errno()), None);
@@ -77,58 +88,59 @@ mod tests {
 
     #[test]
     fn sleeping_tasks_keep_no_module_frames() -> Result {
+        let Some(_end) = support::switching_test()? else {
+            return Ok(());
+        };
         live::upgrade()?;
         kernel::time::delay::fsleep(kernel::time::Delta::from_millis(50));
         // Every task that slept or was preempted under the new scheduler
         // unwinds reliably and has no return address in the module (no
         // module __schedule or schedule-entry frame).
         let (checked, hits, unreliable) = shim::test_sleeper_stacks();
-        let back = live::rollback();
         assert!(checked > 10);
         assert_eq!(hits, 0);
         assert_eq!(unreliable, 0);
-        assert_eq!(back.err().map(|e| e.to_errno()), None);
+        assert_eq!(live::rollback().err().map(|e| e.to_errno()), None);
         Ok(())
     }
 
     #[test]
     fn rollback_waits_for_tasks_in_module_code() -> Result {
+        let Some(_end) = support::switching_test()? else {
+            return Ok(());
+        };
         live::upgrade()?;
         // Kernel threads asleep in a function of the module that is no
         // redirected function (like a module-internal scheduler function):
         // the module must not go away under them.
-        let started = shim::test_threads_start(4, 4);
+        let threads = TestThreads::start(4, 4)?;
         let live_text = live::text_hash();
-        let busy = live::rollback();
+        assert_eq!(live::rollback().err(), Some(EBUSY));
         // Refused: the module's scheduler still runs, the text is as it was.
-        let still_live = state::current() == State::Live;
-        let text_kept = live::text_hash() == live_text;
-        shim::test_threads_stop();
-        let back = live::rollback();
-        assert_eq!(started.err().map(|e| e.to_errno()), None);
-        assert_eq!(busy.err(), Some(EBUSY));
-        assert!(still_live);
-        assert!(text_kept);
-        assert_eq!(back.err().map(|e| e.to_errno()), None);
+        assert_eq!(state::current(), State::Live);
+        assert_eq!(live::text_hash(), live_text);
+        drop(threads);
+        assert_eq!(live::rollback().err().map(|e| e.to_errno()), None);
         assert_eq!(state::current(), State::Off);
         Ok(())
     }
 
     #[test]
     fn ftrace_leaves_redirected_functions_alone() -> Result {
+        let Some(_end) = support::switching_test()? else {
+            return Ok(());
+        };
         let target = selftest::targets()?[0];
         live::upgrade()?;
         // A kprobe on a redirected traceable function goes through ftrace,
         // which must not touch the site holding our jmp (a WARN from
         // ftrace_bug() would fail the run).  The rollback then finds the
         // kprobe gone and the site as it left it.
-        let armed = shim::TestKprobe::arm(target.old);
-        drop(armed);
-        let back = live::rollback();
-        assert_eq!(back.err().map(|e| e.to_errno()), None);
+        drop(TestKprobe::arm(target.old));
+        assert_eq!(live::rollback().err().map(|e| e.to_errno()), None);
         assert_eq!(live::text_hash(), live::initial_text_hash());
         // Tracing works again afterwards.
-        let armed = shim::TestKprobe::arm(target.old);
+        let armed = TestKprobe::arm(target.old);
         assert!(armed.is_ok());
         drop(armed);
         Ok(())
@@ -136,30 +148,30 @@ mod tests {
 
     #[test]
     fn rollback_refused_while_ftrace_covers_a_redirected_function() -> Result {
+        let Some(_end) = support::switching_test()? else {
+            return Ok(());
+        };
         let target = selftest::targets()?[0];
         live::upgrade()?;
         // Registered while the site is ours: ftrace never counted it on the
         // record, so handing the record back now would break ftrace's
         // accounting (and ftrace would shut itself down at unregister).
-        let user = shim::TestFtrace::arm(target.old);
-        let armed = user.is_ok();
+        let user = TestFtrace::arm(target.old)?;
         let live_text = live::text_hash();
-        let refused = live::rollback();
-        let still_live = state::current() == State::Live;
-        let text_kept = live::text_hash() == live_text;
+        assert_eq!(live::rollback().err(), Some(EBUSY));
+        assert_eq!(state::current(), State::Live);
+        assert_eq!(live::text_hash(), live_text);
         drop(user);
-        let back = live::rollback();
-        assert!(armed);
-        assert_eq!(refused.err(), Some(EBUSY));
-        assert!(still_live);
-        assert!(text_kept);
-        assert_eq!(back.err().map(|e| e.to_errno()), None);
+        assert_eq!(live::rollback().err().map(|e| e.to_errno()), None);
         assert_eq!(live::text_hash(), live::initial_text_hash());
         Ok(())
     }
 
     #[test]
-    fn failures_after_the_clear_rebuild_with_the_old_code() {
+    fn failures_after_the_clear_rebuild_with_the_old_code() -> Result {
+        let Some(_end) = support::switching_test()? else {
+            return Ok(());
+        };
         for inject in [Inject::AfterStackCheck, Inject::MidPatch] {
             let r = live::failing_upgrade(inject);
             assert_eq!(r.err(), Some(ECANCELED));
@@ -177,5 +189,6 @@ mod tests {
         assert_eq!(live::upgrade().err().map(|e| e.to_errno()), None);
         assert_eq!(live::rollback().err().map(|e| e.to_errno()), None);
         assert_eq!(live::text_hash(), live::initial_text_hash());
+        Ok(())
     }
 }

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * C helpers of the KUnit suites (linked only into KUnit builds): kernel
- * threads parked inside known functions, indirect calls, and a check of
- * every sleeping task's stack.
+ * C helpers of the KUnit suites (linked only into KUnit builds): cleanup
+ * and skipping through KUnit, kernel threads parked inside known
+ * functions, indirect calls, and a check of every sleeping task's stack.
  */
+#include <kunit/resource.h>
+#include <kunit/test.h>
+#include <kunit/test-bug.h>
 #include <linux/atomic.h>
 #include <linux/completion.h>
 #include <linux/delay.h>
@@ -20,6 +23,61 @@
 #include <linux/string.h>
 
 #include "../c_shims/shims.h"
+
+/*
+ * Run @action(@ctx) when the running KUnit test ends, however it ends: a
+ * failed Rust assertion ends the test thread without running destructors.
+ * Stores the test in @test.  If the action cannot be deferred (not in a
+ * KUnit test, no memory), it runs now and an error is returned.
+ */
+int plugsched_test_defer(struct kunit **test, kunit_action_t *action, void *ctx)
+{
+	*test = kunit_get_current_test();
+	if (!*test) {
+		action(ctx);
+		return -ESRCH;
+	}
+	return kunit_add_action_or_reset(*test, action, ctx);
+}
+
+/* Run the action deferred by plugsched_test_defer() now, and only now. */
+void plugsched_test_release(struct kunit *test, kunit_action_t *action, void *ctx)
+{
+	kunit_release_action(test, action, ctx);
+}
+
+/*
+ * Run @fn(@ctx) as a KUnit test of its own, nested in the running one, and
+ * end it as KUnit ends a test: the actions deferred in it run.  For tests
+ * of the cleanup itself; @fn must not fail a KUnit assertion.
+ */
+int plugsched_test_run_nested(void (*fn)(void *), void *ctx)
+{
+	struct kunit *outer = current->kunit_test;
+	struct kunit *inner = kzalloc(sizeof(*inner), GFP_KERNEL);
+
+	if (!inner)
+		return -ENOMEM;
+	kunit_init_test(inner, "plugsched_nested", NULL);
+	current->kunit_test = inner;
+	fn(ctx);
+	kunit_cleanup(inner);
+	current->kunit_test = outer;
+	kfree(inner);
+	return 0;
+}
+
+/*
+ * Mark the running KUnit test skipped, @reason its status comment; the test
+ * goes on until it returns.  Outside a KUnit test, nothing happens.
+ */
+void plugsched_test_skip(const char *reason)
+{
+	struct kunit *test = kunit_get_current_test();
+
+	if (test)
+		kunit_mark_skipped(test, "%s", reason);
+}
 
 static DECLARE_COMPLETION(go);
 static atomic_t parked = ATOMIC_INIT(0);
@@ -61,7 +119,7 @@ static int thread_fn(void *in_target)
 /*
  * Start @n kernel threads, the first @in_target of which sleep inside
  * plugsched_test_park(), the rest inside plugsched_test_wait(); return once
- * all of them are inside.
+ * all of them are inside.  On failure no thread is left.
  */
 int plugsched_test_threads_start(unsigned int n, unsigned int in_target)
 {
@@ -86,7 +144,10 @@ int plugsched_test_threads_start(unsigned int n, unsigned int in_target)
 	}
 	for (i = 0; atomic_read(&parked) < n && i < 10000; i++)
 		msleep(1);
-	return atomic_read(&parked) == n ? 0 : -ETIMEDOUT;
+	if (atomic_read(&parked) == n)
+		return 0;
+	plugsched_test_threads_stop();
+	return -ETIMEDOUT;
 }
 
 /* Release every test thread and wait until all have exited. */
