@@ -12,7 +12,7 @@
 #      scenarios basic (KUnit suites run at load), engine (live redirection
 #      checked from user space), extracted (the extracted scheduler is in
 #      the loaded module: every kernel symbol it uses is bound), live (the
-#      whole-scheduler upgrade and rollback, 20 cycles under a mixed workload),
+#      whole-scheduler upgrade and rollback, 12 cycles under a mixed workload),
 #      natural (plain insmod: upgrade at load, KUnit suites run against the
 #      live module scheduler, rmmod returns)
 #   4. harness self-test: a run with a failing case must be rejected

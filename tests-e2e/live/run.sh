@@ -17,7 +17,7 @@
 # ("live: ...").
 . /lib/plugsched/ktap.sh
 
-CYCLES=20		# upgrade + rollback cycles
+CYCLES=12		# upgrade + rollback cycles (debug kernel: ~45 s each under TCG)
 SETTLE=1		# seconds the workload runs between two checks
 RETRIES=5		# attempts of a switch refused with EBUSY, 1 s apart
 READY_WAIT=600		# tenths of a second the workload gets to start
