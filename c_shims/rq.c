@@ -210,10 +210,12 @@ static void plugsched_rq_finish_delayed(struct rq *rq, struct plugsched_rq_buf *
  * against the queue's average vruntime before the first dequeue, and its
  * PELT averages as its dequeue left them (brought up to date).
  */
-static void plugsched_rq_dequeue_all(struct rq *rq, struct plugsched_rq_buf *buf)
+static void plugsched_rq_dequeue_all(struct rq *rq, struct plugsched_rq_buf *buf,
+				     struct plugsched_rq_stats *st)
 {
 	u64 avg = avg_vruntime(&rq->cfs);
 	unsigned int i;
+	s64 lag;
 
 	for (i = 0; i < buf->len; i++) {
 		struct plugsched_rq_entry *e = &buf->tasks[i];
@@ -223,10 +225,16 @@ static void plugsched_rq_dequeue_all(struct rq *rq, struct plugsched_rq_buf *buf
 	}
 	for (i = 0; i < buf->len; i++) {
 		struct plugsched_rq_entry *e = &buf->tasks[i];
+		struct sched_entity *se = &e->p->se;
 
+		lag = (s64)(avg_vruntime(&rq->cfs) - se->vruntime);
 		dequeue_task(rq, e->p, DEQUEUE_SAVE | DEQUEUE_MOVE | DEQUEUE_NOCLOCK);
-		e->util = e->p->se.avg.util_avg;
-		e->load = e->p->se.avg.load_avg;
+		e->util = se->avg.util_avg;
+		e->load = se->avg.load_avg;
+		/* What the dequeue's clamp of the saved lag took away. */
+		if (plugsched_is_fair(e->p))
+			st->lag_clamp_max = max(st->lag_clamp_max,
+						plugsched_abs_diff(lag, se->vlag));
 	}
 }
 
@@ -256,7 +264,7 @@ int plugsched_rq_clear(struct plugsched_rq_stats *st)
 		goto out;
 	}
 	plugsched_rq_finish_delayed(rq, buf, st);
-	plugsched_rq_dequeue_all(rq, buf);
+	plugsched_rq_dequeue_all(rq, buf, st);
 	st->dequeued = buf->len;
 	/* Only the stopper is left. */
 	if (rq->nr_running != 1 || rq->cfs.h_nr_queued || rq->rt.rt_nr_running)

@@ -65,6 +65,7 @@ struct plugsched_rq_stats {
 	unsigned long fair;			/* fair tasks rebuilt */
 	u64 lag_drift_max, lag_drift_sum;	/* |lag after - lag before| */
 	u64 util_drift_max, load_drift_max;	/* |PELT after - before| */
+	u64 lag_clamp_max;			/* lag the dequeues clamped */
 };
 bool plugsched_scx_enabled(void);
 int plugsched_rq_check(void);

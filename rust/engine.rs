@@ -188,6 +188,8 @@ pub(crate) struct Drift {
     pub(crate) util_max: u64,
     /// Largest change of a PELT `load_avg`.
     pub(crate) load_max: u64,
+    /// Largest lag clamped by a dequeue of the clear, virtual ns.
+    pub(crate) clamp_max: u64,
 }
 
 impl Drift {
@@ -198,6 +200,7 @@ impl Drift {
         self.lag_sum += d.lag_sum.load(r);
         self.util_max = self.util_max.max(d.util_max.load(r));
         self.load_max = self.load_max.max(d.load_max.load(r));
+        self.clamp_max = self.clamp_max.max(d.clamp_max.load(r));
     }
 }
 
@@ -209,6 +212,7 @@ struct SlotDrift {
     lag_sum: AtomicU64,
     util_max: AtomicU64,
     load_max: AtomicU64,
+    clamp_max: AtomicU64,
 }
 
 impl SlotDrift {
@@ -219,6 +223,7 @@ impl SlotDrift {
         self.lag_sum.store(st.lag_drift_sum, r);
         self.util_max.store(st.util_drift_max, r);
         self.load_max.store(st.load_drift_max, r);
+        self.clamp_max.store(st.lag_clamp_max, r);
     }
 }
 
@@ -795,10 +800,12 @@ impl Plan {
         let patchers = Patchers::lock();
         let cpus = CpusReadLock::lock();
         let text = TextMutex::lock(&cpus);
-        self.check_sites(&patchers, dir)?;
+        // Probes first: a refusal then names the probe and the function,
+        // also when the probe sits on a patch site.
         if dir == Direction::Apply {
             self.check_probes(&patchers)?;
         }
+        self.check_sites(&patchers, dir)?;
         let hash_before = self.text_hash()?;
         let bufs = if self.rebuild {
             Some(RqBuffers::alloc(&cpus)?)

@@ -479,6 +479,9 @@ pub(crate) struct RqStats {
     pub(crate) util_drift_max: u64,
     /// Largest change of a fair task's PELT `load_avg`.
     pub(crate) load_drift_max: u64,
+    /// Largest lag the clear's dequeues clamped (as every
+    /// `DEQUEUE_SAVE` does), virtual ns.
+    pub(crate) lag_clamp_max: u64,
 }
 
 /// Whether a sched_ext (BPF) scheduler is loaded.

@@ -14,7 +14,8 @@
 #   --append ARGS  extra kernel command line
 #
 # A scenario is a directory with run.sh (run by the guest's /init as
-# /scenario/run.sh, busybox sh, modules in /lib/modules) and a list of the
+# /scenario/run.sh, busybox sh, modules in /lib/modules: plugsched.ko and
+# those of tests-e2e/modules, built for the target) and a list of the
 # KTAP suites it must produce: suites.<target> or, failing that, suites.
 # Everything in the directory is copied to /scenario.  A file `cmdline` in
 # it adds kernel command-line arguments.  Every test program
@@ -67,6 +68,16 @@ trap 'rm -rf "$ird"' EXIT
 mkdir -p "$ird"/{bin,dev,proc,sys,tmp,lib/modules,lib/plugsched,scenario}
 cp "$PS_ROOT/usr/bin/busybox" "$ird/bin/busybox"
 [ "$module" = 0 ] || cp "$ko" "$ird/lib/modules/"
+# Kernel modules the scenarios load (tests-e2e/modules), built for the
+# target (incrementally: make rebuilds what changed).
+if [ "$module" = 1 ]; then
+	tm=$out/test-modules
+	mkdir -p "$tm"
+	ps_in_root -C "$PS_TOP" "make -C $KDIR M=$PS_TOP/tests-e2e/modules MO=$tm \
+		$(cat "$KDIR/plugsched.make-args" 2>/dev/null || true) modules" >"$tm.log" 2>&1 ||
+		{ cat "$tm.log" >&2; ps_die "cannot build the test modules of tests-e2e/modules"; }
+	cp "$tm"/*.ko "$ird/lib/modules/"
+fi
 cp "$PS_TOP/scripts/guest/ktap.sh" "$ird/lib/plugsched/"
 cp -r "$scen/." "$ird/scenario/"
 for c in "$PS_TOP"/tests-e2e/programs/*.c; do
