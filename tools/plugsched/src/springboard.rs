@@ -424,6 +424,102 @@ pub fn header(f: &Facts) -> String {
     )
 }
 
+/// Bytes of the function symbol `name` of an ELF file, its address, and
+/// its section.
+fn function_bytes<'a>(
+    obj: &'a object::File<'a>,
+    name: &str,
+) -> Result<(Vec<u8>, u64, object::Section<'a, 'a>), String> {
+    use object::{
+        Object,
+        ObjectSection,
+        ObjectSymbol, //
+    };
+    let syms: Vec<_> = obj
+        .symbols()
+        .filter(|s| s.name() == Ok(name) && s.kind() == object::SymbolKind::Text)
+        .collect();
+    let [s] = syms.as_slice() else {
+        return Err(format!("{} function(s) named {name}", syms.len()));
+    };
+    let idx = s.section_index().ok_or(format!("{name} has no section"))?;
+    let sec = obj.section_by_index(idx).map_err(|e| e.to_string())?;
+    let data = sec.data().map_err(|e| e.to_string())?;
+    let off = (s.address() - sec.address()) as usize;
+    let end = off + s.size() as usize;
+    if s.size() == 0 || end > data.len() {
+        return Err(format!("{name}: bad size"));
+    }
+    Ok((data[off..end].to_vec(), s.address(), sec))
+}
+
+/// [`derive`] for the vmlinux ELF image `data` (with its symbol table).
+pub fn from_vmlinux(data: &[u8]) -> Result<Facts, String> {
+    use object::{
+        Object,
+        ObjectSection,
+        ObjectSymbol, //
+    };
+    let obj = object::File::parse(data).map_err(|e| e.to_string())?;
+    let addr_of = |n: &str| {
+        obj.symbols()
+            .find(|s| s.name() == Ok(n))
+            .map(|s| s.address())
+            .ok_or(format!("vmlinux has no {n}"))
+    };
+    let mut cx = Context {
+        switch_to_asm: addr_of("__switch_to_asm")?,
+        ..Default::default()
+    };
+    cx.noreturn.insert(addr_of("__stack_chk_fail")?);
+    cx.stack_chk_guard = Some(addr_of("__stack_chk_guard")?);
+    if let Some(jt) = obj.section_by_name("__jump_table") {
+        let d = jt.data().map_err(|e| e.to_string())?;
+        // struct jump_entry { s32 code; s32 target; long key; }, relative.
+        for (k, e) in d.chunks_exact(16).enumerate() {
+            let at = jt.address() + 16 * k as u64;
+            let code = i32::from_le_bytes([e[0], e[1], e[2], e[3]]) as i64;
+            let target = i32::from_le_bytes([e[4], e[5], e[6], e[7]]) as i64;
+            cx.jump_labels.insert(
+                at.wrapping_add(code as u64),
+                (at + 4).wrapping_add(target as u64),
+            );
+        }
+    }
+    let (code, addr, _) = function_bytes(&obj, "__schedule")?;
+    derive(&code, addr, &cx).map_err(|e| format!("vmlinux __schedule: {e}"))
+}
+
+/// [`check_module`] for the module ELF `data`.
+pub fn check_module_file(data: &[u8], vm: &Facts) -> Result<(), String> {
+    use object::{
+        Object,
+        ObjectSection,
+        ObjectSymbol, //
+    };
+    let obj = object::File::parse(data).map_err(|e| e.to_string())?;
+    let (code, addr, sec) = function_bytes(&obj, "__schedule")?;
+    // Offsets (in the section) of relocations against __stack_chk_guard:
+    // the module's canary load is the one relocated against it.
+    let mut guard_relocs = BTreeSet::new();
+    for (off, r) in sec.relocations() {
+        if let object::RelocationTarget::Symbol(si) = r.target() {
+            let name = obj.symbol_by_index(si).ok().and_then(|s| s.name().ok());
+            // Modules reach it through its alias __ref_stack_chk_guard.
+            if matches!(name, Some("__stack_chk_guard" | "__ref_stack_chk_guard")) {
+                guard_relocs.insert(off);
+            }
+        }
+    }
+    let base = sec.address();
+    check_module(&code, addr, vm, &|i: &Instruction| {
+        guard_relocs
+            .range(i.ip() - base..i.next_ip() - base)
+            .next()
+            .is_some()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,100 +650,4 @@ mod tests {
             .unwrap_err()
             .contains("pushes"));
     }
-}
-
-/// Bytes of the function symbol `name` of an ELF file, its address, and
-/// its section.
-fn function_bytes<'a>(
-    obj: &'a object::File<'a>,
-    name: &str,
-) -> Result<(Vec<u8>, u64, object::Section<'a, 'a>), String> {
-    use object::{
-        Object,
-        ObjectSection,
-        ObjectSymbol, //
-    };
-    let syms: Vec<_> = obj
-        .symbols()
-        .filter(|s| s.name() == Ok(name) && s.kind() == object::SymbolKind::Text)
-        .collect();
-    let [s] = syms.as_slice() else {
-        return Err(format!("{} function(s) named {name}", syms.len()));
-    };
-    let idx = s.section_index().ok_or(format!("{name} has no section"))?;
-    let sec = obj.section_by_index(idx).map_err(|e| e.to_string())?;
-    let data = sec.data().map_err(|e| e.to_string())?;
-    let off = (s.address() - sec.address()) as usize;
-    let end = off + s.size() as usize;
-    if s.size() == 0 || end > data.len() {
-        return Err(format!("{name}: bad size"));
-    }
-    Ok((data[off..end].to_vec(), s.address(), sec))
-}
-
-/// [`derive`] for the vmlinux ELF image `data` (with its symbol table).
-pub fn from_vmlinux(data: &[u8]) -> Result<Facts, String> {
-    use object::{
-        Object,
-        ObjectSection,
-        ObjectSymbol, //
-    };
-    let obj = object::File::parse(data).map_err(|e| e.to_string())?;
-    let addr_of = |n: &str| {
-        obj.symbols()
-            .find(|s| s.name() == Ok(n))
-            .map(|s| s.address())
-            .ok_or(format!("vmlinux has no {n}"))
-    };
-    let mut cx = Context {
-        switch_to_asm: addr_of("__switch_to_asm")?,
-        ..Default::default()
-    };
-    cx.noreturn.insert(addr_of("__stack_chk_fail")?);
-    cx.stack_chk_guard = Some(addr_of("__stack_chk_guard")?);
-    if let Some(jt) = obj.section_by_name("__jump_table") {
-        let d = jt.data().map_err(|e| e.to_string())?;
-        // struct jump_entry { s32 code; s32 target; long key; }, relative.
-        for (k, e) in d.chunks_exact(16).enumerate() {
-            let at = jt.address() + 16 * k as u64;
-            let code = i32::from_le_bytes([e[0], e[1], e[2], e[3]]) as i64;
-            let target = i32::from_le_bytes([e[4], e[5], e[6], e[7]]) as i64;
-            cx.jump_labels.insert(
-                at.wrapping_add(code as u64),
-                (at + 4).wrapping_add(target as u64),
-            );
-        }
-    }
-    let (code, addr, _) = function_bytes(&obj, "__schedule")?;
-    derive(&code, addr, &cx).map_err(|e| format!("vmlinux __schedule: {e}"))
-}
-
-/// [`check_module`] for the module ELF `data`.
-pub fn check_module_file(data: &[u8], vm: &Facts) -> Result<(), String> {
-    use object::{
-        Object,
-        ObjectSection,
-        ObjectSymbol, //
-    };
-    let obj = object::File::parse(data).map_err(|e| e.to_string())?;
-    let (code, addr, sec) = function_bytes(&obj, "__schedule")?;
-    // Offsets (in the section) of relocations against __stack_chk_guard:
-    // the module's canary load is the one relocated against it.
-    let mut guard_relocs = BTreeSet::new();
-    for (off, r) in sec.relocations() {
-        if let object::RelocationTarget::Symbol(si) = r.target() {
-            let name = obj.symbol_by_index(si).ok().and_then(|s| s.name().ok());
-            // Modules reach it through its alias __ref_stack_chk_guard.
-            if matches!(name, Some("__stack_chk_guard" | "__ref_stack_chk_guard")) {
-                guard_relocs.insert(off);
-            }
-        }
-    }
-    let base = sec.address();
-    check_module(&code, addr, vm, &|i: &Instruction| {
-        guard_relocs
-            .range(i.ip() - base..i.next_ip() - base)
-            .next()
-            .is_some()
-    })
 }

@@ -75,7 +75,7 @@ fn text<'a>(n: Node<'_>, src: &'a str) -> &'a str {
 
 /// The identifier a (possibly nested) declarator declares, and whether it
 /// declares a function.
-fn declarator_name<'a>(mut n: Node<'a>) -> Option<(Node<'a>, bool)> {
+fn declarator_name(mut n: Node<'_>) -> Option<(Node<'_>, bool)> {
     let mut is_fn = false;
     loop {
         match n.kind() {

@@ -281,17 +281,15 @@ pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Gra
                 if let Some(v) = vars.containing(target) {
                     g.data_referenced.insert(v);
                 }
-            } else {
-                if let Some(f) = index.containing(at) {
-                    let pcrel = rel.kind() != object::RelocationKind::Absolute;
-                    let t = if pcrel {
-                        target.wrapping_add(4)
-                    } else {
-                        target
-                    };
-                    if let Some(v) = vars.containing(t) {
-                        g.var_refs.insert((f, v));
-                    }
+            } else if let Some(f) = index.containing(at) {
+                let pcrel = rel.kind() != object::RelocationKind::Absolute;
+                let t = if pcrel {
+                    target.wrapping_add(4)
+                } else {
+                    target
+                };
+                if let Some(v) = vars.containing(t) {
+                    g.var_refs.insert((f, v));
                 }
             }
             // In code, a PC-relative relocation's addend is biased by the
