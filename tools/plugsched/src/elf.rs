@@ -41,6 +41,8 @@ impl fmt::Display for ElfError {
     }
 }
 
+impl std::error::Error for ElfError {}
+
 fn err<T>(msg: impl Into<String>) -> Result<T, ElfError> {
     Err(ElfError(msg.into()))
 }

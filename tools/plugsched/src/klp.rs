@@ -25,6 +25,12 @@ use std::collections::{
     HashSet, //
 };
 
+use anyhow::{
+    bail,
+    Context,
+    Result, //
+};
+
 use crate::elf::{
     self,
     Elf,
@@ -56,7 +62,7 @@ pub struct SymbolMap {
 
 impl SymbolMap {
     /// Parse `System.map` (`nm -n` format: `addr type name`).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self> {
         let mut m = SymbolMap::default();
         for (n, line) in text.lines().enumerate() {
             let mut it = line.split_whitespace();
@@ -64,7 +70,7 @@ impl SymbolMap {
                 continue;
             };
             let addr = u64::from_str_radix(addr, 16)
-                .map_err(|_| format!("System.map line {}: bad address '{addr}'", n + 1))?;
+                .with_context(|| format!("System.map line {}: bad address '{addr}'", n + 1))?;
             let kind = kind.chars().next().unwrap_or('?');
             if let Some((base, _)) = name.split_once('.') {
                 if !base.is_empty() {
@@ -83,7 +89,7 @@ impl SymbolMap {
             v.sort_by_key(|s| s.addr);
         }
         if m.by_name.is_empty() {
-            return Err("System.map has no symbols".into());
+            bail!("System.map has no symbols");
         }
         Ok(m)
     }
@@ -107,7 +113,7 @@ pub fn parse_symvers(text: &str) -> HashSet<String> {
 }
 
 /// Explicit sympos choices: lines `name sympos` (`#` starts a comment).
-pub fn parse_sympos(text: &str) -> Result<HashMap<String, u64>, String> {
+pub fn parse_sympos(text: &str) -> Result<HashMap<String, u64>> {
     let mut m = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();
@@ -116,11 +122,11 @@ pub fn parse_sympos(text: &str) -> Result<HashMap<String, u64>, String> {
         }
         let mut it = line.split_whitespace();
         let (Some(name), Some(pos), None) = (it.next(), it.next(), it.next()) else {
-            return Err(format!("sympos line {}: expected 'name sympos'", n + 1));
+            bail!("sympos line {}: expected 'name sympos'", n + 1);
         };
         let pos = pos
             .parse()
-            .map_err(|_| format!("sympos line {}: bad position '{pos}'", n + 1))?;
+            .with_context(|| format!("sympos line {}: bad position '{pos}'", n + 1))?;
         m.insert(name.to_string(), pos);
     }
     Ok(m)
@@ -208,10 +214,10 @@ pub fn convert(
     map: &SymbolMap,
     exported: &HashSet<String>,
     hints: &HashMap<String, u64>,
-) -> Result<(Vec<u8>, Vec<Converted>), String> {
-    let mut elf = Elf::parse(ko).map_err(|e| e.to_string())?;
-    let symtab = elf.symtab().map_err(|e| e.to_string())?;
-    let syms = elf.symbols().map_err(|e| e.to_string())?;
+) -> Result<(Vec<u8>, Vec<Converted>)> {
+    let mut elf = Elf::parse(ko)?;
+    let symtab = elf.symtab()?;
+    let syms = elf.symbols()?;
 
     // 1. Decide every symbol first, so all errors are reported together.
     let mut chosen: BTreeMap<usize, (u64, char)> = BTreeMap::new();
@@ -236,11 +242,11 @@ pub fn convert(
         }
     }
     if !errors.is_empty() {
-        return Err(format!(
+        bail!(
             "{} symbol(s) cannot be bound to vmlinux:\n  {}",
             errors.len(),
             errors.join("\n  ")
-        ));
+        );
     }
     if chosen.is_empty() {
         return Ok((elf.data, Vec::new())); // untouched, byte for byte
@@ -312,7 +318,7 @@ pub fn convert(
             relocs: counts.get(&i).copied().unwrap_or(0),
         })
         .collect();
-    Ok((elf.finish().map_err(|e| e.to_string())?, report))
+    Ok((elf.finish()?, report))
 }
 
 #[cfg(test)]
@@ -525,8 +531,8 @@ mod tests {
         );
         let ko = std::fs::read(t.0.join("m.o")).unwrap();
         let e = convert(ko.clone(), &map, &exported(), &HashMap::new())
-            .err()
-            .unwrap();
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("2 symbol(s)"), "{e}");
         assert!(e.contains("'dup' is ambiguous in vmlinux (1: 0x"), "{e}");
         assert!(
@@ -535,7 +541,9 @@ mod tests {
         );
         // A sympos beyond the number of candidates is refused too.
         let hints = parse_sympos("dup 3\nnowhere 0\n").unwrap();
-        let e = convert(ko, &map, &exported(), &hints).err().unwrap();
+        let e = convert(ko, &map, &exported(), &hints)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("'dup': sympos 3 given, but vmlinux has 2"),
             "{e}"

@@ -17,6 +17,12 @@
 
 use std::process::ExitCode;
 
+use anyhow::{
+    bail,
+    Context,
+    Result, //
+};
+
 mod boundary;
 mod elf;
 mod init;
@@ -47,22 +53,24 @@ commands:
       resolved by the kernel's module loader (in place)
 ";
 
-fn check_log(args: &[String]) -> Result<ExitCode, String> {
+fn check_log(args: &[String]) -> Result<ExitCode> {
     let mut planned = Vec::new();
     let mut label = "kunit".to_string();
     let mut log = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--suite" => planned.push(it.next().ok_or("--suite needs a name")?.clone()),
-            "--label" => label = it.next().ok_or("--label needs a value")?.clone(),
-            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
+            "--suite" => planned.push(it.next().context("--suite needs a name")?.clone()),
+            "--label" => label = it.next().context("--label needs a value")?.clone(),
+            s if s.starts_with('-') => bail!("unknown option {s}"),
             s if log.is_none() => log = Some(s.to_string()),
-            s => return Err(format!("unexpected argument {s}")),
+            s => bail!("unexpected argument {s}"),
         }
     }
-    let log = log.ok_or("missing LOG")?;
-    let text = std::fs::read(&log).map_err(|e| format!("{log}: {e}"))?;
+    let log = log.context("missing LOG")?;
+    let text = std::fs::read(&log).with_context(|| {
+        format!("cannot read the console log {log} (scripts/qemu-run.sh writes it)")
+    })?;
     let report = ktap::check(&String::from_utf8_lossy(&text), &planned);
     print!("{report}");
     println!(
@@ -77,37 +85,43 @@ fn check_log(args: &[String]) -> Result<ExitCode, String> {
     })
 }
 
-fn read_text(path: &str) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))
+fn read_text(path: &str, what: &str) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {what} {path}"))
 }
 
-fn klp_convert(args: &[String]) -> Result<ExitCode, String> {
+fn klp_convert(args: &[String]) -> Result<ExitCode> {
     let (mut map, mut symvers, mut sympos, mut ko) = (None, None, None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut val = || it.next().cloned().ok_or(format!("{a} needs a value"));
+        let mut val = || {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{a} needs a value"))
+        };
         match a.as_str() {
             "--system-map" => map = Some(val()?),
             "--symvers" => symvers = Some(val()?),
             "--sympos" => sympos = Some(val()?),
-            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
+            s if s.starts_with('-') => bail!("unknown option {s}"),
             s if ko.is_none() => ko = Some(s.to_string()),
-            s => return Err(format!("unexpected argument {s}")),
+            s => bail!("unexpected argument {s}"),
         }
     }
-    let ko = ko.ok_or("missing MODULE.ko")?;
-    let map = klp::SymbolMap::parse(&read_text(&map.ok_or("missing --system-map")?)?)?;
-    let exported = klp::parse_symvers(&read_text(&symvers.ok_or("missing --symvers")?)?);
+    let ko = ko.context("missing MODULE.ko")?;
+    let map_path = map.context("missing --system-map")?;
+    let map = klp::SymbolMap::parse(&read_text(&map_path, "System.map")?).context(map_path)?;
+    let symvers = symvers.context("missing --symvers")?;
+    let exported = klp::parse_symvers(&read_text(&symvers, "Module.symvers")?);
     let hints = match sympos {
-        Some(p) => klp::parse_sympos(&read_text(&p)?)?,
+        Some(p) => klp::parse_sympos(&read_text(&p, "the sympos file")?).context(p)?,
         None => Default::default(),
     };
-    let data = std::fs::read(&ko).map_err(|e| format!("{ko}: {e}"))?;
-    let (out, conv) =
-        klp::convert(data, &map, &exported, &hints).map_err(|e| format!("{ko}: {e}"))?;
+    let data = std::fs::read(&ko).with_context(|| format!("cannot read the module {ko}"))?;
+    let (out, conv) = klp::convert(data, &map, &exported, &hints)
+        .with_context(|| format!("cannot convert {ko}"))?;
     let tmp = format!("{ko}.klp-tmp");
-    std::fs::write(&tmp, out).map_err(|e| format!("{tmp}: {e}"))?;
-    std::fs::rename(&tmp, &ko).map_err(|e| format!("{ko}: {e}"))?;
+    std::fs::write(&tmp, out).with_context(|| format!("cannot write {tmp}"))?;
+    std::fs::rename(&tmp, &ko).with_context(|| format!("cannot replace {ko}"))?;
     for c in &conv {
         println!(
             "  KLP     {:<40} sympos {} ({}) {} reloc(s)",
@@ -124,28 +138,35 @@ fn klp_convert(args: &[String]) -> Result<ExitCode, String> {
 /// `prefix-globals PREFIX IN OUT`: rename every global symbol an object
 /// defines (and its `.cold`/`.part`/... pieces) to PREFIX+name, so that
 /// nothing linked with it can bind to those names.
-fn prefix_globals(args: &[String]) -> Result<ExitCode, String> {
+fn prefix_globals(args: &[String]) -> Result<ExitCode> {
     let [prefix, input, output] = args else {
-        return Err("usage: plugsched prefix-globals PREFIX IN.o OUT.o".into());
+        bail!("usage: plugsched prefix-globals PREFIX IN.o OUT.o");
     };
-    let data = std::fs::read(input).map_err(|e| format!("{input}: {e}"))?;
-    let (out, n) =
-        elf::prefix_defined_globals(data, prefix).map_err(|e| format!("{input}: {e}"))?;
-    std::fs::write(output, out).map_err(|e| format!("{output}: {e}"))?;
+    let data = std::fs::read(input).with_context(|| format!("cannot read {input}"))?;
+    let (out, n) = elf::prefix_defined_globals(data, prefix)
+        .with_context(|| format!("cannot rename the symbols of {input}"))?;
+    std::fs::write(output, out).with_context(|| format!("cannot write {output}"))?;
     eprintln!("prefix-globals: {n} symbol(s) of {input} renamed with {prefix}");
     Ok(ExitCode::SUCCESS)
 }
 
 /// `springboard-check VMLINUX MODULE.ko`: the module's `__schedule` agrees
 /// with vmlinux's at the context switch (see `springboard.rs`).
-fn springboard_check(args: &[String]) -> Result<ExitCode, String> {
+fn springboard_check(args: &[String]) -> Result<ExitCode> {
     let [vmlinux, ko] = args else {
-        return Err("usage: plugsched springboard-check VMLINUX MODULE.ko".into());
+        bail!("usage: plugsched springboard-check VMLINUX MODULE.ko");
     };
-    let vm = std::fs::read(vmlinux).map_err(|e| format!("{vmlinux}: {e}"))?;
-    let facts = springboard::from_vmlinux(&vm)?;
-    let m = std::fs::read(ko).map_err(|e| format!("{ko}: {e}"))?;
-    springboard::check_module_file(&m, &facts).map_err(|e| format!("{ko}: {e}"))?;
+    let vm = std::fs::read(vmlinux).with_context(|| format!("cannot read {vmlinux}"))?;
+    let facts = springboard::from_vmlinux(&vm)
+        .with_context(|| format!("cannot derive the split from {vmlinux}'s __schedule"))?;
+    let m = std::fs::read(ko).with_context(|| format!("cannot read {ko}"))?;
+    springboard::check_module_file(&m, &facts).with_context(|| {
+        format!(
+            "{ko}: its __schedule cannot finish in vmlinux's; rebuild the module against \
+             this vmlinux, and keep sched-changes/ from altering __schedule's frame \
+             (Documentation/live-update.rst)"
+        )
+    })?;
     println!(
         "springboard: the module's __schedule enters vmlinux's at +{:#x} with rsp = rbp-{:#x} (pushes {:?}, canary rbp{:+})",
         facts.offset, facts.rsp_below_rbp, facts.prologue.pushes, facts.prologue.canary
@@ -166,10 +187,10 @@ fn main() -> ExitCode {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        _ => Err(format!("missing or unknown command\n{USAGE}")),
+        _ => Err(anyhow::anyhow!("missing or unknown command\n{USAGE}")),
     };
     result.unwrap_or_else(|e| {
-        eprintln!("plugsched: {e}");
+        eprintln!("plugsched: {e:#}");
         ExitCode::from(2)
     })
 }

@@ -15,6 +15,11 @@ use std::collections::{
 };
 use std::path::Path;
 
+use anyhow::{
+    ensure,
+    Context,
+    Result, //
+};
 use gimli::{
     AttributeValue,
     EndianSlice,
@@ -103,13 +108,14 @@ impl AddrIndex {
 
 /// Read the graph of `vmlinux` (use `vmlinux.unstripped`, which keeps the
 /// relocations).  `src` is the source tree, to make DWARF paths relative.
-pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Graph, String> {
+pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Graph> {
     progress("reading the ELF file");
-    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let obj = object::File::parse(&*data).map_err(|e| format!("{}: {e}", path.display()))?;
-    if obj.architecture() != object::Architecture::X86_64 {
-        return Err("only x86_64 vmlinux is supported so far".into());
-    }
+    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let obj = object::File::parse(&*data)?;
+    ensure!(
+        obj.architecture() == object::Architecture::X86_64,
+        "only x86_64 vmlinux is supported so far"
+    );
 
     // 1. Function symbols (clones included) and exports.
     progress("symbols");
@@ -442,7 +448,7 @@ fn read_dwarf(
     index: &AddrIndex,
     vars: &AddrIndex,
     g: &mut Graph,
-) -> Result<(), String> {
+) -> Result<()> {
     let load = |id: gimli::SectionId| -> Result<R<'_>, gimli::Error> {
         let data = obj
             .section_by_name(id.name())
@@ -450,18 +456,18 @@ fn read_dwarf(
             .unwrap_or(&[]);
         Ok(EndianSlice::new(data, LittleEndian))
     };
-    let dwarf = gimli::Dwarf::load(load).map_err(|e| e.to_string())?;
+    let dwarf = gimli::Dwarf::load(load)?;
     let src = src.to_string_lossy().to_string();
     let mut units = dwarf.units();
     let mut files: BTreeMap<FuncId, (String, u32)> = BTreeMap::new();
     let mut var_files: BTreeMap<usize, String> = BTreeMap::new();
-    while let Some(header) = units.next().map_err(|e| e.to_string())? {
-        let unit = dwarf.unit(header).map_err(|e| e.to_string())?;
+    while let Some(header) = units.next()? {
+        let unit = dwarf.unit(header)?;
         let mut entries = unit.entries();
         // Stack of (depth, function id) of enclosing out-of-line functions.
         let mut depth = 0isize;
         let mut enclosing: Vec<(isize, FuncId)> = Vec::new();
-        while let Some((delta, entry)) = entries.next_dfs().map_err(|e| e.to_string())? {
+        while let Some((delta, entry)) = entries.next_dfs()? {
             depth += delta;
             while enclosing.last().is_some_and(|&(d, _)| d >= depth) {
                 enclosing.pop();

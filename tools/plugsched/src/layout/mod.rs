@@ -61,21 +61,20 @@ struct Args {
 }
 
 /// Run `layout-check` (arguments after the command name).
-pub fn run(args: &[String]) -> Result<ExitCode, String> {
+pub fn run(args: &[String]) -> Result<ExitCode> {
     let args = Args::try_parse_from(
         std::iter::once("plugsched layout-check".into()).chain(args.iter().cloned()),
     )
     .unwrap_or_else(|e| e.exit());
-    run_args(&args).map_err(|e| format!("layout-check: {e:#}"))
+    run_args(&args).context("layout-check")
 }
 
 fn run_args(args: &Args) -> Result<ExitCode> {
     let t0 = Instant::now();
     let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("reading {}", args.config.display()))?;
+        .with_context(|| format!("cannot read the boundary config {}", args.config.display()))?;
     let boundary = config::parse(&text)
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("{}", args.config.display()))?;
+        .with_context(|| format!("boundary config {}", args.config.display()))?;
     let listed: BTreeSet<String> = boundary
         .shared_types
         .iter()
