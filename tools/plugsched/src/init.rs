@@ -15,7 +15,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{
-    bail,
     ensure,
     Context,
     Result, //
@@ -71,23 +70,27 @@ fn class_name(c: Class) -> &'static str {
     }
 }
 
+/// Arguments of `init`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The boundary config: in-boundary files, interfaces, shared and
+    /// private variables.
+    #[arg(long, value_name = "FILE", default_value = "boundary/linux-7.3.toml")]
+    pub config: PathBuf,
+    /// Build directory of the kernel to analyse: its `vmlinux.unstripped`
+    /// (or `vmlinux`) with DWARF, and `source` (the source tree).
+    #[arg(value_name = "KDIR")]
+    pub kdir: PathBuf,
+    /// Where to write the classification, the manifest and the extracted
+    /// scheduler sources (created if missing).
+    #[arg(value_name = "WORKDIR")]
+    pub workdir: PathBuf,
+}
+
 /// Run `init`: exit 1 if the boundary cannot be used (errors listed).
-pub fn run(args: &[String]) -> Result<ExitCode> {
-    let mut cfg = None;
-    let mut pos = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--config" => cfg = Some(it.next().context("--config needs a file")?.clone()),
-            s if s.starts_with('-') => bail!("unknown option {s}"),
-            s => pos.push(PathBuf::from(s)),
-        }
-    }
-    let [kdir, work] = pos.as_slice() else {
-        bail!("usage: plugsched init [--config FILE] KDIR WORKDIR");
-    };
-    let cfg = PathBuf::from(cfg.unwrap_or_else(|| "boundary/linux-7.3.toml".into()));
-    let boundary = load_boundary(&cfg)?;
+pub fn run(args: &Args) -> Result<ExitCode> {
+    let (kdir, work) = (&args.kdir, &args.workdir);
+    let boundary = load_boundary(&args.config)?;
     let vml = find_vmlinux(kdir)?;
     let src = std::fs::canonicalize(kdir.join("source")).unwrap_or_else(|_| kdir.clone());
     let t0 = Instant::now();
@@ -100,7 +103,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     progress("classifying");
     let c = algo::classify(&g, &boundary);
     progress("done");
-    print_summary(&g, &c, &boundary, &cfg);
+    print_summary(&g, &c, &boundary, &args.config);
 
     std::fs::create_dir_all(work)
         .with_context(|| format!("cannot create the work directory {}", work.display()))?;
