@@ -37,6 +37,7 @@ use crate::boundary::{
     },
     vmlinux,
 };
+use crate::file;
 use crate::springboard;
 
 /// One classified function or variable in boundary.json.
@@ -423,7 +424,7 @@ fn extract_c_file(
 /// WORKDIR/kernel/sched/springboard-vmlinux.h: the facts of vmlinux's
 /// `__schedule` the module's needs.
 fn write_springboard(vml: &Path, work: &Path) -> Result<()> {
-    let image = std::fs::read(vml).with_context(|| format!("cannot read {}", vml.display()))?;
+    let image = file::map(vml)?;
     let facts = springboard::from_vmlinux(&image).with_context(|| {
         format!(
             "{}: its __schedule does not allow the split (Documentation/live-update.rst)",

@@ -14,6 +14,7 @@ use clap::{
 mod boundary;
 mod cmd;
 mod elf;
+mod file;
 mod init;
 mod klp;
 mod ktap;

@@ -17,7 +17,6 @@ use std::path::Path;
 
 use anyhow::{
     ensure,
-    Context,
     Result, //
 };
 use gimli::{
@@ -110,7 +109,7 @@ impl AddrIndex {
 /// relocations).  `src` is the source tree, to make DWARF paths relative.
 pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Graph> {
     progress("reading the ELF file");
-    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let data = crate::file::map(path)?;
     let obj = object::File::parse(&*data)?;
     ensure!(
         obj.architecture() == object::Architecture::X86_64,

@@ -28,16 +28,14 @@ pub struct Args {
 
 /// Run `springboard-check`.
 pub fn run(args: &Args) -> Result<ExitCode> {
-    let vm = std::fs::read(&args.vmlinux)
-        .with_context(|| format!("cannot read {}", args.vmlinux.display()))?;
+    let vm = crate::file::map(&args.vmlinux)?;
     let facts = springboard::from_vmlinux(&vm).with_context(|| {
         format!(
             "cannot derive the split from {}'s __schedule",
             args.vmlinux.display()
         )
     })?;
-    let m = std::fs::read(&args.module)
-        .with_context(|| format!("cannot read {}", args.module.display()))?;
+    let m = crate::file::map(&args.module)?;
     springboard::check_module_file(&m, &facts).with_context(|| {
         format!(
             "{}: its __schedule cannot finish in vmlinux's; rebuild the module against \
