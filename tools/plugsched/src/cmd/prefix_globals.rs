@@ -33,9 +33,10 @@ pub struct Args {
 /// Run `prefix-globals`.
 pub fn run(args: &Args) -> Result<ExitCode> {
     let input = args.input.display();
-    let data = std::fs::read(&args.input).with_context(|| format!("cannot read {input}"))?;
-    let (out, n) = elf::prefix_defined_globals(data, &args.prefix)
+    let data = crate::file::map(&args.input)?;
+    let (out, n) = elf::prefix_defined_globals(&data, &args.prefix)
         .with_context(|| format!("cannot rename the symbols of {input}"))?;
+    drop(data);
     std::fs::write(&args.output, out)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     eprintln!(
