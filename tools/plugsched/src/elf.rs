@@ -1,90 +1,65 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Minimal reader and in-place editor for 64-bit little-endian relocatable
-//! ELF files (kernel modules on x86_64 and arm64).
+//! Relocatable 64-bit little-endian ELF files (kernel modules and `ld -r`
+//! objects), read with the `object` crate's ELF reader and rewritten with
+//! its ELF builder.
 //!
-//! Edits never move existing bytes: new or grown tables (string tables,
-//! sections, the section header table) are appended at the end of the file
-//! and the headers are pointed at them.  Everything the editor does not touch
-//! stays byte-identical.
+//! A rewrite keeps every section and symbol at its index and the contents
+//! of every section it does not edit; the symbol and string tables and the
+//! relocation sections are serialised again by the builder.
 
-use std::fmt;
+use anyhow::{
+    bail,
+    ensure,
+    Context,
+    Result, //
+};
+use object::build::elf::{
+    Builder,
+    Relocation,
+    SectionData,
+    SectionId,
+    SymbolId, //
+};
+use object::build::Id;
+use object::elf::{
+    FileHeader64,
+    ET_REL,
+    SHT_SYMTAB, //
+};
+use object::read::elf::{
+    FileHeader,
+    SectionHeader,
+    Sym, //
+};
+use object::Endianness;
 
-/// `SHT_SYMTAB`
-pub const SHT_SYMTAB: u32 = 2;
-/// `SHT_RELA`
-pub const SHT_RELA: u32 = 4;
+pub use object::elf::{
+    SHN_UNDEF,
+    SHT_RELA, //
+};
+
 /// `SHF_ALLOC`
-pub const SHF_ALLOC: u64 = 0x2;
+pub const SHF_ALLOC: u64 = object::elf::SHF_ALLOC as u64;
 /// `SHF_INFO_LINK`
-pub const SHF_INFO_LINK: u64 = 0x40;
+pub const SHF_INFO_LINK: u64 = object::elf::SHF_INFO_LINK as u64;
 /// `SHF_RELA_LIVEPATCH` (include/uapi/linux/elf.h)
 pub const SHF_RELA_LIVEPATCH: u64 = 0x0010_0000;
-/// `SHN_UNDEF`
-pub const SHN_UNDEF: u16 = 0;
 /// `SHN_LIVEPATCH` (include/uapi/linux/elf.h)
 pub const SHN_LIVEPATCH: u16 = 0xff20;
 
-const EHDR_SIZE: usize = 64;
-const SHDR_SIZE: usize = 64;
-const SYM_SIZE: usize = 24;
 /// Size of one `Elf64_Rela`.
-pub const RELA_SIZE: usize = 24;
-
-/// A malformed or unsupported file.
-#[derive(Debug)]
-pub struct ElfError(pub String);
-
-impl fmt::Display for ElfError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-fn err<T>(msg: impl Into<String>) -> Result<T, ElfError> {
-    Err(ElfError(msg.into()))
-}
-
-/// One section header.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Section {
-    /// Offset of the name in the section name table.
-    pub name_off: u32,
-    /// Resolved name.
-    pub name: String,
-    /// `sh_type`
-    pub sh_type: u32,
-    /// `sh_flags`
-    pub flags: u64,
-    /// `sh_addr`
-    pub addr: u64,
-    /// `sh_offset`
-    pub offset: u64,
-    /// `sh_size`
-    pub size: u64,
-    /// `sh_link`
-    pub link: u32,
-    /// `sh_info`
-    pub info: u32,
-    /// `sh_addralign`
-    pub align: u64,
-    /// `sh_entsize`
-    pub entsize: u64,
-}
+const RELA_SIZE: u64 = std::mem::size_of::<object::elf::Rela64<Endianness>>() as u64;
 
 /// One symbol table entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Symbol {
-    /// Resolved name.
+    /// Its name.
     pub name: String,
-    /// `st_name`
-    pub name_off: u32,
     /// `st_info`
     pub info: u8,
     /// `st_shndx`
     pub shndx: u16,
-    /// `st_value`
-    pub value: u64,
 }
 
 /// One `Elf64_Rela`.
@@ -92,7 +67,7 @@ pub struct Symbol {
 pub struct Rela {
     /// `r_offset`
     pub offset: u64,
-    /// Symbol index (`ELF64_R_SYM`).
+    /// Symbol index (`ELF64_R_SYM`), 0 for none.
     pub sym: u32,
     /// Relocation type (`ELF64_R_TYPE`).
     pub rtype: u32,
@@ -100,332 +75,518 @@ pub struct Rela {
     pub addend: i64,
 }
 
-impl Rela {
-    /// The entry's on-disk bytes.
-    pub fn to_bytes(self) -> [u8; RELA_SIZE] {
-        let mut b = [0u8; RELA_SIZE];
-        b[0..8].copy_from_slice(&self.offset.to_le_bytes());
-        let info = (u64::from(self.sym) << 32) | u64::from(self.rtype);
-        b[8..16].copy_from_slice(&info.to_le_bytes());
-        b[16..24].copy_from_slice(&self.addend.to_le_bytes());
-        b
-    }
+/// `ELF64_ST_BIND`: 0 local, 1 global, 2 weak.
+pub fn st_bind(info: u8) -> u8 {
+    info >> 4
 }
 
-/// A relocatable ELF64 LE file held in memory.
-pub struct Elf {
-    /// The file's bytes.
-    pub data: Vec<u8>,
-    /// Section headers, by index.
-    pub sections: Vec<Section>,
-    shstrndx: usize,
+/// The file header of `data`, which must be a relocatable ELF64 LE file.
+fn header(data: &[u8]) -> Result<(&FileHeader64<Endianness>, Endianness)> {
+    let h = FileHeader64::<Endianness>::parse(data).context("not a 64-bit ELF file")?;
+    let endian = h.endian().context("not a 64-bit ELF file")?;
+    ensure!(
+        endian == Endianness::Little,
+        "only little-endian ELF is supported"
+    );
+    ensure!(
+        h.e_type(endian) == ET_REL,
+        "not a relocatable object (ET_REL)"
+    );
+    Ok((h, endian))
 }
 
-fn u16_at(d: &[u8], o: usize) -> u16 {
-    u16::from_le_bytes([d[o], d[o + 1]])
+/// All symbols of the symbol table of `data`, by index (0: the null
+/// symbol).  Reads any relocatable file, rewritten ones included.
+pub fn symbols(data: &[u8]) -> Result<Vec<Symbol>> {
+    let (h, endian) = header(data)?;
+    let table = h
+        .sections(endian, data)?
+        .symbols(endian, data, SHT_SYMTAB)?;
+    ensure!(!table.is_empty(), "no symbol table");
+    table
+        .iter()
+        .map(|s| {
+            Ok(Symbol {
+                name: String::from_utf8_lossy(table.symbol_name(endian, s)?).into_owned(),
+                info: s.st_info(),
+                shndx: s.st_shndx(endian),
+            })
+        })
+        .collect()
 }
 
-fn u32_at(d: &[u8], o: usize) -> u32 {
-    u32::from_le_bytes(d[o..o + 4].try_into().unwrap())
+/// Whether `data` has a relocation section for the livepatch loader
+/// (`.klp.rela.*`, what `klp-convert` adds).
+fn has_livepatch_relocations(data: &[u8]) -> Result<bool> {
+    let (h, endian) = header(data)?;
+    let sections = h.sections(endian, data)?;
+    Ok(sections
+        .iter()
+        .any(|s| s.sh_flags(endian) & SHF_RELA_LIVEPATCH != 0))
 }
 
-fn u64_at(d: &[u8], o: usize) -> u64 {
-    u64::from_le_bytes(d[o..o + 8].try_into().unwrap())
+/// A relocation section against the symbol table, with the section its
+/// relocations apply to.
+#[derive(Clone, Debug)]
+pub struct RelaSection {
+    id: SectionId,
+    symtab: SectionId,
+    target: SectionId,
+    /// Name of the section the relocations apply to.
+    pub target_name: String,
+    /// `sh_flags` of that section.
+    pub target_flags: u64,
 }
 
-fn cstr_at(d: &[u8], o: usize) -> Result<String, ElfError> {
-    let Some(rest) = d.get(o..) else {
-        return err(format!("string offset {o} out of bounds"));
-    };
-    let Some(end) = rest.iter().position(|&b| b == 0) else {
-        return err(format!("unterminated string at {o}"));
-    };
-    Ok(String::from_utf8_lossy(&rest[..end]).into_owned())
+/// A relocatable ELF64 LE file being edited.  Symbols and sections are
+/// named by their index in the file, as [`symbols`] and relocations do;
+/// the builder numbers them in file order from 0, the null entry left out.
+pub struct Elf<'d> {
+    builder: Builder<'d>,
+    /// Symbol ids by symbol index - 1 (the null symbol has none).
+    symbols: Vec<SymbolId>,
+    /// Section ids by section index - 1.
+    sections: Vec<SectionId>,
 }
 
-impl Elf {
-    /// Parse a relocatable ELF64 little-endian file.
-    pub fn parse(data: Vec<u8>) -> Result<Self, ElfError> {
-        if data.len() < EHDR_SIZE || &data[0..4] != b"\x7fELF" {
-            return err("not an ELF file");
+impl<'d> Elf<'d> {
+    /// Read a relocatable ELF64 little-endian file for editing.
+    pub fn parse(data: &'d [u8]) -> Result<Self> {
+        header(data)?;
+        if has_livepatch_relocations(data)? {
+            bail!(
+                "it already has .klp.rela sections, so it was rewritten once: \
+                 rebuild it from its objects instead of rewriting it again"
+            );
         }
-        if data[4] != 2 || data[5] != 1 {
-            return err("only 64-bit little-endian ELF is supported");
-        }
-        if u16_at(&data, 16) != 1 {
-            return err("not a relocatable object (ET_REL)");
-        }
-        let shoff = u64_at(&data, 0x28) as usize;
-        let shentsize = usize::from(u16_at(&data, 0x3a));
-        let shnum = usize::from(u16_at(&data, 0x3c));
-        let shstrndx = usize::from(u16_at(&data, 0x3e));
-        if shentsize != SHDR_SIZE || shnum == 0 || shstrndx >= shnum {
-            return err("unsupported section header table (extended numbering?)");
-        }
-        if shoff
-            .checked_add(shnum * SHDR_SIZE)
-            .is_none_or(|e| e > data.len())
-        {
-            return err("section header table out of bounds");
-        }
-        let mut sections = Vec::with_capacity(shnum);
-        for i in 0..shnum {
-            let o = shoff + i * SHDR_SIZE;
-            let s = Section {
-                name_off: u32_at(&data, o),
-                name: String::new(),
-                sh_type: u32_at(&data, o + 4),
-                flags: u64_at(&data, o + 8),
-                addr: u64_at(&data, o + 16),
-                offset: u64_at(&data, o + 24),
-                size: u64_at(&data, o + 32),
-                link: u32_at(&data, o + 40),
-                info: u32_at(&data, o + 44),
-                align: u64_at(&data, o + 48),
-                entsize: u64_at(&data, o + 56),
-            };
-            if s.sh_type != 8
-                && s.offset
-                    .checked_add(s.size)
-                    .is_none_or(|e| e > data.len() as u64)
-            {
-                return err(format!("section {i} out of bounds"));
-            }
-            sections.push(s);
-        }
-        let mut elf = Elf {
-            data,
+        let builder = Builder::read64(data).context("the ELF builder cannot read it")?;
+        let symbols = builder.symbols.iter().map(|s| s.id()).collect();
+        let sections = builder.sections.iter().map(|s| s.id()).collect();
+        Ok(Elf {
+            builder,
+            symbols,
             sections,
-            shstrndx,
-        };
-        for i in 0..shnum {
-            let off = elf.sections[shstrndx].offset as usize + elf.sections[i].name_off as usize;
-            elf.sections[i].name = cstr_at(&elf.data, off)?;
-        }
-        Ok(elf)
+        })
     }
 
-    /// Contents of section `i`.
-    pub fn section_data(&self, i: usize) -> &[u8] {
-        let s = &self.sections[i];
-        &self.data[s.offset as usize..(s.offset + s.size) as usize]
+    fn symbol_id(&self, idx: usize) -> SymbolId {
+        self.symbols[idx - 1]
     }
 
-    /// Index of the section named `name`.
-    #[cfg(test)]
-    pub fn section_by_name(&self, name: &str) -> Option<usize> {
-        self.sections.iter().position(|s| s.name == name)
+    /// Give symbol `idx` a new name and the special section index `shndx`
+    /// (`SHN_LIVEPATCH`, ...).
+    pub fn set_symbol(&mut self, idx: usize, name: String, shndx: u16) {
+        let s = self.builder.symbols.get_mut(self.symbol_id(idx));
+        s.name = name.into_bytes().into();
+        s.section = None;
+        s.st_shndx = shndx;
     }
 
-    /// Index of the (single) symbol table.
-    pub fn symtab(&self) -> Result<usize, ElfError> {
-        match self.sections.iter().position(|s| s.sh_type == SHT_SYMTAB) {
-            Some(i) => Ok(i),
-            None => err("no symbol table"),
-        }
-    }
-
-    /// All symbols of the symbol table, by index.
-    pub fn symbols(&self) -> Result<Vec<Symbol>, ElfError> {
-        let st = self.symtab()?;
-        let strtab = self.sections[st].link as usize;
-        let str_off = self.sections[strtab].offset as usize;
-        let d = self.section_data(st);
-        let mut out = Vec::with_capacity(d.len() / SYM_SIZE);
-        for e in d.chunks_exact(SYM_SIZE) {
-            let name_off = u32_at(e, 0);
-            out.push(Symbol {
-                name: cstr_at(&self.data, str_off + name_off as usize)?,
-                name_off,
-                info: e[4],
-                shndx: u16_at(e, 6),
-                value: u64_at(e, 8),
-            });
-        }
-        Ok(out)
-    }
-
-    /// The relocations of `SHT_RELA` section `i`.
-    pub fn relas(&self, i: usize) -> Vec<Rela> {
-        self.section_data(i)
-            .chunks_exact(RELA_SIZE)
-            .map(|e| {
-                let info = u64_at(e, 8);
-                Rela {
-                    offset: u64_at(e, 0),
-                    sym: (info >> 32) as u32,
-                    rtype: info as u32,
-                    addend: u64_at(e, 16) as i64,
-                }
+    /// Every `SHT_RELA` section against the symbol table that applies to
+    /// a section, in section order.
+    pub fn rela_sections(&self) -> Vec<RelaSection> {
+        let by_index = |i: u32| (i as usize).checked_sub(1).map(|i| self.sections[i]);
+        self.builder
+            .sections
+            .iter()
+            .filter(|s| s.sh_type == SHT_RELA && matches!(s.data, SectionData::Relocation(_)))
+            .filter_map(|s| {
+                let target = s.sh_info_section.or_else(|| by_index(s.sh_info))?;
+                let t = self.builder.sections.get(target);
+                Some(RelaSection {
+                    id: s.id(),
+                    symtab: s.sh_link_section?,
+                    target,
+                    target_name: String::from_utf8_lossy(&t.name).into_owned(),
+                    target_flags: t.sh_flags,
+                })
             })
             .collect()
     }
 
-    /// Overwrite the relocations of `SHT_RELA` section `i` (same count).
-    pub fn set_relas(&mut self, i: usize, relas: &[Rela]) {
-        let s = &self.sections[i];
-        assert_eq!(relas.len() * RELA_SIZE, s.size as usize);
-        let base = s.offset as usize;
-        for (k, r) in relas.iter().enumerate() {
-            let o = base + k * RELA_SIZE;
-            self.data[o..o + RELA_SIZE].copy_from_slice(&r.to_bytes());
+    fn relocations(&self, s: &RelaSection) -> &[Relocation] {
+        match &self.builder.sections.get(s.id).data {
+            SectionData::Relocation(r) => r,
+            _ => unreachable!("rela_sections() lists relocation sections only"),
         }
     }
 
-    /// Set `st_name` and `st_shndx` of symbol `idx`.
-    pub fn set_symbol(&mut self, idx: usize, name_off: u32, shndx: u16) {
-        let st = self.symtab().expect("symbols() succeeded before");
-        let o = self.sections[st].offset as usize + idx * SYM_SIZE;
-        self.data[o..o + 4].copy_from_slice(&name_off.to_le_bytes());
-        self.data[o + 6..o + 8].copy_from_slice(&shndx.to_le_bytes());
-    }
-
-    fn append(&mut self, bytes: &[u8], align: usize) -> u64 {
-        while self.data.len() % align != 0 {
-            self.data.push(0);
+    fn relocations_mut(&mut self, s: &RelaSection) -> &mut Vec<Relocation> {
+        match &mut self.builder.sections.get_mut(s.id).data {
+            SectionData::Relocation(r) => r,
+            _ => unreachable!("rela_sections() lists relocation sections only"),
         }
-        let off = self.data.len() as u64;
-        self.data.extend_from_slice(bytes);
-        off
     }
 
-    /// Append `strings` (each NUL-terminated) to the string table section
-    /// `i`, which is moved to the end of the file.  Returns their offsets.
-    pub fn extend_strtab(&mut self, i: usize, strings: &[String]) -> Vec<u32> {
-        let mut table = self.section_data(i).to_vec();
-        let mut offs = Vec::with_capacity(strings.len());
-        for s in strings {
-            offs.push(table.len() as u32);
-            table.extend_from_slice(s.as_bytes());
-            table.push(0);
+    fn to_rela(r: &Relocation) -> Rela {
+        Rela {
+            offset: r.r_offset,
+            sym: r.symbol.map_or(0, |id| id.index() as u32 + 1),
+            rtype: r.r_type,
+            addend: r.r_addend,
         }
-        let off = self.append(&table, 1);
-        self.sections[i].offset = off;
-        self.sections[i].size = table.len() as u64;
-        offs
     }
 
-    /// Add a section with `contents` at the end of the file and return its
-    /// index.  Its name is added to the section name table.
-    pub fn add_section(&mut self, mut s: Section, contents: &[u8]) -> usize {
-        let name = s.name.clone();
-        s.name_off = self.extend_strtab(self.shstrndx, &[name])[0];
-        s.offset = self.append(contents, s.align.max(1) as usize);
-        s.size = contents.len() as u64;
-        self.sections.push(s);
-        self.sections.len() - 1
-    }
-
-    /// Serialise: write the section header table at the end of the file.
-    pub fn finish(mut self) -> Result<Vec<u8>, ElfError> {
-        let shnum = self.sections.len();
-        if shnum >= 0xff00 {
-            return err("too many sections");
+    fn to_relocation(&self, r: &Rela) -> Relocation {
+        Relocation {
+            r_offset: r.offset,
+            symbol: (r.sym != 0).then(|| self.symbol_id(r.sym as usize)),
+            r_type: r.rtype,
+            r_addend: r.addend,
         }
-        let mut table = Vec::with_capacity(shnum * SHDR_SIZE);
-        for s in &self.sections {
-            table.extend_from_slice(&s.name_off.to_le_bytes());
-            table.extend_from_slice(&s.sh_type.to_le_bytes());
-            table.extend_from_slice(&s.flags.to_le_bytes());
-            table.extend_from_slice(&s.addr.to_le_bytes());
-            table.extend_from_slice(&s.offset.to_le_bytes());
-            table.extend_from_slice(&s.size.to_le_bytes());
-            table.extend_from_slice(&s.link.to_le_bytes());
-            table.extend_from_slice(&s.info.to_le_bytes());
-            table.extend_from_slice(&s.align.to_le_bytes());
-            table.extend_from_slice(&s.entsize.to_le_bytes());
-        }
-        let off = self.append(&table, 8);
-        self.data[0x28..0x30].copy_from_slice(&off.to_le_bytes());
-        self.data[0x3c..0x3e].copy_from_slice(&(shnum as u16).to_le_bytes());
-        Ok(self.data)
     }
-}
 
-/// `ELF64_ST_BIND`: 0 local, 1 global, 2 weak.
-pub fn st_bind(info: u8) -> u8 {
-    info >> 4
+    /// The relocations of `s`.
+    pub fn relas(&self, s: &RelaSection) -> Vec<Rela> {
+        self.relocations(s).iter().map(Self::to_rela).collect()
+    }
+
+    /// Overwrite the relocations of `s` (same count).
+    pub fn set_relas(&mut self, s: &RelaSection, relas: &[Rela]) {
+        let new: Vec<Relocation> = relas.iter().map(|r| self.to_relocation(r)).collect();
+        let old = self.relocations_mut(s);
+        assert_eq!(old.len(), new.len());
+        *old = new;
+    }
+
+    /// Give symbol `idx` a new name, keeping where it is defined.
+    pub fn rename_symbol(&mut self, idx: usize, name: String) {
+        let s = self.builder.symbols.get_mut(self.symbol_id(idx));
+        s.name = name.into_bytes().into();
+    }
+
+    /// Add a relocation section named `name` with `flags`, applying
+    /// `relas` to the section `like` applies to (against the same symbol
+    /// table).
+    pub fn add_rela_section(
+        &mut self,
+        name: String,
+        flags: u64,
+        like: &RelaSection,
+        relas: &[Rela],
+    ) {
+        let relocations = relas.iter().map(|r| self.to_relocation(r)).collect();
+        let s = self.builder.sections.add();
+        s.name = name.into_bytes().into();
+        s.sh_type = SHT_RELA;
+        s.sh_flags = flags;
+        s.sh_link_section = Some(like.symtab);
+        s.sh_info_section = Some(like.target);
+        s.sh_addralign = 8;
+        s.sh_entsize = RELA_SIZE;
+        s.data = SectionData::Relocation(relocations);
+    }
+
+    /// Serialise the edited file.
+    pub fn write(self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.builder
+            .write(&mut out)
+            .context("the ELF builder cannot write the edited file")?;
+        Ok(out)
+    }
 }
 
 /// Rename every global symbol defined in `data` (and every local symbol
 /// `base.suffix` whose `base` is such a global: compiler pieces such as
 /// `.cold`) to `prefix` + name.  Undefined symbols keep their names.
 /// Returns the new file and the number of renamed symbols.
-pub fn prefix_defined_globals(data: Vec<u8>, prefix: &str) -> Result<(Vec<u8>, usize), ElfError> {
+pub fn prefix_defined_globals(data: &[u8], prefix: &str) -> Result<(Vec<u8>, usize)> {
     let mut elf = Elf::parse(data)?;
-    let syms = elf.symbols()?;
+    let syms = symbols(data)?;
+    let picked = defined_globals_and_pieces(&syms);
+    for &i in &picked {
+        elf.rename_symbol(i, format!("{prefix}{}", syms[i].name));
+    }
+    Ok((elf.write()?, picked.len()))
+}
+
+/// Indices of the named, defined symbols that are global or weak, or
+/// local pieces (`base.suffix`) of such a global.
+fn defined_globals_and_pieces(syms: &[Symbol]) -> Vec<usize> {
+    let defined = |s: &Symbol| !s.name.is_empty() && s.shndx != SHN_UNDEF;
     let globals: std::collections::HashSet<&str> = syms
         .iter()
-        .filter(|s| st_bind(s.info) != 0 && s.shndx != SHN_UNDEF && !s.name.is_empty())
+        .filter(|s| st_bind(s.info) != 0 && defined(s))
         .map(|s| s.name.as_str())
         .collect();
-    let picked: Vec<usize> = syms
-        .iter()
+    syms.iter()
         .enumerate()
         .filter(|(_, s)| {
-            if s.name.is_empty() || s.shndx == SHN_UNDEF {
-                return false;
-            }
-            if st_bind(s.info) != 0 {
-                return true;
-            }
-            s.name
-                .split_once('.')
-                .is_some_and(|(base, _)| globals.contains(base))
+            defined(s)
+                && (st_bind(s.info) != 0
+                    || s.name
+                        .split_once('.')
+                        .is_some_and(|(base, _)| globals.contains(base)))
         })
         .map(|(i, _)| i)
-        .collect();
-    let names: Vec<String> = picked
-        .iter()
-        .map(|&i| format!("{prefix}{}", syms[i].name))
-        .collect();
-    let st = elf.symtab()?;
-    let strtab = elf.sections[st].link as usize;
-    let offs = elf.extend_strtab(strtab, &names);
-    for (&i, off) in picked.iter().zip(offs) {
-        let shndx = syms[i].shndx;
-        elf.set_symbol(i, off, shndx);
+        .collect()
+}
+
+/// What the `object` crate's ELF reader sees in a file: tests check the
+/// builder's output with it.
+#[cfg(test)]
+pub(crate) mod read_back {
+    use object::elf::{
+        FileHeader64,
+        SHT_SYMTAB, //
+    };
+    use object::read::elf::{
+        FileHeader,
+        SectionHeader, //
+    };
+    use object::{
+        Endianness,
+        SymbolIndex, //
+    };
+
+    /// One section header and its contents.
+    #[derive(Debug)]
+    pub struct Sec {
+        pub name: String,
+        pub sh_type: u32,
+        pub flags: u64,
+        pub link: u32,
+        pub info: u32,
+        pub data: Vec<u8>,
     }
-    Ok((elf.finish()?, picked.len()))
+
+    /// Every section, by index.
+    pub fn sections(data: &[u8]) -> Vec<Sec> {
+        let h = FileHeader64::<Endianness>::parse(data).unwrap();
+        let e = h.endian().unwrap();
+        let table = h.sections(e, data).unwrap();
+        table
+            .iter()
+            .map(|s| Sec {
+                name: String::from_utf8_lossy(table.section_name(e, s).unwrap()).into_owned(),
+                sh_type: s.sh_type(e),
+                flags: s.sh_flags(e),
+                link: s.sh_link(e),
+                info: s.sh_info(e),
+                data: s.data(e, data).unwrap_or(&[]).to_vec(),
+            })
+            .collect()
+    }
+
+    /// (symbol name, type) of every relocation of the section `name`.
+    pub fn relocations(data: &[u8], name: &str) -> Vec<(String, u32)> {
+        let h = FileHeader64::<Endianness>::parse(data).unwrap();
+        let e = h.endian().unwrap();
+        let table = h.sections(e, data).unwrap();
+        let syms = table.symbols(e, data, SHT_SYMTAB).unwrap();
+        let (_, sec) = table
+            .section_by_name(e, name.as_bytes())
+            .unwrap_or_else(|| panic!("no section {name}"));
+        let (relas, _) = sec.rela(e, data).unwrap().expect("a SHT_RELA section");
+        relas
+            .iter()
+            .map(|r| {
+                let sym = syms
+                    .symbol(SymbolIndex(r.r_sym(e, false) as usize))
+                    .unwrap();
+                let n = syms.symbol_name(e, sym).unwrap();
+                (String::from_utf8_lossy(n).into_owned(), r.r_type(e, false))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    /// A scratch directory, removed at the end of the test.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            let p =
+                std::env::temp_dir().join(format!("plugsched-elf-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+
+        /// Compile `src` with `cc ARGS` and return the output file.
+        fn cc(&self, src: &str, args: &[&str]) -> Vec<u8> {
+            std::fs::write(self.0.join("a.c"), src).unwrap();
+            let out = Command::new("cc")
+                .current_dir(&self.0)
+                .args(args)
+                .args(["-O1", "-o", "a.out", "a.c"])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            std::fs::read(self.0.join("a.out")).unwrap()
+        }
+
+        fn nm(&self, data: &[u8]) -> String {
+            std::fs::write(self.0.join("b.o"), data).unwrap();
+            let out = Command::new("nm")
+                .current_dir(&self.0)
+                .arg("b.o")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const SRC: &str = "extern int wake_up_process(void *p);\n\
+         static int helper(int x) { return x + 1; }\n\
+         int schedule(int x) { return wake_up_process(0) + helper(x); }\n\
+         int runqueues = 3;\n\
+         static int counter;\n\
+         const char *name(void) { counter++; return \"rq\"; }\n";
 
     #[test]
     fn prefix_defined_globals_renames_definitions_only() {
-        let dir = std::env::temp_dir().join(format!("plugsched-elf-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("a.c"),
-            "extern int wake_up_process(void *p);\n\
-             static int helper(int x) { return x + 1; }\n\
-             int schedule(int x) { return wake_up_process(0) + helper(x); }\n\
-             int runqueues = 3;\n",
-        )
-        .unwrap();
-        let out = std::process::Command::new("cc")
-            .current_dir(&dir)
-            .args(["-c", "-O1", "-o", "a.o", "a.c"])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let data = std::fs::read(dir.join("a.o")).unwrap();
-        let (new, n) = prefix_defined_globals(data, "__p_").unwrap();
-        std::fs::write(dir.join("b.o"), &new).unwrap();
-        let nm = std::process::Command::new("nm")
-            .current_dir(&dir)
-            .arg("b.o")
-            .output()
-            .unwrap();
-        let nm = String::from_utf8_lossy(&nm.stdout).to_string();
-        let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(n, 2, "{nm}");
+        let t = TempDir::new("prefix");
+        let data = t.cc(SRC, &["-c"]);
+        let (new, n) = prefix_defined_globals(&data, "__p_").unwrap();
+        let nm = t.nm(&new);
+        assert_eq!(n, 3, "{nm}");
         assert!(nm.contains(" T __p_schedule"), "{nm}");
         assert!(nm.contains(" D __p_runqueues"), "{nm}");
+        assert!(nm.contains(" T __p_name"), "{nm}");
         assert!(nm.contains(" U wake_up_process"), "{nm}");
         assert!(!nm.contains("__p_helper"), "{nm}");
+        assert!(!nm.contains("__p_counter"), "{nm}");
         assert!(!nm.contains("__p_wake_up_process"), "{nm}");
+        // Only the names changed.
+        let (a, b) = (symbols(&data).unwrap(), symbols(&new).unwrap());
+        assert_eq!(a.len(), b.len());
+        for (a, b) in a.iter().zip(&b) {
+            assert_eq!((a.info, a.shndx), (b.info, b.shndx));
+            assert!(b.name == a.name || b.name == format!("__p_{}", a.name));
+        }
+    }
+
+    #[test]
+    fn pieces_of_globals_are_renamed_with_them() {
+        let sym = |name: &str, info: u8, shndx: u16| Symbol {
+            name: name.into(),
+            info,
+            shndx,
+        };
+        let syms = [
+            sym("", 0, 0),
+            sym("f", 0x12, 1),
+            sym("f.cold", 0x02, 1),
+            sym("g.part.0", 0x02, 1),
+            sym("u", 0x10, SHN_UNDEF),
+            sym("w", 0x22, 1),
+        ];
+        assert_eq!(defined_globals_and_pieces(&syms), [1, 2, 5]);
+    }
+
+    #[test]
+    fn rewrite_without_edits_keeps_sections_symbols_and_relocations() {
+        let t = TempDir::new("same");
+        let data = t.cc(SRC, &["-c", "-g"]);
+        let out = Elf::parse(&data).unwrap().write().unwrap();
+        let (s0, s1) = (read_back::sections(&data), read_back::sections(&out));
+        assert_eq!(s0.len(), s1.len());
+        let rewritten = |s: &read_back::Sec| {
+            s.sh_type == SHT_RELA || [".strtab", ".shstrtab", ".symtab"].contains(&s.name.as_str())
+        };
+        for (a, b) in s0.iter().zip(&s1) {
+            assert_eq!(
+                (&a.name, a.sh_type, a.flags, a.link, a.info),
+                (&b.name, b.sh_type, b.flags, b.link, b.info)
+            );
+            if !rewritten(a) {
+                assert_eq!(a.data, b.data, "{}", a.name);
+            }
+        }
+        assert_eq!(symbols(&data).unwrap(), symbols(&out).unwrap());
+        for s in s0.iter().filter(|s| s.sh_type == SHT_RELA) {
+            assert_eq!(
+                read_back::relocations(&data, &s.name),
+                read_back::relocations(&out, &s.name),
+                "{}",
+                s.name
+            );
+        }
+    }
+
+    #[test]
+    fn added_relocation_section_reads_back() {
+        let t = TempDir::new("add");
+        let data = t.cc(SRC, &["-c"]);
+        let syms = symbols(&data).unwrap();
+        let wake = syms
+            .iter()
+            .position(|s| s.name == "wake_up_process")
+            .unwrap();
+        let mut elf = Elf::parse(&data).unwrap();
+        elf.set_symbol(
+            wake,
+            ".klp.sym.vmlinux.wake_up_process,0".into(),
+            SHN_LIVEPATCH,
+        );
+        let text = elf
+            .rela_sections()
+            .into_iter()
+            .find(|r| r.target_name == ".text")
+            .unwrap();
+        assert_ne!(text.target_flags & SHF_ALLOC, 0);
+        let mut relas = elf.relas(&text);
+        let moved: Vec<Rela> = relas
+            .iter()
+            .filter(|r| r.sym as usize == wake)
+            .copied()
+            .collect();
+        assert_eq!(moved.len(), 1);
+        for r in relas.iter_mut().filter(|r| r.sym as usize == wake) {
+            r.rtype = 0;
+        }
+        elf.set_relas(&text, &relas);
+        let flags = SHF_ALLOC | SHF_INFO_LINK | SHF_RELA_LIVEPATCH;
+        elf.add_rela_section(".klp.rela.vmlinux..text".into(), flags, &text, &moved);
+        let out = elf.write().unwrap();
+
+        let secs = read_back::sections(&out);
+        let k = secs.last().unwrap();
+        assert_eq!(
+            (k.name.as_str(), k.sh_type, k.flags),
+            (".klp.rela.vmlinux..text", SHT_RELA, flags)
+        );
+        assert_eq!(secs[k.info as usize].name, ".text");
+        assert_eq!(secs[k.link as usize].name, ".symtab");
+        assert_eq!(
+            read_back::relocations(&out, ".klp.rela.vmlinux..text"),
+            [(
+                ".klp.sym.vmlinux.wake_up_process,0".to_string(),
+                moved[0].rtype
+            )]
+        );
+        let plain = read_back::relocations(&out, ".rela.text");
+        assert!(plain.contains(&(".klp.sym.vmlinux.wake_up_process,0".to_string(), 0)));
+        let s = &symbols(&out).unwrap()[wake];
+        assert_eq!(s.shndx, SHN_LIVEPATCH);
+
+        // A rewritten module is not rewritten again.
+        let e = Elf::parse(&out).err().unwrap().to_string();
+        assert!(e.contains("rebuild it"), "{e}");
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_edit() {
+        let t = TempDir::new("bad");
+        let e = |d: &[u8]| format!("{:#}", Elf::parse(d).err().unwrap());
+        assert!(e(b"#!/bin/sh\n").contains("not a 64-bit ELF file"));
+        let exe = t.cc("int main(void) { return 0; }\n", &[]);
+        assert!(e(&exe).contains("not a relocatable object"));
+        assert!(symbols(b"").is_err());
     }
 }

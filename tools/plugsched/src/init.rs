@@ -3,6 +3,10 @@
 //! `plugsched init [--config FILE] KDIR WORKDIR`: analyse the scheduler
 //! boundary of a built kernel and write the classification.
 
+use std::collections::{
+    BTreeMap,
+    BTreeSet, //
+};
 use std::path::{
     Path,
     PathBuf, //
@@ -10,13 +14,21 @@ use std::path::{
 use std::process::ExitCode;
 use std::time::Instant;
 
+use anyhow::{
+    ensure,
+    Context,
+    Result, //
+};
 use serde::Serialize;
 
 use crate::boundary::{
     algo::{
         self,
+        Boundary,
         Class,
-        DataClass, //
+        Classification,
+        DataClass,
+        Graph, //
     },
     config,
     extract::{
@@ -25,6 +37,7 @@ use crate::boundary::{
     },
     vmlinux,
 };
+use crate::file;
 use crate::springboard;
 
 /// One classified function or variable in boundary.json.
@@ -58,47 +71,91 @@ fn class_name(c: Class) -> &'static str {
     }
 }
 
-/// Run `init`.
-pub fn run(args: &[String]) -> Result<ExitCode, String> {
-    let mut cfg = None;
-    let mut pos = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--config" => cfg = Some(it.next().ok_or("--config needs a file")?.clone()),
-            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
-            s => pos.push(PathBuf::from(s)),
-        }
-    }
-    let [kdir, work] = pos.as_slice() else {
-        return Err("usage: plugsched init [--config FILE] KDIR WORKDIR".into());
-    };
-    let cfg = cfg.unwrap_or_else(|| "boundary/linux-7.3.toml".into());
-    let text = std::fs::read_to_string(&cfg).map_err(|e| format!("{cfg}: {e}"))?;
-    let boundary = config::parse(&text).map_err(|e| format!("{cfg}: {e}"))?;
+/// Arguments of `init`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The boundary config: in-boundary files, interfaces, shared and
+    /// private variables.
+    #[arg(long, value_name = "FILE", default_value = "boundary/linux-7.3.toml")]
+    pub config: PathBuf,
+    /// Build directory of the kernel to analyse: its `vmlinux.unstripped`
+    /// (or `vmlinux`) with DWARF, and `source` (the source tree).
+    #[arg(value_name = "KDIR")]
+    pub kdir: PathBuf,
+    /// Where to write the classification, the manifest and the extracted
+    /// scheduler sources (created if missing).
+    #[arg(value_name = "WORKDIR")]
+    pub workdir: PathBuf,
+}
 
-    let vml = ["vmlinux.unstripped", "vmlinux"]
-        .iter()
-        .map(|n| kdir.join(n))
-        .find(|p| p.exists())
-        .ok_or_else(|| format!("{}: no vmlinux", kdir.display()))?;
+/// Run `init`: exit 1 if the boundary cannot be used (errors listed).
+pub fn run(args: &Args) -> Result<ExitCode> {
+    let (kdir, work) = (&args.kdir, &args.workdir);
+    let boundary = load_boundary(&args.config)?;
+    let vml = find_vmlinux(kdir)?;
     let src = std::fs::canonicalize(kdir.join("source")).unwrap_or_else(|_| kdir.clone());
     let t0 = Instant::now();
     let progress = |phase: &str| {
         eprintln!("  [{:6.1}s] {phase}", t0.elapsed().as_secs_f64());
     };
     eprintln!("plugsched init: analysing {}", vml.display());
-    let g = vmlinux::read_graph(&vml, &src, &progress)?;
+    let g = vmlinux::read_graph(&vml, &src, &progress)
+        .with_context(|| format!("cannot build the call graph of {}", vml.display()))?;
     progress("classifying");
     let c = algo::classify(&g, &boundary);
     progress("done");
+    print_summary(&g, &c, &boundary, &args.config);
 
-    let counts = [
-        ("internal", c.count(Class::Internal)),
-        ("interface", c.count(Class::Interface)),
-        ("callback", c.count(Class::Callback)),
-        ("external", c.count(Class::External)),
-    ];
+    std::fs::create_dir_all(work)
+        .with_context(|| format!("cannot create the work directory {}", work.display()))?;
+    write_classification(kdir, work, &g, &c)?;
+    write_manifest(work, &g, &c)?;
+    write_sympos(work, &g, &c)?;
+    write_shared_vars(work, &g, &c)?;
+
+    // Extraction: the boundary files, rewritten, under WORKDIR.
+    progress("extracting module sources");
+    let ex = extract_sources(&src, work, &boundary, &g, &c)?;
+    write_build_files(&src, work, &boundary.files, &ex.tables)?;
+    // The __schedule split: where the module's __schedule continues in
+    // vmlinux's, derived from vmlinux (or no module at all).
+    progress("__schedule split: reading vmlinux's __schedule");
+    write_springboard(&vml, work)?;
+    progress("done");
+    print_extraction(work, &ex, &c);
+    if !c.errors.is_empty() {
+        for e in &c.errors {
+            eprintln!("boundary error: {e}");
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Read and parse the boundary config.
+fn load_boundary(path: &Path) -> Result<Boundary> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the boundary config {}", path.display()))?;
+    config::parse(&text).with_context(|| format!("boundary config {}", path.display()))
+}
+
+/// The vmlinux of KDIR with the most information.
+fn find_vmlinux(kdir: &Path) -> Result<PathBuf> {
+    ["vmlinux.unstripped", "vmlinux"]
+        .iter()
+        .map(|n| kdir.join(n))
+        .find(|p| p.exists())
+        .with_context(|| {
+            format!(
+                "{}: no vmlinux.unstripped or vmlinux; give the build directory of a built \
+                 kernel (scripts/kernel.sh --kdir test prints it)",
+                kdir.display()
+            )
+        })
+}
+
+/// The class counts, on stdout.
+fn print_summary(g: &Graph, c: &Classification, boundary: &Boundary, cfg: &Path) {
     println!(
         "functions of vmlinux: {}; call edges: {}; address-taken: {}; inlined calls: {}",
         g.funcs.len(),
@@ -109,21 +166,48 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     let no_file = g.funcs.iter().filter(|f| f.file.is_empty()).count();
     println!("functions without a DWARF source file (assembly, generated stubs, Rust): {no_file}");
 
-    println!("boundary: {} files ({})", boundary.files.len(), cfg);
+    println!(
+        "boundary: {} files ({})",
+        boundary.files.len(),
+        cfg.display()
+    );
     println!("{:<12} {:>8}", "class", "count");
-    for (n, k) in counts {
+    for (n, k) in counts(c) {
         println!("{n:<12} {k:>8}");
     }
     println!("(paper, Linux 4.19: 786 internal, 94 interface, 96 external)");
-    let data_counts = [
+    for (n, k) in data_counts(c) {
+        println!("{n:<14} {k:>6}");
+    }
+}
+
+fn counts(c: &Classification) -> [(&'static str, usize); 4] {
+    [
+        ("internal", c.count(Class::Internal)),
+        ("interface", c.count(Class::Interface)),
+        ("callback", c.count(Class::Callback)),
+        ("external", c.count(Class::External)),
+    ]
+}
+
+fn data_counts(c: &Classification) -> [(&'static str, usize); 3] {
+    [
         ("data-private", c.data_count(DataClass::Private)),
         ("data-shared", c.data_count(DataClass::Shared)),
         ("data-external", c.data_count(DataClass::External)),
-    ];
-    for (n, k) in data_counts {
-        println!("{n:<14} {k:>6}");
-    }
+    ]
+}
 
+fn data_class_name(k: DataClass) -> &'static str {
+    match k {
+        DataClass::Private => "private",
+        DataClass::Shared => "shared",
+        DataClass::External => "external",
+    }
+}
+
+/// WORKDIR/boundary.json: every classified function and variable.
+fn write_classification(kdir: &Path, work: &Path, g: &Graph, c: &Classification) -> Result<()> {
     let mut functions: Vec<SymOut<'_>> = c
         .class
         .iter()
@@ -149,11 +233,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
                 name: &v.name,
                 file: &v.file,
                 sympos: v.sympos,
-                class: match k {
-                    DataClass::Private => "private",
-                    DataClass::Shared => "shared",
-                    DataClass::External => "external",
-                },
+                class: data_class_name(k),
                 addr: format!("{:#x}", v.addr),
                 size: v.size,
             }
@@ -162,23 +242,26 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     data.sort_by(|a, b| (a.file, a.name).cmp(&(b.file, b.name)));
     let out = Output {
         kdir: kdir.display().to_string(),
-        counts,
-        data_counts,
+        counts: counts(c),
+        data_counts: data_counts(c),
         functions,
         data,
         errors: &c.errors,
         warnings: &c.warnings,
     };
-    std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
-    let path: &Path = &work.join("boundary.json");
-    let json = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
-    std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+    let path = work.join("boundary.json");
+    let json = serde_json::to_string_pretty(&out)?;
+    std::fs::write(&path, json).with_context(|| format!("cannot write {}", path.display()))?;
     println!("classification written to {}", path.display());
+    Ok(())
+}
 
-    // The manifest: every function the update redirects (interfaces and
-    // callbacks) with its vmlinux symbol, sympos, address and size, and the
-    // module function that replaces it; plus every function whose old code
-    // must not be running (internal ones too) for the stack check.
+/// WORKDIR/manifest.json: every function the update redirects
+/// (interfaces and callbacks) with its vmlinux symbol, sympos, address and
+/// size, and the module function that replaces it; plus every function
+/// whose old code must not be running (internal ones too) for the stack
+/// check.
+fn write_manifest(work: &Path, g: &Graph, c: &Classification) -> Result<()> {
     #[derive(Serialize)]
     struct Entry<'a> {
         vmlinux: &'a str,
@@ -207,11 +290,13 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
             }
         })
         .collect();
-    let manifest = serde_json::to_string_pretty(&entries).map_err(|e| e.to_string())?;
-    write_if_changed(&work.join("manifest.json"), &manifest)?;
+    let manifest = serde_json::to_string_pretty(&entries)?;
+    write_if_changed(&work.join("manifest.json"), &manifest)
+}
 
-    // sympos of every boundary function and variable whose name is not
-    // unique in vmlinux: klp-convert's --sympos input for the module.
+/// WORKDIR/sympos: the sympos of every boundary function and variable
+/// whose name is not unique in vmlinux (klp-convert's --sympos input).
+fn write_sympos(work: &Path, g: &Graph, c: &Classification) -> Result<()> {
     let mut sympos = String::from("# generated by plugsched init: name sympos\n");
     for (&i, _) in c.class.iter() {
         let f = &g.funcs[i];
@@ -225,8 +310,21 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
             sympos.push_str(&format!("{} {}\n", g.vars[v].name, g.vars[v].sympos));
         }
     }
-    write_if_changed(&work.join("sympos"), &sympos)?;
-    // The variables the module must not define (the build checks).
+    write_if_changed(&work.join("sympos"), &sympos)
+}
+
+/// The variables the module must share with vmlinux, by name.
+fn shared_vars(g: &Graph, c: &Classification) -> BTreeSet<String> {
+    c.data
+        .iter()
+        .filter(|(_, &k)| k == DataClass::Shared)
+        .map(|(&v, _)| g.vars[v].name.clone())
+        .collect()
+}
+
+/// WORKDIR/shared-vars: the variables the module must not define (the
+/// build checks).
+fn write_shared_vars(work: &Path, g: &Graph, c: &Classification) -> Result<()> {
     let mut shared = String::new();
     for (&v, &k) in c.data.iter() {
         if k == DataClass::Shared && !g.vars[v].name.contains('.') {
@@ -234,129 +332,159 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
             shared.push('\n');
         }
     }
-    write_if_changed(&work.join("shared-vars"), &shared)?;
+    write_if_changed(&work.join("shared-vars"), &shared)
+}
 
-    // Extraction: the boundary files, rewritten, under WORKDIR.
-    progress("extracting module sources");
-    let shared: std::collections::BTreeSet<String> = c
-        .data
-        .iter()
-        .filter(|(_, &k)| k == DataClass::Shared)
-        .map(|(&v, _)| g.vars[v].name.clone())
-        .collect();
-    let mut totals: std::collections::BTreeMap<&'static str, usize> = Default::default();
-    let mut unmatched = Vec::new();
-    let mut manifest_tables: Vec<String> = Vec::new();
+/// What the extraction did.
+struct Extraction {
+    /// Rewrites done, by kind.
+    totals: BTreeMap<&'static str, usize>,
+    /// Functions the parser did not find at their DWARF line.
+    unmatched: Vec<String>,
+    /// Stems of the files with a manifest table.
+    tables: Vec<String>,
+}
+
+/// Write the boundary files, rewritten, under WORKDIR.
+fn extract_sources(
+    src: &Path,
+    work: &Path,
+    boundary: &Boundary,
+    g: &Graph,
+    c: &Classification,
+) -> Result<Extraction> {
+    let shared = shared_vars(g, c);
+    let mut ex = Extraction {
+        totals: BTreeMap::new(),
+        unmatched: Vec::new(),
+        tables: Vec::new(),
+    };
     for file in &boundary.files {
         let from = src.join(file);
         let to = work.join(file);
-        let text =
-            std::fs::read_to_string(&from).map_err(|e| format!("{}: {e}", from.display()))?;
+        let text = std::fs::read_to_string(&from)
+            .with_context(|| format!("cannot read the boundary file {}", from.display()))?;
         if let Some(dir) = to.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
         }
         let out = if file.ends_with(".c") {
-            let fns: Vec<FnInfo> = c
-                .class
-                .iter()
-                .filter(|(&i, _)| &g.funcs[i].file == file && !g.funcs[i].is_clone())
-                .map(|(&i, &k)| FnInfo {
-                    name: g.funcs[i].name.clone(),
-                    line: g.funcs[i].line,
-                    class: k,
-                    init: g.funcs[i].init,
-                    sympos: g.funcs[i].sympos,
-                })
-                .collect();
-            let r = extract::extract_file(file, &text, &fns, &shared)?;
-            for (&k, &n) in &r.done {
-                *totals.entry(k).or_default() += n;
-            }
-            let stem = file
-                .rsplit('/')
-                .next()
-                .unwrap_or(file)
-                .trim_end_matches(".c")
-                .replace('-', "_");
-            let table = manifest_table(&stem, &fns, &r);
-            manifest_tables.push(stem);
-            unmatched.extend(r.unmatched);
-            let text = if file == "kernel/sched/core.c" {
-                split_schedule(&r.text)?
-            } else {
-                r.text
-            };
-            text + &table
+            extract_c_file(file, &text, g, c, &shared, &mut ex)?
         } else {
             text // headers are copied as they are
         };
         write_if_changed(&to, &out)?;
     }
-    write_build_files(&src, work, &boundary.files, &manifest_tables)?;
-    // The __schedule split: where the module's __schedule continues in
-    // vmlinux's, derived from vmlinux (or no module at all).
-    progress("__schedule split: reading vmlinux's __schedule");
-    let image = std::fs::read(&vml).map_err(|e| format!("{}: {e}", vml.display()))?;
-    let facts = springboard::from_vmlinux(&image)?;
+    Ok(ex)
+}
+
+/// One boundary `.c` file, rewritten, with its manifest table.
+fn extract_c_file(
+    file: &str,
+    text: &str,
+    g: &Graph,
+    c: &Classification,
+    shared: &BTreeSet<String>,
+    ex: &mut Extraction,
+) -> Result<String> {
+    let fns: Vec<FnInfo> = c
+        .class
+        .iter()
+        .filter(|(&i, _)| g.funcs[i].file == file && !g.funcs[i].is_clone())
+        .map(|(&i, &k)| FnInfo {
+            name: g.funcs[i].name.clone(),
+            line: g.funcs[i].line,
+            class: k,
+            init: g.funcs[i].init,
+            sympos: g.funcs[i].sympos,
+        })
+        .collect();
+    let r = extract::extract_file(file, text, &fns, shared)
+        .with_context(|| format!("cannot extract {file}"))?;
+    for (&k, &n) in &r.done {
+        *ex.totals.entry(k).or_default() += n;
+    }
+    let stem = file
+        .rsplit('/')
+        .next()
+        .unwrap_or(file)
+        .trim_end_matches(".c")
+        .replace('-', "_");
+    let table = manifest_table(&stem, &fns, &r);
+    ex.tables.push(stem);
+    ex.unmatched.extend(r.unmatched);
+    let text = if file == "kernel/sched/core.c" {
+        split_schedule(&r.text)?
+    } else {
+        r.text
+    };
+    Ok(text + &table)
+}
+
+/// WORKDIR/kernel/sched/springboard-vmlinux.h: the facts of vmlinux's
+/// `__schedule` the module's needs.
+fn write_springboard(vml: &Path, work: &Path) -> Result<()> {
+    let image = file::map(vml)?;
+    let facts = springboard::from_vmlinux(&image).with_context(|| {
+        format!(
+            "{}: its __schedule does not allow the split (Documentation/live-update.rst)",
+            vml.display()
+        )
+    })?;
     write_if_changed(
         &work.join("kernel/sched/springboard-vmlinux.h"),
         &springboard::header(&facts),
-    )?;
-    progress("done");
+    )
+}
+
+/// What the extraction did, on stdout.
+fn print_extraction(work: &Path, ex: &Extraction, c: &Classification) {
     println!("module sources written under {}:", work.display());
-    for (k, n) in &totals {
+    for (k, n) in &ex.totals {
         println!("  {k}: {n}");
     }
-    if !unmatched.is_empty() {
+    if !ex.unmatched.is_empty() {
         println!(
             "  {} function(s) not found by the parser at their DWARF line (kept as they are; macro-generated definitions), e.g. {}",
-            unmatched.len(),
-            unmatched.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+            ex.unmatched.len(),
+            ex.unmatched.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
         );
     }
     if !c.warnings.is_empty() {
         println!("{} warning(s), listed there", c.warnings.len());
     }
-    if !c.errors.is_empty() {
-        for e in &c.errors {
-            eprintln!("boundary error: {e}");
-        }
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
-/// The unity files of kernel/sched (`build_policy.c`, `build_utility.c`)
 /// The module's `context_switch()` ends in the springboard into vmlinux's
 /// `__schedule` instead of switching itself (`c_shims/springboard.h`).
-fn split_schedule(core: &str) -> Result<String, String> {
+fn split_schedule(core: &str) -> Result<String> {
     const SWITCH: &str = "\tswitch_to(prev, next, prev);\n";
-    if core.matches(SWITCH).count() != 1 {
-        return Err(
-            "kernel/sched/core.c: context_switch() has no single switch_to(prev, next, prev)"
-                .into(),
-        );
-    }
+    ensure!(
+        core.matches(SWITCH).count() == 1,
+        "kernel/sched/core.c: context_switch() has no single switch_to(prev, next, prev); \
+         the split needs one (tools/plugsched/src/init.rs, split_schedule)"
+    );
     Ok(core.replace(
         SWITCH,
         "\t/* plugsched: continue in vmlinux's __schedule (the split) */\n\tplugsched_switch_to(prev, next);\n",
     ))
 }
 
+/// The unity files of kernel/sched (`build_policy.c`, `build_utility.c`)
 /// with only the boundary's `.c` files, a prelude, and the Kbuild fragment
 /// `Kbuild.sched` that compiles the extracted scheduler into plugsched.ko.
 fn write_build_files(
     src: &Path,
     work: &Path,
-    files: &std::collections::BTreeSet<String>,
+    files: &BTreeSet<String>,
     tables: &[String],
-) -> Result<(), String> {
+) -> Result<()> {
     let dir = work.join("kernel/sched");
     let mut objs = Vec::new();
     for unit in ["build_policy.c", "build_utility.c"] {
         let from = src.join("kernel/sched").join(unit);
-        let text =
-            std::fs::read_to_string(&from).map_err(|e| format!("{}: {e}", from.display()))?;
+        let text = std::fs::read_to_string(&from)
+            .with_context(|| format!("cannot read {}", from.display()))?;
         let mut out = format!("/* Generated by `plugsched init` from kernel/sched/{unit}: only the boundary's files. */\n");
         for line in text.lines() {
             let inc = line
@@ -459,11 +587,11 @@ fn write_build_files(
 
 /// Write `text` to `path` unless it already holds exactly that (so that
 /// make does not rebuild what did not change).
-fn write_if_changed(path: &Path, text: &str) -> Result<(), String> {
+fn write_if_changed(path: &Path, text: &str) -> Result<()> {
     if std::fs::read_to_string(path).is_ok_and(|t| t == text) {
         return Ok(());
     }
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The manifest entries of one extracted file, appended to it: every

@@ -25,10 +25,15 @@ use std::collections::{
     HashSet, //
 };
 
+use anyhow::{
+    bail,
+    Context,
+    Result, //
+};
+
 use crate::elf::{
     self,
-    Elf,
-    Section, //
+    Elf, //
 };
 
 /// One symbol of a `System.map`.
@@ -56,7 +61,7 @@ pub struct SymbolMap {
 
 impl SymbolMap {
     /// Parse `System.map` (`nm -n` format: `addr type name`).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self> {
         let mut m = SymbolMap::default();
         for (n, line) in text.lines().enumerate() {
             let mut it = line.split_whitespace();
@@ -64,7 +69,7 @@ impl SymbolMap {
                 continue;
             };
             let addr = u64::from_str_radix(addr, 16)
-                .map_err(|_| format!("System.map line {}: bad address '{addr}'", n + 1))?;
+                .with_context(|| format!("System.map line {}: bad address '{addr}'", n + 1))?;
             let kind = kind.chars().next().unwrap_or('?');
             if let Some((base, _)) = name.split_once('.') {
                 if !base.is_empty() {
@@ -83,7 +88,7 @@ impl SymbolMap {
             v.sort_by_key(|s| s.addr);
         }
         if m.by_name.is_empty() {
-            return Err("System.map has no symbols".into());
+            bail!("System.map has no symbols");
         }
         Ok(m)
     }
@@ -107,7 +112,7 @@ pub fn parse_symvers(text: &str) -> HashSet<String> {
 }
 
 /// Explicit sympos choices: lines `name sympos` (`#` starts a comment).
-pub fn parse_sympos(text: &str) -> Result<HashMap<String, u64>, String> {
+pub fn parse_sympos(text: &str) -> Result<HashMap<String, u64>> {
     let mut m = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();
@@ -116,11 +121,11 @@ pub fn parse_sympos(text: &str) -> Result<HashMap<String, u64>, String> {
         }
         let mut it = line.split_whitespace();
         let (Some(name), Some(pos), None) = (it.next(), it.next(), it.next()) else {
-            return Err(format!("sympos line {}: expected 'name sympos'", n + 1));
+            bail!("sympos line {}: expected 'name sympos'", n + 1);
         };
         let pos = pos
             .parse()
-            .map_err(|_| format!("sympos line {}: bad position '{pos}'", n + 1))?;
+            .with_context(|| format!("sympos line {}: bad position '{pos}'", n + 1))?;
         m.insert(name.to_string(), pos);
     }
     Ok(m)
@@ -208,10 +213,8 @@ pub fn convert(
     map: &SymbolMap,
     exported: &HashSet<String>,
     hints: &HashMap<String, u64>,
-) -> Result<(Vec<u8>, Vec<Converted>), String> {
-    let mut elf = Elf::parse(ko).map_err(|e| e.to_string())?;
-    let symtab = elf.symtab().map_err(|e| e.to_string())?;
-    let syms = elf.symbols().map_err(|e| e.to_string())?;
+) -> Result<(Vec<u8>, Vec<Converted>)> {
+    let syms = elf::symbols(&ko)?;
 
     // 1. Decide every symbol first, so all errors are reported together.
     let mut chosen: BTreeMap<usize, (u64, char)> = BTreeMap::new();
@@ -236,42 +239,31 @@ pub fn convert(
         }
     }
     if !errors.is_empty() {
-        return Err(format!(
+        bail!(
             "{} symbol(s) cannot be bound to vmlinux:\n  {}",
             errors.len(),
             errors.join("\n  ")
-        ));
+        );
     }
     if chosen.is_empty() {
-        return Ok((elf.data, Vec::new())); // untouched, byte for byte
+        return Ok((ko, Vec::new())); // untouched, byte for byte
     }
+    let mut elf = Elf::parse(&ko)?;
 
     // 2. Rename the symbols and mark them SHN_LIVEPATCH.
-    let names: Vec<String> = chosen
-        .iter()
-        .map(|(&i, &(pos, _))| format!(".klp.sym.vmlinux.{},{pos}", vmlinux_name(&syms[i].name)))
-        .collect();
-    let strtab = elf.sections[symtab].link as usize;
-    let offs = elf.extend_strtab(strtab, &names);
-    for ((&i, _), off) in chosen.iter().zip(offs) {
-        elf.set_symbol(i, off, elf::SHN_LIVEPATCH);
+    for (&i, &(pos, _)) in &chosen {
+        let name = format!(".klp.sym.vmlinux.{},{pos}", vmlinux_name(&syms[i].name));
+        elf.set_symbol(i, name, elf::SHN_LIVEPATCH);
     }
 
     // 3. Move their relocations into .klp.rela.vmlinux.<target> sections.
     let mut counts: HashMap<usize, usize> = HashMap::new();
-    let nsec = elf.sections.len();
-    for r in 0..nsec {
-        let s = &elf.sections[r];
-        if s.sh_type != elf::SHT_RELA || s.link as usize != symtab {
-            continue;
-        }
-        let target = s.info as usize;
-        let t = &elf.sections[target];
-        if t.flags & elf::SHF_ALLOC == 0 && t.name != ".data..percpu" {
+    for r in elf.rela_sections() {
+        if r.target_flags & elf::SHF_ALLOC == 0 && r.target_name != ".data..percpu" {
             continue; // the loader never applies these
         }
-        let tname = t.name.clone();
-        let mut relas = elf.relas(r);
+        let tname = r.target_name.clone();
+        let mut relas = elf.relas(&r);
         let mut moved = Vec::new();
         for rel in relas.iter_mut() {
             if rel.rtype != 0 && chosen.contains_key(&(rel.sym as usize)) {
@@ -283,23 +275,12 @@ pub fn convert(
         if moved.is_empty() {
             continue;
         }
-        elf.set_relas(r, &relas);
-        let bytes: Vec<u8> = moved.iter().flat_map(|m| m.to_bytes()).collect();
-        elf.add_section(
-            Section {
-                name_off: 0,
-                name: format!(".klp.rela.vmlinux.{tname}"),
-                sh_type: elf::SHT_RELA,
-                flags: elf::SHF_ALLOC | elf::SHF_INFO_LINK | elf::SHF_RELA_LIVEPATCH,
-                addr: 0,
-                offset: 0,
-                size: 0,
-                link: symtab as u32,
-                info: target as u32,
-                align: 8,
-                entsize: elf::RELA_SIZE as u64,
-            },
-            &bytes,
+        elf.set_relas(&r, &relas);
+        elf.add_rela_section(
+            format!(".klp.rela.vmlinux.{tname}"),
+            elf::SHF_ALLOC | elf::SHF_INFO_LINK | elf::SHF_RELA_LIVEPATCH,
+            &r,
+            &moved,
         );
     }
 
@@ -312,12 +293,13 @@ pub fn convert(
             relocs: counts.get(&i).copied().unwrap_or(0),
         })
         .collect();
-    Ok((elf.finish().map_err(|e| e.to_string())?, report))
+    Ok((elf.write()?, report))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::elf::read_back;
     use std::path::{
         Path,
         PathBuf, //
@@ -476,26 +458,68 @@ mod tests {
         let syms = run(&t.0, "readelf", &["-sW", "out.o"]);
         assert!(syms.contains(".klp.sym.vmlinux.hidden_var,0"), "{syms}");
 
-        // Our parser: flags, symbol section index, untouched sections.
-        let e0 = Elf::parse(before).unwrap();
-        let e1 = Elf::parse(after).unwrap();
-        let k = e1.section_by_name(".klp.rela.vmlinux..text").unwrap();
+        // The object crate's reader: headers, relocations, symbol section
+        // index, untouched sections.
+        let s0 = read_back::sections(&before);
+        let s1 = read_back::sections(&after);
+        let k = s1
+            .iter()
+            .position(|s| s.name == ".klp.rela.vmlinux..text")
+            .unwrap();
+        assert_eq!(s1[k].sh_type, elf::SHT_RELA);
         assert_eq!(
-            e1.sections[k].flags,
+            s1[k].flags,
             elf::SHF_ALLOC | elf::SHF_INFO_LINK | elf::SHF_RELA_LIVEPATCH
         );
-        assert_eq!(e1.sections[e1.sections[k].info as usize].name, ".text");
-        for s in e1.symbols().unwrap() {
+        assert_eq!(s1[s1[k].info as usize].name, ".text");
+        assert_eq!(s1[s1[k].link as usize].name, ".symtab");
+        let mut klp = read_back::relocations(&after, ".klp.rela.vmlinux..text");
+        klp.sort();
+        let pc32 = object::elf::R_X86_64_PC32;
+        let plt32 = object::elf::R_X86_64_PLT32;
+        assert!(
+            klp.iter().all(|(_, t)| [pc32, plt32].contains(t)),
+            "{klp:?}"
+        );
+        let names: Vec<&str> = klp.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                ".klp.sym.vmlinux.dup,2",
+                ".klp.sym.vmlinux.hidden_fn,0",
+                ".klp.sym.vmlinux.hidden_fn,0",
+                ".klp.sym.vmlinux.hidden_var,0"
+            ]
+        );
+        let plain = read_back::relocations(&after, ".rela.text");
+        assert_eq!(plain.iter().filter(|(_, t)| *t == 0).count(), 4);
+        for s in elf::symbols(&after).unwrap() {
             if s.name.starts_with(".klp.sym.") {
                 assert_eq!(s.shndx, elf::SHN_LIVEPATCH);
             }
         }
-        for (i, s) in e0.sections.iter().enumerate() {
-            let edited = [".strtab", ".shstrtab", ".symtab"].contains(&s.name.as_str());
-            if s.sh_type != elf::SHT_RELA && !edited {
-                assert_eq!(e0.section_data(i), e1.section_data(i), "{}", s.name);
+        assert_eq!(s1.len(), s0.len() + 1);
+        for (a, b) in s0.iter().zip(&s1) {
+            assert_eq!((&a.name, a.sh_type, a.flags), (&b.name, b.sh_type, b.flags));
+            let edited = [".strtab", ".shstrtab", ".symtab"].contains(&a.name.as_str());
+            if a.sh_type != elf::SHT_RELA && !edited {
+                assert_eq!(a.data, b.data, "{}", a.name);
             }
         }
+    }
+
+    #[test]
+    fn converting_a_converted_module_changes_nothing() {
+        let t = TempDir::new("twice");
+        let map = fake_vmlinux(&t.0);
+        cc(&t.0, "mod", MODULE);
+        let ko = std::fs::read(t.0.join("mod.o")).unwrap();
+        let hints = parse_sympos("dup 2\n").unwrap();
+        let (once, conv) = convert(ko, &map, &exported(), &hints).unwrap();
+        assert_eq!(conv.len(), 3);
+        let (twice, conv) = convert(once.clone(), &map, &exported(), &hints).unwrap();
+        assert!(conv.is_empty());
+        assert_eq!(once, twice);
     }
 
     #[test]
@@ -525,8 +549,8 @@ mod tests {
         );
         let ko = std::fs::read(t.0.join("m.o")).unwrap();
         let e = convert(ko.clone(), &map, &exported(), &HashMap::new())
-            .err()
-            .unwrap();
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("2 symbol(s)"), "{e}");
         assert!(e.contains("'dup' is ambiguous in vmlinux (1: 0x"), "{e}");
         assert!(
@@ -535,7 +559,9 @@ mod tests {
         );
         // A sympos beyond the number of candidates is refused too.
         let hints = parse_sympos("dup 3\nnowhere 0\n").unwrap();
-        let e = convert(ko, &map, &exported(), &hints).err().unwrap();
+        let e = convert(ko, &map, &exported(), &hints)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("'dup': sympos 3 given, but vmlinux has 2"),
             "{e}"

@@ -1,175 +1,197 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `plugsched`: host tooling of plugsched-rs.
-//!
-//! Subcommands:
-//!
-//! * `check-log [--suite NAME]... [--label LABEL] LOG` checks the serial log
-//!   of a QEMU run: KTAP results, planned suites, the scenario's exit code
-//!   and kernel splats.  Prints a summary ending in
-//!   `LABEL: N passed, N failed, N skipped` and exits 1 unless all is well.
-//! * `klp-convert --system-map F --symvers F [--sympos F] MODULE.ko` binds
-//!   the module's non-exported vmlinux references through klp relocations
-//!   (see `klp.rs`), rewriting the file in place.
-//! * `layout-check [--config FILE] VMLINUX OBJECT...` compares the layouts
-//!   of the types the module's scheduler shares with vmlinux (see
-//!   `layout/`).
+//! `plugsched`: host tooling of plugsched-rs.  `plugsched help` lists the
+//! subcommands, `plugsched help COMMAND` describes one.  Each lives in its
+//! own module; this file only parses the command line and reports errors.
 
 use std::process::ExitCode;
 
+use clap::{
+    Parser,
+    Subcommand, //
+};
+
 mod boundary;
+mod cmd;
 mod elf;
+mod file;
 mod init;
 mod klp;
 mod ktap;
 mod layout;
 mod springboard;
 
-const USAGE: &str = "\
-usage: plugsched <command> [args]
+/// Host tooling of plugsched-rs: boundary analysis and extraction of the
+/// scheduler, and the checks and rewrites that build and test the module.
+#[derive(Parser, Debug)]
+#[command(name = "plugsched", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-commands:
-  check-log [--suite NAME]... [--label LABEL] LOG
-      check the serial console log of a QEMU run (KTAP, planned suites,
-      scenario exit code, WARNING/BUG/Call Trace/lockdep splats)
-  init [--config FILE] KDIR WORKDIR
-      boundary analysis of the scheduler of the built kernel in KDIR; writes
-      WORKDIR/boundary.json
-  prefix-globals PREFIX IN.o OUT.o
-      rename the global symbols IN.o defines (and their clone pieces)
-  springboard-check VMLINUX MODULE.ko
-      check that the module's __schedule can finish in vmlinux's (the split)
-  layout-check [--config FILE] [--partial] [--list] VMLINUX OBJECT...
-      check that the module's scheduler objects lay out every type they
-      share with vmlinux as vmlinux does (DWARF of both)
-  klp-convert --system-map FILE --symvers FILE [--sympos FILE] MODULE.ko
-      turn references to non-exported vmlinux symbols into klp relocations
-      resolved by the kernel's module loader (in place)
-";
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check the serial console log of a QEMU run.
+    ///
+    /// Reads the KTAP results from the scenario's begin marker on, and
+    /// fails on a failed or missing test, a cut-short run, a missing end
+    /// marker or a non-zero scenario exit code, and on any kernel splat of
+    /// the whole console (WARNING, BUG, Call Trace, oops, panic, lockdep,
+    /// RCU stall, hung task).  Ends with `LABEL: N passed, N failed, N
+    /// skipped`; exits 1 unless all is well.
+    CheckLog(cmd::check_log::Args),
+    /// Boundary analysis and extraction of the scheduler of a built kernel.
+    ///
+    /// Classifies the functions of the boundary files in KDIR's vmlinux
+    /// (interface, callback, internal, external) and the variables they
+    /// use, and writes WORKDIR/boundary.json, manifest.json, sympos,
+    /// shared-vars, the rewritten scheduler sources and their build files.
+    /// Exits 1, listing the reasons, if the boundary cannot be used.
+    Init(init::Args),
+    /// Rename the global symbols an object defines, and their compiler pieces.
+    ///
+    /// Every global symbol IN.o defines, and every local `.cold`/`.part`/...
+    /// piece of one, becomes PREFIX+name in OUT.o, so that nothing linked
+    /// with it binds to those names; undefined symbols keep theirs.
+    PrefixGlobals(cmd::prefix_globals::Args),
+    /// Check that the module's __schedule can finish in vmlinux's (the split).
+    ///
+    /// Both must push the same registers and keep the stack canary in the
+    /// same slot, and the module's must have exactly one springboard to the
+    /// rsp vmlinux's has at its call of __switch_to_asm.
+    SpringboardCheck(cmd::springboard_check::Args),
+    /// Check that the module's scheduler lays out shared types as vmlinux does.
+    ///
+    /// Compares, from the DWARF of both, every type the module's scheduler
+    /// objects share with vmlinux: those listed in the config's
+    /// `shared_types`, those of the in-boundary headers and those they hold
+    /// by value.  Exits 1 naming every difference.
+    LayoutCheck(layout::Args),
+    /// Bind a module's uses of non-exported vmlinux symbols with klp relocations.
+    ///
+    /// Rewrites MODULE.ko in place: every undefined symbol that vmlinux
+    /// defines but does not export becomes `.klp.sym.vmlinux.NAME,SYMPOS`,
+    /// and its relocations move to `.klp.rela.vmlinux.*` sections that the
+    /// kernel's module loader applies.  Fails naming every symbol that is
+    /// missing, ambiguous or only a compiler clone.  A converted module is
+    /// left as it is.
+    KlpConvert(cmd::klp_convert::Args),
+}
 
-fn check_log(args: &[String]) -> Result<ExitCode, String> {
-    let mut planned = Vec::new();
-    let mut label = "kunit".to_string();
-    let mut log = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--suite" => planned.push(it.next().ok_or("--suite needs a name")?.clone()),
-            "--label" => label = it.next().ok_or("--label needs a value")?.clone(),
-            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
-            s if log.is_none() => log = Some(s.to_string()),
-            s => return Err(format!("unexpected argument {s}")),
+impl Command {
+    /// The subcommand's name, as typed.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::CheckLog(_) => "check-log",
+            Command::Init(_) => "init",
+            Command::PrefixGlobals(_) => "prefix-globals",
+            Command::SpringboardCheck(_) => "springboard-check",
+            Command::LayoutCheck(_) => "layout-check",
+            Command::KlpConvert(_) => "klp-convert",
         }
     }
-    let log = log.ok_or("missing LOG")?;
-    let text = std::fs::read(&log).map_err(|e| format!("{log}: {e}"))?;
-    let report = ktap::check(&String::from_utf8_lossy(&text), &planned);
-    print!("{report}");
-    println!(
-        "{label}: {} passed, {} failed, {} skipped",
-        report.passed, report.failed, report.skipped
-    );
-    Ok(if report.ok() {
-        ExitCode::SUCCESS
-    } else {
-        eprintln!("{label}: FAILED (log: {log})");
-        ExitCode::FAILURE
-    })
-}
 
-fn read_text(path: &str) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))
-}
-
-fn klp_convert(args: &[String]) -> Result<ExitCode, String> {
-    let (mut map, mut symvers, mut sympos, mut ko) = (None, None, None, None);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut val = || it.next().cloned().ok_or(format!("{a} needs a value"));
-        match a.as_str() {
-            "--system-map" => map = Some(val()?),
-            "--symvers" => symvers = Some(val()?),
-            "--sympos" => sympos = Some(val()?),
-            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
-            s if ko.is_none() => ko = Some(s.to_string()),
-            s => return Err(format!("unexpected argument {s}")),
+    /// Run it: success, or a failed check (the command printed why).
+    fn run(&self) -> anyhow::Result<ExitCode> {
+        match self {
+            Command::CheckLog(a) => cmd::check_log::run(a),
+            Command::Init(a) => init::run(a),
+            Command::PrefixGlobals(a) => cmd::prefix_globals::run(a),
+            Command::SpringboardCheck(a) => cmd::springboard_check::run(a),
+            Command::LayoutCheck(a) => layout::run(a),
+            Command::KlpConvert(a) => cmd::klp_convert::run(a),
         }
     }
-    let ko = ko.ok_or("missing MODULE.ko")?;
-    let map = klp::SymbolMap::parse(&read_text(&map.ok_or("missing --system-map")?)?)?;
-    let exported = klp::parse_symvers(&read_text(&symvers.ok_or("missing --symvers")?)?);
-    let hints = match sympos {
-        Some(p) => klp::parse_sympos(&read_text(&p)?)?,
-        None => Default::default(),
-    };
-    let data = std::fs::read(&ko).map_err(|e| format!("{ko}: {e}"))?;
-    let (out, conv) =
-        klp::convert(data, &map, &exported, &hints).map_err(|e| format!("{ko}: {e}"))?;
-    let tmp = format!("{ko}.klp-tmp");
-    std::fs::write(&tmp, out).map_err(|e| format!("{tmp}: {e}"))?;
-    std::fs::rename(&tmp, &ko).map_err(|e| format!("{ko}: {e}"))?;
-    for c in &conv {
-        println!(
-            "  KLP     {:<40} sympos {} ({}) {} reloc(s)",
-            c.name, c.sympos, c.kind, c.relocs
-        );
-    }
-    println!(
-        "klp-convert: {ko}: {} symbol(s) bound through klp relocations",
-        conv.len()
-    );
-    Ok(ExitCode::SUCCESS)
 }
 
-/// `prefix-globals PREFIX IN OUT`: rename every global symbol an object
-/// defines (and its `.cold`/`.part`/... pieces) to PREFIX+name, so that
-/// nothing linked with it can bind to those names.
-fn prefix_globals(args: &[String]) -> Result<ExitCode, String> {
-    let [prefix, input, output] = args else {
-        return Err("usage: plugsched prefix-globals PREFIX IN.o OUT.o".into());
-    };
-    let data = std::fs::read(input).map_err(|e| format!("{input}: {e}"))?;
-    let (out, n) =
-        elf::prefix_defined_globals(data, prefix).map_err(|e| format!("{input}: {e}"))?;
-    std::fs::write(output, out).map_err(|e| format!("{output}: {e}"))?;
-    eprintln!("prefix-globals: {n} symbol(s) of {input} renamed with {prefix}");
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `springboard-check VMLINUX MODULE.ko`: the module's `__schedule` agrees
-/// with vmlinux's at the context switch (see `springboard.rs`).
-fn springboard_check(args: &[String]) -> Result<ExitCode, String> {
-    let [vmlinux, ko] = args else {
-        return Err("usage: plugsched springboard-check VMLINUX MODULE.ko".into());
-    };
-    let vm = std::fs::read(vmlinux).map_err(|e| format!("{vmlinux}: {e}"))?;
-    let facts = springboard::from_vmlinux(&vm)?;
-    let m = std::fs::read(ko).map_err(|e| format!("{ko}: {e}"))?;
-    springboard::check_module_file(&m, &facts).map_err(|e| format!("{ko}: {e}"))?;
-    println!(
-        "springboard: the module's __schedule enters vmlinux's at +{:#x} with rsp = rbp-{:#x} (pushes {:?}, canary rbp{:+})",
-        facts.offset, facts.rsp_below_rbp, facts.prologue.pushes, facts.prologue.canary
-    );
-    Ok(ExitCode::SUCCESS)
-}
+/// Exit status of a command that could not do its work (bad input, I/O),
+/// as for a command line clap refuses; a failed check exits with 1.
+const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("check-log") => check_log(&args[1..]),
-        Some("klp-convert") => klp_convert(&args[1..]),
-        Some("init") => init::run(&args[1..]),
-        Some("prefix-globals") => prefix_globals(&args[1..]),
-        Some("springboard-check") => springboard_check(&args[1..]),
-        Some("layout-check") => layout::run(&args[1..]),
-        Some("-h" | "--help" | "help") => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        _ => Err(format!("missing or unknown command\n{USAGE}")),
-    };
-    result.unwrap_or_else(|e| {
-        eprintln!("plugsched: {e}");
-        ExitCode::from(2)
+    let cli = Cli::parse();
+    cli.command.run().unwrap_or_else(|e| {
+        eprintln!("plugsched {}: error: {e:#}", cli.command.name());
+        ExitCode::from(EXIT_ERROR)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_is_described() {
+        let cli = Cli::command();
+        let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+        assert_eq!(
+            names,
+            [
+                "check-log",
+                "init",
+                "prefix-globals",
+                "springboard-check",
+                "layout-check",
+                "klp-convert"
+            ]
+        );
+        for c in cli.get_subcommands() {
+            let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
+            assert!(!about.is_empty(), "{} has no description", c.get_name());
+            assert!(!about.contains('\n'), "{}: one line", c.get_name());
+            for a in c.get_arguments() {
+                if a.get_id() != "help" {
+                    assert!(a.get_help().is_some(), "{} {}", c.get_name(), a.get_id());
+                }
+            }
+        }
+    }
+
+    /// The command lines of scripts/*.sh.
+    #[test]
+    fn the_scripts_command_lines_parse() {
+        let ok = |line: &str| {
+            let cli = Cli::try_parse_from(line.split_whitespace())
+                .unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_eq!(line.split_whitespace().nth(1), Some(cli.command.name()));
+            cli
+        };
+        ok("plugsched check-log --label test/basic --suite a --suite b build/test/basic.log");
+        ok("plugsched check-log build/test/basic.log");
+        ok("plugsched init --config boundary/linux-7.3.toml KDIR build/sched-stage/test");
+        ok("plugsched prefix-globals __plugsched_ sched.o.tmp sched.o");
+        ok("plugsched springboard-check KDIR/vmlinux.unstripped build/test/plugsched.ko");
+        ok("plugsched layout-check --config b.toml KDIR/vmlinux.unstripped a.o b.o");
+        ok("plugsched layout-check --partial --config b.toml --list vmlinux a.o");
+        ok("plugsched klp-convert --system-map S --symvers M --sympos P plugsched.ko");
+        ok("plugsched klp-convert --system-map S --symvers M plugsched.ko");
+    }
+
+    #[test]
+    fn bad_command_lines_are_refused() {
+        for line in [
+            "plugsched",
+            "plugsched frobnicate",
+            "plugsched check-log",
+            "plugsched check-log a.log b.log",
+            "plugsched check-log --bogus a.log",
+            "plugsched init KDIR",
+            "plugsched prefix-globals __p_ in.o",
+            "plugsched layout-check vmlinux",
+            "plugsched klp-convert --symvers M plugsched.ko",
+            "plugsched klp-convert --system-map S --symvers M",
+        ] {
+            assert!(
+                Cli::try_parse_from(line.split_whitespace()).is_err(),
+                "{line}"
+            );
+        }
+    }
 }

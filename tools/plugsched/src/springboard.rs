@@ -30,6 +30,11 @@ use std::collections::{
     HashMap, //
 };
 
+use anyhow::{
+    bail,
+    Context as _,
+    Result, //
+};
 use iced_x86::{
     Code,
     Decoder,
@@ -98,7 +103,7 @@ fn decode(code: &[u8], ip: u64) -> Vec<Instruction> {
 pub fn prologue(
     insns: &[Instruction],
     is_guard: &dyn Fn(&Instruction) -> bool,
-) -> Result<Prologue, String> {
+) -> Result<Prologue> {
     let mut it = insns
         .iter()
         .filter(|i| !matches!(i.mnemonic(), Mnemonic::Endbr64 | Mnemonic::Nop));
@@ -114,7 +119,7 @@ pub fn prologue(
     };
     let i = it.next();
     if !i.is_some_and(|i| i.code() == Code::Push_r64 && i.op0_register() == Register::RBP) {
-        return Err(bad(i, "push rbp"));
+        bail!(bad(i, "push rbp"));
     }
     let i = it.next();
     if !i.is_some_and(|i| {
@@ -122,7 +127,7 @@ pub fn prologue(
             && i.op0_register() == Register::RBP
             && i.op1_register() == Register::RSP
     }) {
-        return Err(bad(i, "mov rbp, rsp"));
+        bail!(bad(i, "mov rbp, rsp"));
     }
     let mut pushes = Vec::new();
     let mut locals = 0;
@@ -168,7 +173,7 @@ pub fn prologue(
             }
         }
     }
-    let canary = canary.ok_or("prologue: no stack canary stored below rbp")?;
+    let canary = canary.context("prologue: no stack canary stored below rbp")?;
     Ok(Prologue {
         pushes,
         locals,
@@ -200,7 +205,7 @@ fn bit(r: Register) -> u32 {
 
 /// Check that no path from `start` reads a value computed before it (see
 /// the module documentation).  `insns` is the whole function.
-fn check_tail(insns: &[Instruction], start: u64, canary: i64, cx: &Context) -> Result<(), String> {
+fn check_tail(insns: &[Instruction], start: u64, canary: i64, cx: &Context) -> Result<()> {
     let at: HashMap<u64, usize> = insns.iter().enumerate().map(|(k, i)| (i.ip(), k)).collect();
     let live_in = bit(Register::RAX) | bit(Register::RSP) | bit(Register::RBP);
     let mut work = vec![(start, live_in)];
@@ -211,7 +216,7 @@ fn check_tail(insns: &[Instruction], start: u64, canary: i64, cx: &Context) -> R
             continue;
         }
         let Some(&k) = at.get(&ip) else {
-            return Err(format!("tail: {ip:#x} is not an instruction of __schedule"));
+            bail!("tail: {ip:#x} is not an instruction of __schedule");
         };
         let i = &insns[k];
         let info = factory.info(i);
@@ -225,12 +230,12 @@ fn check_tail(insns: &[Instruction], start: u64, canary: i64, cx: &Context) -> R
                 OpAccess::Read | OpAccess::CondRead | OpAccess::ReadWrite | OpAccess::ReadCondWrite
             );
             if reads && written & b == 0 {
-                return Err(format!(
+                bail!(
                     "tail: `{}` at {:#x} reads {:?}, a value of the top half live across the context switch",
                     show(i),
                     i.ip(),
                     u.register().full_register()
-                ));
+                );
             }
         }
         for m in info.used_memory() {
@@ -238,18 +243,18 @@ fn check_tail(insns: &[Instruction], start: u64, canary: i64, cx: &Context) -> R
                 || matches!(i.flow_control(), FlowControl::Call | FlowControl::Return);
             match m.base() {
                 Register::RBP if m.displacement() as i64 != canary => {
-                    return Err(format!(
+                    bail!(
                         "tail: `{}` at {:#x} uses a stack slot of the top half",
                         show(i),
                         i.ip()
-                    ));
+                    );
                 }
                 Register::RSP if !stack_op => {
-                    return Err(format!(
+                    bail!(
                         "tail: `{}` at {:#x} uses a local of the top half",
                         show(i),
                         i.ip()
-                    ));
+                    );
                 }
                 _ => {}
             }
@@ -285,7 +290,7 @@ fn check_tail(insns: &[Instruction], start: u64, canary: i64, cx: &Context) -> R
                 work.push((next, written));
                 match target {
                     Some(t) if inside(t) => work.push((t, written)),
-                    _ => return Err(format!("tail: branch out of __schedule at {ip:#x}")),
+                    _ => bail!("tail: branch out of __schedule at {ip:#x}"),
                 }
             }
             // A jump inside continues; out of the function it is the
@@ -304,11 +309,11 @@ fn check_tail(insns: &[Instruction], start: u64, canary: i64, cx: &Context) -> R
             }
             FlowControl::Return | FlowControl::Interrupt | FlowControl::Exception => {}
             _ => {
-                return Err(format!(
+                bail!(
                     "tail: cannot follow `{}` at {:#x} (indirect branch)",
                     show(i),
                     i.ip()
-                ))
+                )
             }
         }
     }
@@ -316,7 +321,7 @@ fn check_tail(insns: &[Instruction], start: u64, canary: i64, cx: &Context) -> R
 }
 
 /// The facts of vmlinux's `__schedule` (`code` at `addr`).
-pub fn derive(code: &[u8], addr: u64, cx: &Context) -> Result<Facts, String> {
+pub fn derive(code: &[u8], addr: u64, cx: &Context) -> Result<Facts> {
     let insns = decode(code, addr);
     let prologue = prologue(&insns, &|i: &Instruction| {
         cx.stack_chk_guard
@@ -333,19 +338,13 @@ pub fn derive(code: &[u8], addr: u64, cx: &Context) -> Result<Facts, String> {
         .collect();
     let call = match calls.as_slice() {
         [c] => *c,
-        [] => return Err("no call of __switch_to_asm in __schedule".into()),
+        [] => bail!("no call of __switch_to_asm in __schedule"),
         _ => {
-            return Err(format!(
-                "{} calls of __switch_to_asm in __schedule",
-                calls.len()
-            ))
+            bail!("{} calls of __switch_to_asm in __schedule", calls.len())
         }
     };
     if call.len() != 5 {
-        return Err(format!(
-            "the call at {:#x} is not a 5-byte call rel32",
-            call.ip()
-        ));
+        bail!("the call at {:#x} is not a 5-byte call rel32", call.ip());
     }
     check_tail(&insns, call.next_ip(), prologue.canary, cx)?;
     let rsp_below_rbp = 8 * prologue.pushes.len() as u64 + prologue.locals;
@@ -365,20 +364,22 @@ pub fn check_module(
     addr: u64,
     vm: &Facts,
     is_guard: &dyn Fn(&Instruction) -> bool,
-) -> Result<(), String> {
+) -> Result<()> {
     let insns = decode(code, addr);
     let p = prologue(&insns, is_guard)?;
     if p.pushes != vm.prologue.pushes {
-        return Err(format!(
+        bail!(
             "the module's __schedule pushes {:?}, vmlinux's {:?}",
-            p.pushes, vm.prologue.pushes
-        ));
+            p.pushes,
+            vm.prologue.pushes
+        );
     }
     if p.canary != vm.prologue.canary {
-        return Err(format!(
+        bail!(
             "the module's __schedule keeps its stack canary at rbp{:+}, vmlinux's at rbp{:+}",
-            p.canary, vm.prologue.canary
-        ));
+            p.canary,
+            vm.prologue.canary
+        );
     }
     let boards: Vec<usize> = insns
         .iter()
@@ -392,22 +393,22 @@ pub fn check_module(
         .map(|(k, _)| k)
         .collect();
     let [k] = boards.as_slice() else {
-        return Err(format!(
+        bail!(
             "the module's __schedule has {} springboards (lea rsp, [rbp - N]), not 1",
             boards.len()
-        ));
+        );
     };
     let lea = &insns[*k];
     if lea.memory_displacement64() as i64 != -(vm.rsp_below_rbp as i64) {
-        return Err(format!(
+        bail!(
             "the springboard sets rsp to rbp{:+}, vmlinux has rbp-{:#x} at its call",
             lea.memory_displacement64() as i64,
             vm.rsp_below_rbp
-        ));
+        );
     }
     match insns.get(*k + 1) {
         Some(j) if j.mnemonic() == Mnemonic::Jmp && j.op0_kind() == OpKind::NearBranch64 => Ok(()),
-        _ => Err("the springboard's lea is not followed by a direct jmp".into()),
+        _ => bail!("the springboard's lea is not followed by a direct jmp"),
     }
 }
 
@@ -422,6 +423,104 @@ pub fn header(f: &Facts) -> String {
          /* pushes after rbp: {:?}; locals {:#x}; stack canary at rbp{:+} */\n",
         f.offset, f.rsp_below_rbp, f.prologue.pushes, f.prologue.locals, f.prologue.canary
     )
+}
+
+/// Bytes of the function symbol `name` of an ELF file, its address, and
+/// its section.
+fn function_bytes<'a>(
+    obj: &'a object::File<'a>,
+    name: &str,
+) -> Result<(Vec<u8>, u64, object::Section<'a, 'a>)> {
+    use object::{
+        Object,
+        ObjectSection,
+        ObjectSymbol, //
+    };
+    let syms: Vec<_> = obj
+        .symbols()
+        .filter(|s| s.name() == Ok(name) && s.kind() == object::SymbolKind::Text)
+        .collect();
+    let [s] = syms.as_slice() else {
+        bail!("{} function(s) named {name}", syms.len());
+    };
+    let idx = s
+        .section_index()
+        .with_context(|| format!("{name} has no section"))?;
+    let sec = obj.section_by_index(idx)?;
+    let data = sec.data()?;
+    let off = (s.address() - sec.address()) as usize;
+    let end = off + s.size() as usize;
+    if s.size() == 0 || end > data.len() {
+        bail!("{name}: bad size");
+    }
+    Ok((data[off..end].to_vec(), s.address(), sec))
+}
+
+/// [`derive`] for the vmlinux ELF image `data` (with its symbol table).
+pub fn from_vmlinux(data: &[u8]) -> Result<Facts> {
+    use object::{
+        Object,
+        ObjectSection,
+        ObjectSymbol, //
+    };
+    let obj = object::File::parse(data)?;
+    let addr_of = |n: &str| {
+        obj.symbols()
+            .find(|s| s.name() == Ok(n))
+            .map(|s| s.address())
+            .with_context(|| format!("vmlinux has no {n}"))
+    };
+    let mut cx = Context {
+        switch_to_asm: addr_of("__switch_to_asm")?,
+        ..Default::default()
+    };
+    cx.noreturn.insert(addr_of("__stack_chk_fail")?);
+    cx.stack_chk_guard = Some(addr_of("__stack_chk_guard")?);
+    if let Some(jt) = obj.section_by_name("__jump_table") {
+        let d = jt.data()?;
+        // struct jump_entry { s32 code; s32 target; long key; }, relative.
+        for (k, e) in d.chunks_exact(16).enumerate() {
+            let at = jt.address() + 16 * k as u64;
+            let code = i32::from_le_bytes([e[0], e[1], e[2], e[3]]) as i64;
+            let target = i32::from_le_bytes([e[4], e[5], e[6], e[7]]) as i64;
+            cx.jump_labels.insert(
+                at.wrapping_add(code as u64),
+                (at + 4).wrapping_add(target as u64),
+            );
+        }
+    }
+    let (code, addr, _) = function_bytes(&obj, "__schedule")?;
+    derive(&code, addr, &cx).context("vmlinux __schedule")
+}
+
+/// [`check_module`] for the module ELF `data`.
+pub fn check_module_file(data: &[u8], vm: &Facts) -> Result<()> {
+    use object::{
+        Object,
+        ObjectSection,
+        ObjectSymbol, //
+    };
+    let obj = object::File::parse(data)?;
+    let (code, addr, sec) = function_bytes(&obj, "__schedule")?;
+    // Offsets (in the section) of relocations against __stack_chk_guard:
+    // the module's canary load is the one relocated against it.
+    let mut guard_relocs = BTreeSet::new();
+    for (off, r) in sec.relocations() {
+        if let object::RelocationTarget::Symbol(si) = r.target() {
+            let name = obj.symbol_by_index(si).ok().and_then(|s| s.name().ok());
+            // Modules reach it through its alias __ref_stack_chk_guard.
+            if matches!(name, Some("__stack_chk_guard" | "__ref_stack_chk_guard")) {
+                guard_relocs.insert(off);
+            }
+        }
+    }
+    let base = sec.address();
+    check_module(&code, addr, vm, &|i: &Instruction| {
+        guard_relocs
+            .range(i.ip() - base..i.next_ip() - base)
+            .next()
+            .is_some()
+    })
 }
 
 #[cfg(test)]
@@ -487,17 +586,21 @@ mod tests {
         let base = 0xffff_ffff_8100_0000;
         // mov rdi,rbx after the switch: rbx is the top half's.
         let code = body(&[0x48, 0x89, 0xdf]);
-        let e = derive(&code, base, &cx(&code, base)).unwrap_err();
+        let e = derive(&code, base, &cx(&code, base))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("reads RBX"), "{e}");
         // mov rax,[rbp-0x40]: a stack slot of the top half.
         let code = body(&[0x48, 0x8b, 0x45, 0xc0]);
         assert!(derive(&code, base, &cx(&code, base))
             .unwrap_err()
+            .to_string()
             .contains("stack slot"));
         // mov rax,[rsp+8]: a local.
         let code = body(&[0x48, 0x8b, 0x44, 0x24, 0x08]);
         assert!(derive(&code, base, &cx(&code, base))
             .unwrap_err()
+            .to_string()
             .contains("local"));
         // Writing a register first is fine: mov ebx,1; mov rdi,rbx.
         let code = body(&[0xbb, 0x01, 0, 0, 0, 0x48, 0x89, 0xdf]);
@@ -520,7 +623,10 @@ mod tests {
         let mut c = cx(&code, base);
         assert!(derive(&code, base, &c).is_ok());
         c.jump_labels.insert(nop_ip, block);
-        assert!(derive(&code, base, &c).unwrap_err().contains("reads RBX"));
+        assert!(derive(&code, base, &c)
+            .unwrap_err()
+            .to_string()
+            .contains("reads RBX"));
     }
 
     #[test]
@@ -537,14 +643,17 @@ mod tests {
         bad.extend([0x48, 0x8d, 0x65, 0xa8, 0xe9, 0, 0, 0, 0]);
         assert!(check_module(&bad, 0, &vm, &|_| true)
             .unwrap_err()
+            .to_string()
             .contains("rbp-0x60"));
         // No springboard.
         assert!(check_module(PRO, 0, &vm, &|_| true)
             .unwrap_err()
+            .to_string()
             .contains("0 springboards"));
         // A gs: load that is not the canary is not taken for it.
         assert!(check_module(&m, 0, &vm, &|_| false)
             .unwrap_err()
+            .to_string()
             .contains("canary"));
         // Different pushes: swap r13/r12.
         let mut sw = PRO.to_vec();
@@ -552,102 +661,7 @@ mod tests {
         sw.extend([0x48, 0x8d, 0x65, 0xa0, 0xe9, 0, 0, 0, 0]);
         assert!(check_module(&sw, 0, &vm, &|_| true)
             .unwrap_err()
+            .to_string()
             .contains("pushes"));
     }
-}
-
-/// Bytes of the function symbol `name` of an ELF file, its address, and
-/// its section.
-fn function_bytes<'a>(
-    obj: &'a object::File<'a>,
-    name: &str,
-) -> Result<(Vec<u8>, u64, object::Section<'a, 'a>), String> {
-    use object::{
-        Object,
-        ObjectSection,
-        ObjectSymbol, //
-    };
-    let syms: Vec<_> = obj
-        .symbols()
-        .filter(|s| s.name() == Ok(name) && s.kind() == object::SymbolKind::Text)
-        .collect();
-    let [s] = syms.as_slice() else {
-        return Err(format!("{} function(s) named {name}", syms.len()));
-    };
-    let idx = s.section_index().ok_or(format!("{name} has no section"))?;
-    let sec = obj.section_by_index(idx).map_err(|e| e.to_string())?;
-    let data = sec.data().map_err(|e| e.to_string())?;
-    let off = (s.address() - sec.address()) as usize;
-    let end = off + s.size() as usize;
-    if s.size() == 0 || end > data.len() {
-        return Err(format!("{name}: bad size"));
-    }
-    Ok((data[off..end].to_vec(), s.address(), sec))
-}
-
-/// [`derive`] for the vmlinux ELF image `data` (with its symbol table).
-pub fn from_vmlinux(data: &[u8]) -> Result<Facts, String> {
-    use object::{
-        Object,
-        ObjectSection,
-        ObjectSymbol, //
-    };
-    let obj = object::File::parse(data).map_err(|e| e.to_string())?;
-    let addr_of = |n: &str| {
-        obj.symbols()
-            .find(|s| s.name() == Ok(n))
-            .map(|s| s.address())
-            .ok_or(format!("vmlinux has no {n}"))
-    };
-    let mut cx = Context {
-        switch_to_asm: addr_of("__switch_to_asm")?,
-        ..Default::default()
-    };
-    cx.noreturn.insert(addr_of("__stack_chk_fail")?);
-    cx.stack_chk_guard = Some(addr_of("__stack_chk_guard")?);
-    if let Some(jt) = obj.section_by_name("__jump_table") {
-        let d = jt.data().map_err(|e| e.to_string())?;
-        // struct jump_entry { s32 code; s32 target; long key; }, relative.
-        for (k, e) in d.chunks_exact(16).enumerate() {
-            let at = jt.address() + 16 * k as u64;
-            let code = i32::from_le_bytes([e[0], e[1], e[2], e[3]]) as i64;
-            let target = i32::from_le_bytes([e[4], e[5], e[6], e[7]]) as i64;
-            cx.jump_labels.insert(
-                at.wrapping_add(code as u64),
-                (at + 4).wrapping_add(target as u64),
-            );
-        }
-    }
-    let (code, addr, _) = function_bytes(&obj, "__schedule")?;
-    derive(&code, addr, &cx).map_err(|e| format!("vmlinux __schedule: {e}"))
-}
-
-/// [`check_module`] for the module ELF `data`.
-pub fn check_module_file(data: &[u8], vm: &Facts) -> Result<(), String> {
-    use object::{
-        Object,
-        ObjectSection,
-        ObjectSymbol, //
-    };
-    let obj = object::File::parse(data).map_err(|e| e.to_string())?;
-    let (code, addr, sec) = function_bytes(&obj, "__schedule")?;
-    // Offsets (in the section) of relocations against __stack_chk_guard:
-    // the module's canary load is the one relocated against it.
-    let mut guard_relocs = BTreeSet::new();
-    for (off, r) in sec.relocations() {
-        if let object::RelocationTarget::Symbol(si) = r.target() {
-            let name = obj.symbol_by_index(si).ok().and_then(|s| s.name().ok());
-            // Modules reach it through its alias __ref_stack_chk_guard.
-            if matches!(name, Some("__stack_chk_guard" | "__ref_stack_chk_guard")) {
-                guard_relocs.insert(off);
-            }
-        }
-    }
-    let base = sec.address();
-    check_module(&code, addr, vm, &|i: &Instruction| {
-        guard_relocs
-            .range(i.ip() - base..i.next_ip() - base)
-            .next()
-            .is_some()
-    })
 }

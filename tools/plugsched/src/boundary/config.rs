@@ -2,6 +2,10 @@
 
 //! The boundary config (TOML, `boundary/linux-<version>.toml`).
 
+use anyhow::{
+    ensure,
+    Result, //
+};
 use serde::Deserialize;
 
 use super::algo::Boundary;
@@ -25,11 +29,12 @@ struct Raw {
 }
 
 /// Parse a boundary config.
-pub fn parse(text: &str) -> Result<Boundary, String> {
-    let raw: Raw = toml::from_str(text).map_err(|e| e.to_string())?;
-    if raw.files.is_empty() {
-        return Err("no in-boundary files".into());
-    }
+pub fn parse(text: &str) -> Result<Boundary> {
+    let raw: Raw = toml::from_str(text)?;
+    ensure!(
+        !raw.files.is_empty(),
+        "no in-boundary files: list them in `files`"
+    );
     Ok(Boundary {
         files: raw.files.into_iter().collect(),
         interfaces: raw.interfaces.into_iter().collect(),

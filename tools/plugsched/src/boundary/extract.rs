@@ -75,7 +75,7 @@ fn text<'a>(n: Node<'_>, src: &'a str) -> &'a str {
 
 /// The identifier a (possibly nested) declarator declares, and whether it
 /// declares a function.
-fn declarator_name<'a>(mut n: Node<'a>) -> Option<(Node<'a>, bool)> {
+fn declarator_name(mut n: Node<'_>) -> Option<(Node<'_>, bool)> {
     let mut is_fn = false;
     loop {
         match n.kind() {
@@ -349,16 +349,16 @@ pub fn extract_file(
     src: &str,
     fns: &[FnInfo],
     shared_vars: &BTreeSet<String>,
-) -> Result<FileResult, String> {
+) -> anyhow::Result<FileResult> {
     let mut parser = Parser::new();
-    parser
-        .set_language(&tree_sitter_c::LANGUAGE.into())
-        .map_err(|e| e.to_string())?;
+    parser.set_language(&tree_sitter_c::LANGUAGE.into())?;
     // Attribute macros confuse the parser in declarations; it reads a copy
     // in which they are blanked (same length, so every byte offset is
     // valid in `src`, from which all text is taken).
     let masked = mask_attributes(src);
-    let tree = parser.parse(&masked, None).ok_or("tree-sitter failed")?;
+    let tree = parser
+        .parse(&masked, None)
+        .ok_or_else(|| anyhow::anyhow!("tree-sitter failed"))?;
     let mut res = FileResult::default();
     let mut edits: Vec<Edit> = Vec::new();
     let by_name: BTreeMap<&str, &FnInfo> = fns.iter().map(|f| (f.name.as_str(), f)).collect();
@@ -591,10 +591,10 @@ pub fn extract_file(
             continue; // already a declaration
         }
         if var_inits.len() != declarator_count {
-            return Err(format!(
+            anyhow::bail!(
                 "{path}:{}: a definition of shared and other variables at once; split it",
                 d.start_position().row + 1
-            ));
+            );
         }
         // `static T x[..] = {...};`, `T x;`, `static struct {..} x;` ->
         // `extern T x[..];`: every variable of the declaration is shared.

@@ -15,6 +15,10 @@ use std::collections::{
 };
 use std::path::Path;
 
+use anyhow::{
+    ensure,
+    Result, //
+};
 use gimli::{
     AttributeValue,
     EndianSlice,
@@ -103,13 +107,14 @@ impl AddrIndex {
 
 /// Read the graph of `vmlinux` (use `vmlinux.unstripped`, which keeps the
 /// relocations).  `src` is the source tree, to make DWARF paths relative.
-pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Graph, String> {
+pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Graph> {
     progress("reading the ELF file");
-    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let obj = object::File::parse(&*data).map_err(|e| format!("{}: {e}", path.display()))?;
-    if obj.architecture() != object::Architecture::X86_64 {
-        return Err("only x86_64 vmlinux is supported so far".into());
-    }
+    let data = crate::file::map(path)?;
+    let obj = object::File::parse(&*data)?;
+    ensure!(
+        obj.architecture() == object::Architecture::X86_64,
+        "only x86_64 vmlinux is supported so far"
+    );
 
     // 1. Function symbols (clones included) and exports.
     progress("symbols");
@@ -281,17 +286,15 @@ pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Gra
                 if let Some(v) = vars.containing(target) {
                     g.data_referenced.insert(v);
                 }
-            } else {
-                if let Some(f) = index.containing(at) {
-                    let pcrel = rel.kind() != object::RelocationKind::Absolute;
-                    let t = if pcrel {
-                        target.wrapping_add(4)
-                    } else {
-                        target
-                    };
-                    if let Some(v) = vars.containing(t) {
-                        g.var_refs.insert((f, v));
-                    }
+            } else if let Some(f) = index.containing(at) {
+                let pcrel = rel.kind() != object::RelocationKind::Absolute;
+                let t = if pcrel {
+                    target.wrapping_add(4)
+                } else {
+                    target
+                };
+                if let Some(v) = vars.containing(t) {
+                    g.var_refs.insert((f, v));
                 }
             }
             // In code, a PC-relative relocation's addend is biased by the
@@ -444,7 +447,7 @@ fn read_dwarf(
     index: &AddrIndex,
     vars: &AddrIndex,
     g: &mut Graph,
-) -> Result<(), String> {
+) -> Result<()> {
     let load = |id: gimli::SectionId| -> Result<R<'_>, gimli::Error> {
         let data = obj
             .section_by_name(id.name())
@@ -452,18 +455,18 @@ fn read_dwarf(
             .unwrap_or(&[]);
         Ok(EndianSlice::new(data, LittleEndian))
     };
-    let dwarf = gimli::Dwarf::load(load).map_err(|e| e.to_string())?;
+    let dwarf = gimli::Dwarf::load(load)?;
     let src = src.to_string_lossy().to_string();
     let mut units = dwarf.units();
     let mut files: BTreeMap<FuncId, (String, u32)> = BTreeMap::new();
     let mut var_files: BTreeMap<usize, String> = BTreeMap::new();
-    while let Some(header) = units.next().map_err(|e| e.to_string())? {
-        let unit = dwarf.unit(header).map_err(|e| e.to_string())?;
+    while let Some(header) = units.next()? {
+        let unit = dwarf.unit(header)?;
         let mut entries = unit.entries();
         // Stack of (depth, function id) of enclosing out-of-line functions.
         let mut depth = 0isize;
         let mut enclosing: Vec<(isize, FuncId)> = Vec::new();
-        while let Some((delta, entry)) = entries.next_dfs().map_err(|e| e.to_string())? {
+        while let Some((delta, entry)) = entries.next_dfs()? {
             depth += delta;
             while enclosing.last().is_some_and(|&(d, _)| d >= depth) {
                 enclosing.pop();

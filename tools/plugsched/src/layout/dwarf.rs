@@ -190,7 +190,7 @@ fn write_le(buf: &mut [u8], off: u64, bits: u8, value: u64) -> Result<()> {
     Ok(())
 }
 
-/// Read a file for [`definitions`].
-pub fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+/// Read a file for [`definitions`] (mapped: vmlinux is large).
+pub fn read(path: &Path) -> Result<memmap2::Mmap> {
+    crate::file::map(path)
 }

@@ -15,13 +15,11 @@ use std::path::{
 use std::process::ExitCode;
 use std::time::Instant;
 
+use crate::boundary::config;
 use anyhow::{
     Context,
     Result, //
 };
-use clap::Parser;
-
-use crate::boundary::config;
 
 pub mod check;
 pub mod compare;
@@ -38,15 +36,13 @@ use check::{
 /// Differences shown per type; the rest are counted.
 const MAX_LINES: usize = 12;
 
-/// Compare the layouts of the types the module's scheduler shares with
-/// vmlinux (DWARF of both sides).
-#[derive(Parser, Debug)]
-#[command(name = "plugsched layout-check")]
-struct Args {
+/// Arguments of `layout-check`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
     /// Boundary config: its `shared_types` and in-boundary headers.
-    #[arg(long, default_value = "boundary/linux-7.3.toml")]
+    #[arg(long, value_name = "FILE", default_value = "boundary/linux-7.3.toml")]
     config: PathBuf,
-    /// OBJECTS are only some of the module's scheduler objects: a listed
+    /// The OBJECTs are only some of the module's scheduler objects: a listed
     /// type they do not define is not an error.
     #[arg(long)]
     partial: bool,
@@ -54,28 +50,21 @@ struct Args {
     #[arg(long)]
     list: bool,
     /// vmlinux with DWARF (`vmlinux.unstripped`).
+    #[arg(value_name = "VMLINUX")]
     vmlinux: PathBuf,
-    /// The module's compiled scheduler objects.
-    #[arg(required = true)]
+    /// The module's compiled scheduler objects (`plugsched-sched-parts`
+    /// of the extracted scheduler's `Kbuild.sched`).
+    #[arg(value_name = "OBJECT", required = true)]
     objects: Vec<PathBuf>,
 }
 
-/// Run `layout-check` (arguments after the command name).
-pub fn run(args: &[String]) -> Result<ExitCode, String> {
-    let args = Args::try_parse_from(
-        std::iter::once("plugsched layout-check".into()).chain(args.iter().cloned()),
-    )
-    .unwrap_or_else(|e| e.exit());
-    run_args(&args).map_err(|e| format!("layout-check: {e:#}"))
-}
-
-fn run_args(args: &Args) -> Result<ExitCode> {
+/// Run `layout-check`: exit 1 if a shared type is laid out differently.
+pub fn run(args: &Args) -> Result<ExitCode> {
     let t0 = Instant::now();
     let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("reading {}", args.config.display()))?;
+        .with_context(|| format!("cannot read the boundary config {}", args.config.display()))?;
     let boundary = config::parse(&text)
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("{}", args.config.display()))?;
+        .with_context(|| format!("boundary config {}", args.config.display()))?;
     let listed: BTreeSet<String> = boundary
         .shared_types
         .iter()

@@ -135,7 +135,7 @@ fn listed() -> BTreeSet<String> {
         .collect()
 }
 
-/// The whole check, as `run_args` does it.
+/// The whole check, as `run` does it.
 fn findings(vmlinux: &Path, objects: &[PathBuf]) -> Vec<Finding> {
     let module = module_side(objects).unwrap();
     let sel = check::select(&module, &listed(), &["kernel/sched/sched.h".into()]);
