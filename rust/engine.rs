@@ -1107,10 +1107,9 @@ fn clear(ctx: &Stopped, slot: &Slot) -> Result<(), i32> {
     let ret = ctx.rq_clear(&mut st);
     let r = Ordering::Relaxed;
     slot.cleared.store(true, r);
-    slot.dequeued.store(st.dequeued as usize, r);
-    slot.finished_delayed.store(st.finished_delayed as usize, r);
-    slot.nr_running_before
-        .store(st.nr_running_before as usize, r);
+    slot.dequeued.store(st.dequeued, r);
+    slot.finished_delayed.store(st.finished_delayed, r);
+    slot.nr_running_before.store(st.nr_running_before, r);
     ret
 }
 
@@ -1123,8 +1122,8 @@ fn rebuild_rq(ctx: &Stopped, slot: &Slot) {
     }
     let mut st = kapi::RqStats::default();
     ctx.rq_rebuild(&mut st);
-    slot.enqueued.store(st.enqueued as usize, r);
-    slot.nr_running_after.store(st.nr_running_after as usize, r);
+    slot.enqueued.store(st.enqueued, r);
+    slot.nr_running_after.store(st.nr_running_after, r);
     slot.drift.store(&st);
 }
 

@@ -153,7 +153,7 @@ impl Patchers {
             f(addr as u64)
         }
         let mut what: *const c_char = core::ptr::null();
-        let cookie = (&covered as *const &dyn Fn(u64) -> bool).cast_mut().cast();
+        let cookie = core::ptr::from_ref(&covered).cast_mut().cast();
         // SAFETY: `self` proves the patchers' locks are held, as the C
         // side requires to walk their lists; `call` gets our cookie.
         let addr = unsafe { ffi::plugsched_probed_in(call, cookie, &mut what) };
@@ -161,7 +161,7 @@ impl Patchers {
             return None;
         }
         // SAFETY: `what` points to a string literal of the C side.
-        Some((addr as u64, unsafe { CStr::from_ptr(what.cast()) }))
+        Some((addr as u64, unsafe { CStr::from_char_ptr(what) }))
     }
 }
 
@@ -251,7 +251,7 @@ impl CpusReadLock {
         unsafe {
             ffi::plugsched_stop_machine_cpuslocked(
                 trampoline::<F>,
-                (f as *const F).cast_mut().cast(),
+                core::ptr::from_ref(f).cast_mut().cast(),
             )
         }
     }
@@ -342,11 +342,11 @@ impl Stopped {
         ) {
             // SAFETY: `data` is the `&mut F` passed below, used by one CPU.
             let f = unsafe { &mut *data.cast::<F>() };
-            f(TaskRef(t), i as usize);
+            f(TaskRef(t), i);
         }
         // SAFETY: Inside stop_machine (proved by `self`) no task exits, so
         // the list is stable; `visit::<F>` gets a pointer to `f`.
-        unsafe { ffi::plugsched_for_each_task(visit::<F>, (&mut f as *mut F).cast()) };
+        unsafe { ffi::plugsched_for_each_task(visit::<F>, core::ptr::from_mut(&mut f).cast()) };
     }
 
     /// The idle task of CPU `cpu` (which must be online).
@@ -394,7 +394,7 @@ impl Stopped {
         // SAFETY: `t` is valid and off-CPU inside stop_machine, so its stack
         // cannot change under the unwinder; `consume` gets our cookie.
         let ret = unsafe {
-            ffi::plugsched_walk_stack(t.0, consume, (&mut cookie as *mut Cookie<'_>).cast())
+            ffi::plugsched_walk_stack(t.0, consume, core::ptr::from_mut(&mut cookie).cast())
         };
         match ret {
             0 => Walk::Complete,
@@ -552,11 +552,11 @@ pub(crate) fn for_each_ksym<F: FnMut(&[u8], u64) -> bool>(mut f: F) {
         // SAFETY: `data` is the `&mut F` passed below.
         let f = unsafe { &mut *data.cast::<F>() };
         // SAFETY: kallsyms passes a valid NUL-terminated name.
-        let name = unsafe { CStr::from_ptr(name.cast()) };
+        let name = unsafe { CStr::from_char_ptr(name) };
         c_int::from(!f(name.to_bytes(), addr as u64))
     }
     // SAFETY: `visit::<F>` gets a pointer to `f`, alive for the call.
-    unsafe { ffi::plugsched_for_each_ksym(visit::<F>, (&mut f as *mut F).cast()) };
+    unsafe { ffi::plugsched_for_each_ksym(visit::<F>, core::ptr::from_mut(&mut f).cast()) };
 }
 
 /// Whether `addr` is in vmlinux's core text (not init, module or data).
@@ -573,7 +573,7 @@ pub(crate) fn text_reserved(_patchers: &Patchers, addr: u64, len: usize) -> Opti
     // caller's business (0 checks nothing).
     let p = unsafe { ffi::plugsched_text_reserved(addr as c_ulong, len) };
     // SAFETY: A non-NULL result points to a static string in the C shim.
-    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p.cast()) })
+    (!p.is_null()).then(|| unsafe { CStr::from_char_ptr(p) })
 }
 
 /// Copy kernel memory at `addr` into `buf`; `EFAULT` if not mapped.
@@ -637,7 +637,7 @@ pub(crate) fn manifest_get(i: usize) -> Option<ManifestEntry> {
     }
     // SAFETY: `p` points to a valid, constant `struct plugsched_fn` that
     // lives as long as the module; its name is a NUL-terminated literal.
-    let (e, name) = unsafe { (&*p, CStr::from_ptr((*p).name.cast())) };
+    let (e, name) = unsafe { (&*p, CStr::from_char_ptr((*p).name)) };
     let class = match e.cls {
         1 => ManifestClass::Interface,
         2 => ManifestClass::Callback,

@@ -264,7 +264,7 @@ pub(crate) fn test_sleeper_stacks() -> (usize, usize, usize) {
     let (mut hits, mut unreliable) = (0, 0);
     // SAFETY: Process context; the pointers are valid for writes.
     let n = unsafe { ffi::plugsched_test_sleeper_stacks(&mut hits, &mut unreliable) };
-    (n as usize, hits as usize, unreliable as usize)
+    (n, hits, unreliable)
 }
 
 /// Call the system call entry point at `f` through a function pointer, with
@@ -348,7 +348,7 @@ pub(crate) fn build_id_matches(
 pub(crate) fn built_for_build_id() -> &'static CStr {
     // SAFETY: Returns a string literal of the C shim, NUL-terminated and
     // static.
-    unsafe { CStr::from_ptr(ffi::plugsched_built_for_build_id().cast()) }
+    unsafe { CStr::from_char_ptr(ffi::plugsched_built_for_build_id()) }
 }
 
 /// Address of the vmlinux symbol `name` (0 if none), by kallsyms.
@@ -456,7 +456,7 @@ pub(crate) unsafe extern "C" fn plugsched_rs_stat_show(
     len: usize,
 ) -> isize {
     // SAFETY: The caller guarantees `name` is NUL-terminated.
-    let name = unsafe { CStr::from_ptr(name.cast()) }.to_bytes();
+    let name = unsafe { CStr::from_char_ptr(name) }.to_bytes();
     let mut text = [0u8; 24];
     let mut w = Cursor {
         buf: &mut text,
