@@ -3,8 +3,10 @@
  * Interface between the Rust crate and the C shims of plugsched.ko.
  *
  * Every function declared here is either defined in c_shims/ and called
- * from rust/shim.rs, or defined in Rust (#[no_mangle] extern "C") and
- * called from C.  The Rust declarations in rust/shim.rs must match.
+ * from rust/kapi.rs or rust/shim.rs, or defined in Rust (#[no_mangle]
+ * extern "C", in rust/shim.rs) and called from C.  The Rust declarations
+ * are generated from this header by bindgen at build time (Kbuild,
+ * rust/bindings.rs); rust/shim.rs checks its definitions against them.
  */
 #ifndef _PLUGSCHED_SHIMS_H
 #define _PLUGSCHED_SHIMS_H

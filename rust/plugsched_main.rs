@@ -10,6 +10,7 @@
 
 use kernel::prelude::*;
 
+mod bindings;
 mod engine;
 mod kapi;
 mod live;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Safe wrappers around the C shims of `c_shims/`, and the Rust functions the
-//! C side calls back.  The declarations mirror `c_shims/shims.h`.
+//! C side calls back.  The declarations of `c_shims/shims.h` come from
+//! bindgen ([`crate::bindings`]); the callbacks are checked against them.
 //!
 //! This is one of the few files of the crate that contain `unsafe` code.
 
@@ -11,67 +12,15 @@ use kernel::{
     str::CStrExt,
 };
 
-use crate::state;
-
-mod ffi {
-    use kernel::prelude::*;
-
-    extern "C" {
-        pub(super) fn plugsched_sysfs_create() -> c_int;
-        pub(super) fn plugsched_sysfs_destroy();
-        #[cfg(CONFIG_KUNIT = "y")]
-        pub(super) fn plugsched_sysfs_read(
-            name: *const c_char,
-            buf: *mut c_char,
-            len: usize,
-        ) -> isize;
-        pub(super) fn plugsched_ksym_lookup(name: *const c_char) -> c_ulong;
-        pub(super) fn plugsched_check_build_id(
-            expected: *const c_char,
-            id: *const u8,
-            hex: *mut c_char,
-        ) -> c_int;
-        pub(super) fn plugsched_built_for_build_id() -> *const c_char;
-        #[cfg(CONFIG_KUNIT = "y")]
-        pub(super) fn plugsched_ksym_text_mutex() -> c_ulong;
-    }
-
-    #[cfg(CONFIG_KUNIT = "y")]
-    extern "C" {
-        pub(super) fn plugsched_test_defer(
-            test: *mut *mut kernel::bindings::kunit,
-            action: unsafe extern "C" fn(*mut c_void),
-            ctx: *mut c_void,
-        ) -> c_int;
-        pub(super) fn plugsched_test_release(
-            test: *mut kernel::bindings::kunit,
-            action: unsafe extern "C" fn(*mut c_void),
-            ctx: *mut c_void,
-        );
-        pub(super) fn plugsched_test_run_nested(
-            f: unsafe extern "C" fn(*mut c_void),
-            ctx: *mut c_void,
-        ) -> c_int;
-        pub(super) fn plugsched_test_skip(reason: *const c_char);
-        pub(super) fn plugsched_test_park();
-        pub(super) fn plugsched_test_threads_start(n: c_uint, in_target: c_uint) -> c_int;
-        pub(super) fn plugsched_test_threads_stop();
-        pub(super) fn plugsched_test_call_syscall(f: c_ulong, arg: c_ulong) -> c_long;
-        pub(super) fn plugsched_test_kprobe_arm(addr: c_ulong) -> c_int;
-        pub(super) fn plugsched_test_kprobe_disarm();
-        pub(super) fn plugsched_test_ftrace_arm(addr: c_ulong) -> c_int;
-        pub(super) fn plugsched_test_ftrace_disarm(addr: c_ulong);
-        pub(super) fn plugsched_test_sleeper_stacks(
-            hits: *mut c_ulong,
-            unreliable: *mut c_ulong,
-        ) -> c_ulong;
-    }
-}
+use crate::{
+    bindings,
+    state, //
+};
 
 /// Address of `plugsched_test_park`, in which test threads sleep.
 #[cfg(CONFIG_KUNIT = "y")]
 pub(crate) fn test_park_addr() -> usize {
-    ffi::plugsched_test_park as usize
+    bindings::plugsched_test_park as usize
 }
 
 /// A value owned by the running KUnit test: dropped when the `TestOwned`
@@ -85,7 +34,7 @@ pub(crate) fn test_park_addr() -> usize {
 #[cfg(CONFIG_KUNIT = "y")]
 pub(crate) struct TestOwned<T: Send> {
     value: core::ptr::NonNull<T>,
-    test: *mut kernel::bindings::kunit,
+    test: *mut bindings::kunit,
     /// The deferred action, kept: KUnit finds it by its address.
     action: unsafe extern "C" fn(*mut c_void),
 }
@@ -114,7 +63,9 @@ impl<T: Send> TestOwned<T> {
         // right away if it cannot be deferred (then we return the error and
         // never touch `value` again).  `T: Send`: the test's cleanup may run
         // in another thread.
-        let r = unsafe { ffi::plugsched_test_defer(&mut test, action, value.as_ptr().cast()) };
+        let r = unsafe {
+            bindings::plugsched_test_defer(&mut test, Some(action), value.as_ptr().cast())
+        };
         to_result(r)?;
         Ok(TestOwned {
             value,
@@ -149,7 +100,13 @@ impl<T: Send> Drop for TestOwned<T> {
         // SAFETY: `test`, `action` and the pointer are what `new` deferred;
         // the test is still running (this is its thread), so the action has
         // not run yet: it runs now and is not run again at the test's end.
-        unsafe { ffi::plugsched_test_release(self.test, self.action, self.value.as_ptr().cast()) };
+        unsafe {
+            bindings::plugsched_test_release(
+                self.test,
+                Some(self.action),
+                self.value.as_ptr().cast(),
+            )
+        };
     }
 }
 
@@ -170,7 +127,7 @@ pub(crate) fn test_run_nested<F: FnMut()>(mut f: F) -> Result {
     let ctx: *mut F = &mut f;
     // SAFETY: `ctx` points to `f`, which lives (and is not used otherwise)
     // until the C side, which calls `call` once, returns.
-    to_result(unsafe { ffi::plugsched_test_run_nested(call::<F>, ctx.cast()) })
+    to_result(unsafe { bindings::plugsched_test_run_nested(Some(call::<F>), ctx.cast()) })
 }
 
 /// Mark the running KUnit test skipped, `reason` shown in its result line;
@@ -178,7 +135,7 @@ pub(crate) fn test_run_nested<F: FnMut()>(mut f: F) -> Result {
 #[cfg(CONFIG_KUNIT = "y")]
 pub(crate) fn test_skip(reason: &CStr) {
     // SAFETY: `reason` is NUL-terminated; it is copied before this returns.
-    unsafe { ffi::plugsched_test_skip(reason.as_char_ptr()) };
+    unsafe { bindings::plugsched_test_skip(reason.as_char_ptr()) };
 }
 
 /// Sleeping kernel threads (one set at a time), stopped when dropped or at
@@ -194,7 +151,7 @@ impl TestThreads {
         // SAFETY: Process context; one set at a time (KUnit cases run one
         // after the other, and the previous set was stopped at the end of
         // its test at the latest).  On failure the C side leaves no thread.
-        to_result(unsafe { ffi::plugsched_test_threads_start(n, in_target) })?;
+        to_result(unsafe { bindings::plugsched_test_threads_start(n, in_target) })?;
         TestOwned::new(TestThreads(()))
     }
 }
@@ -203,7 +160,7 @@ impl TestThreads {
 impl Drop for TestThreads {
     fn drop(&mut self) {
         // SAFETY: Process context; the threads were started by `start`.
-        unsafe { ffi::plugsched_test_threads_stop() };
+        unsafe { bindings::plugsched_test_threads_stop() };
     }
 }
 
@@ -219,7 +176,7 @@ impl TestKprobe {
         // SAFETY: Process context; only one TestKprobe exists at a time (the
         // KUnit cases of a suite run one after the other, and each one's
         // kprobe is gone at its end).
-        to_result(unsafe { ffi::plugsched_test_kprobe_arm(addr as c_ulong) })?;
+        to_result(unsafe { bindings::plugsched_test_kprobe_arm(addr as c_ulong) })?;
         TestOwned::new(TestKprobe(()))
     }
 }
@@ -228,7 +185,7 @@ impl TestKprobe {
 impl Drop for TestKprobe {
     fn drop(&mut self) {
         // SAFETY: The kprobe was registered by `arm`.
-        unsafe { ffi::plugsched_test_kprobe_disarm() };
+        unsafe { bindings::plugsched_test_kprobe_disarm() };
     }
 }
 
@@ -244,7 +201,7 @@ impl TestFtrace {
     pub(crate) fn arm(addr: usize) -> Result<TestOwned<Self>> {
         // SAFETY: Process context; one TestFtrace at a time (KUnit cases
         // run one after the other, and each one's user is gone at its end).
-        to_result(unsafe { ffi::plugsched_test_ftrace_arm(addr as c_ulong) })?;
+        to_result(unsafe { bindings::plugsched_test_ftrace_arm(addr as c_ulong) })?;
         TestOwned::new(TestFtrace(addr))
     }
 }
@@ -253,7 +210,7 @@ impl TestFtrace {
 impl Drop for TestFtrace {
     fn drop(&mut self) {
         // SAFETY: Registered by `arm`.
-        unsafe { ffi::plugsched_test_ftrace_disarm(self.0 as c_ulong) };
+        unsafe { bindings::plugsched_test_ftrace_disarm(self.0 as c_ulong) };
     }
 }
 
@@ -263,7 +220,7 @@ impl Drop for TestFtrace {
 pub(crate) fn test_sleeper_stacks() -> (usize, usize, usize) {
     let (mut hits, mut unreliable) = (0, 0);
     // SAFETY: Process context; the pointers are valid for writes.
-    let n = unsafe { ffi::plugsched_test_sleeper_stacks(&mut hits, &mut unreliable) };
+    let n = unsafe { bindings::plugsched_test_sleeper_stacks(&mut hits, &mut unreliable) };
     (n, hits, unreliable)
 }
 
@@ -273,7 +230,7 @@ pub(crate) fn test_sleeper_stacks() -> (usize, usize, usize) {
 pub(crate) fn test_call_syscall(f: usize, arg: usize) -> c_long {
     // SAFETY: Callers pass the address of a vmlinux system call entry point
     // (or of its replacement), which takes a `struct pt_regs *`.
-    unsafe { ffi::plugsched_test_call_syscall(f as c_ulong, arg as c_ulong) }
+    unsafe { bindings::plugsched_test_call_syscall(f as c_ulong, arg as c_ulong) }
 }
 
 /// The `/sys/kernel/plugsched/` directory; removed when dropped.
@@ -287,7 +244,7 @@ impl Sysfs {
     pub(crate) fn create() -> Result<Self> {
         // SAFETY: Called from module init only, so no other `Sysfs` exists and
         // the C side's static kobject pointer is not in use.
-        to_result(unsafe { ffi::plugsched_sysfs_create() })?;
+        to_result(unsafe { bindings::plugsched_sysfs_create() })?;
         Ok(Sysfs(()))
     }
 }
@@ -296,7 +253,7 @@ impl Drop for Sysfs {
     fn drop(&mut self) {
         // SAFETY: `self` proves the kobject was created and not yet removed;
         // after this call no attribute callback can run any more.
-        unsafe { ffi::plugsched_sysfs_destroy() };
+        unsafe { bindings::plugsched_sysfs_destroy() };
     }
 }
 
@@ -307,7 +264,8 @@ impl Drop for Sysfs {
 pub(crate) fn sysfs_read(name: &CStr, buf: &mut [u8]) -> Result<usize> {
     // SAFETY: `name` is NUL-terminated and `buf` is valid for writes of
     // `buf.len()` bytes for the duration of the call.
-    let ret = unsafe { ffi::plugsched_sysfs_read(name.as_char_ptr(), buf.as_mut_ptr(), buf.len()) };
+    let ret =
+        unsafe { bindings::plugsched_sysfs_read(name.as_char_ptr(), buf.as_mut_ptr(), buf.len()) };
     if ret < 0 {
         // The C side returns a kernel error code; it always fits a c_int.
         return Err(Error::from_errno(ret as c_int));
@@ -340,7 +298,7 @@ pub(crate) fn build_id_matches(
     // SAFETY: `p` is NULL or NUL-terminated; `id` is NULL or
     // BUILD_ID_SIZE_MAX readable bytes; `hex` has room for the hex build ID
     // and its NUL.
-    let r = unsafe { ffi::plugsched_check_build_id(p, id, hex.as_mut_ptr()) };
+    let r = unsafe { bindings::plugsched_check_build_id(p, id, hex.as_mut_ptr()) };
     (to_result(r), hex)
 }
 
@@ -348,21 +306,21 @@ pub(crate) fn build_id_matches(
 pub(crate) fn built_for_build_id() -> &'static CStr {
     // SAFETY: Returns a string literal of the C shim, NUL-terminated and
     // static.
-    unsafe { CStr::from_char_ptr(ffi::plugsched_built_for_build_id()) }
+    unsafe { CStr::from_char_ptr(bindings::plugsched_built_for_build_id()) }
 }
 
 /// Address of the vmlinux symbol `name` (0 if none), by kallsyms.
 pub(crate) fn ksym_lookup(name: &CStr) -> usize {
     // SAFETY: `name` is a valid NUL-terminated string; kallsyms_lookup_name
     // only reads it.
-    unsafe { ffi::plugsched_ksym_lookup(name.as_char_ptr()) as usize }
+    unsafe { bindings::plugsched_ksym_lookup(name.as_char_ptr()) as usize }
 }
 
 /// Address of vmlinux's non-exported `text_mutex`, as bound by the loader.
 #[cfg(CONFIG_KUNIT = "y")]
 pub(crate) fn text_mutex_addr() -> usize {
     // SAFETY: Takes the address of a static object; no preconditions.
-    unsafe { ffi::plugsched_ksym_text_mutex() as usize }
+    unsafe { bindings::plugsched_ksym_text_mutex() as usize }
 }
 
 /// Called by the C `state` show() callback of `/sys/kernel/plugsched/state`.
@@ -478,6 +436,33 @@ pub(crate) unsafe extern "C" fn plugsched_rs_stat_show(
     let n = w.len;
     show(&text[..n], buf, len)
 }
+
+// The functions above that C calls are the ones `c_shims/shims.h` declares:
+// each must have the type bindgen generated from its declaration, or this
+// does not compile.
+const _: () = {
+    const fn same<T: Copy>(_declared: T, _defined: T) {}
+    same::<unsafe extern "C" fn(_, _) -> _>(
+        bindings::plugsched_rs_state_show,
+        plugsched_rs_state_show,
+    );
+    same::<unsafe extern "C" fn(_, _) -> _>(
+        bindings::plugsched_rs_selftest_show,
+        plugsched_rs_selftest_show,
+    );
+    same::<unsafe extern "C" fn(_, _) -> _>(
+        bindings::plugsched_rs_selftest_store,
+        plugsched_rs_selftest_store,
+    );
+    same::<unsafe extern "C" fn(_, _) -> _>(
+        bindings::plugsched_rs_enable_store,
+        plugsched_rs_enable_store,
+    );
+    same::<unsafe extern "C" fn(_, _, _) -> _>(
+        bindings::plugsched_rs_stat_show,
+        plugsched_rs_stat_show,
+    );
+};
 
 /// A `core::fmt::Write` into a fixed buffer (truncating).
 struct Cursor<'a> {

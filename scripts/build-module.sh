@@ -56,7 +56,7 @@ ps_in_root -C "$PS_TOP" "make -C $KDIR M=$PS_TOP MO=$out $extra $sched_args CLIP
 	cat "$out/build.log" >&2
 	ps_die "module build for $target failed"
 }
-grep -E '^ +(CLIPPY|RUSTC|CC|LD|BTF) \[M\]' "$out/build.log" | sed 's/^ */    /' >&2 || true
+grep -E '^ +((CLIPPY|RUSTC|CC|LD|BTF) \[M\]|BINDGEN )' "$out/build.log" | sed 's/^ */    /' >&2 || true
 # Targets without CONFIG_WERROR (Debian's) would only warn: fail here too.
 other=$( (grep -E 'WARNING: modpost:|warning: objtool:|^warning:' "$out/build.log" || true) |
 	grep -vE "undefined!$|suppressed [0-9]+ unresolved symbol warnings" || true)
