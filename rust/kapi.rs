@@ -9,12 +9,18 @@
 //! from deciding anything, [`CpusReadLock`] excludes CPU hotplug,
 //! [`TextMutex`] excludes every write to kernel text, and [`Stopped`]
 //! exists only inside a `stop_machine`
-//! callback, so the operations that are only sound there take a `&Stopped`.
+//! callback, so the operations that are only sound there take a `&Stopped`
+//! and the tasks it hands out ([`TaskRef`]) cannot outlive it.  What stays
+//! the caller's business is an `unsafe fn` with its `# Safety` section
+//! ([`Stopped::text_poke`], [`Stopped::rq_clear`]).
 
 use core::ffi::c_void;
 use core::marker::PhantomData;
 
-use kernel::prelude::*;
+use kernel::{
+    cpu::CpuId,
+    prelude::*, //
+};
 
 use crate::bindings;
 
@@ -105,6 +111,11 @@ impl<'a> RqBuffers<'a> {
     }
 }
 
+// SAFETY: A `&RqBuffers` only proves that the buffers are allocated;
+// sharing it with the stop_machine callbacks of the other CPUs, each of
+// which uses its own CPU's buffer, is sound.
+unsafe impl Sync for RqBuffers<'_> {}
+
 impl Drop for RqBuffers<'_> {
     fn drop(&mut self) {
         // SAFETY: Allocated in `alloc`; the rendezvous that used them is
@@ -125,17 +136,15 @@ impl CpusReadLock {
     }
 
     /// The online CPUs, in ascending order.  Stable while `self` lives.
-    pub(crate) fn online_cpus(&self) -> impl Iterator<Item = u32> + '_ {
-        // SAFETY: Reads the online mask; no preconditions.
-        let nr = unsafe { bindings::plugsched_nr_cpu_ids() };
-        let mut cpu: i64 = -1;
+    pub(crate) fn online_cpus(&self) -> impl Iterator<Item = CpuId> + '_ {
+        let mut cpu: c_int = -1;
         core::iter::from_fn(move || {
-            // SAFETY: `cpu` is -1 or a valid CPU number below nr_cpu_ids.
-            let next = unsafe { bindings::plugsched_next_online_cpu(cpu as c_int) };
-            if next >= nr {
-                return None;
-            }
-            cpu = i64::from(next);
+            // SAFETY: `cpu` is -1 or a CPU number below nr_cpu_ids: reads
+            // the online mask.
+            let next = unsafe { bindings::plugsched_next_online_cpu(cpu) };
+            // At the end, `next` is nr_cpu_ids or more: no CPU.
+            let next = CpuId::from_u32(next)?;
+            cpu = i32::from(next);
             Some(next)
         })
     }
@@ -204,12 +213,17 @@ impl Drop for TextMutex<'_> {
     }
 }
 
-/// A task, as an opaque pointer.  Only handed out inside `stop_machine`,
-/// where no task can exit, so it stays valid for the whole callback.
+/// A task, as an opaque pointer, borrowed from the [`Stopped`] rendezvous
+/// that handed it out: inside `stop_machine` no task can exit, so it stays
+/// valid for as long as the borrow, and it cannot outlive the rendezvous.
+///
+/// # Invariants
+///
+/// `self.0` points to a live `struct task_struct` for `'a`.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TaskRef(*mut bindings::task_struct);
+pub(crate) struct TaskRef<'a>(*mut bindings::task_struct, PhantomData<&'a Stopped>);
 
-impl TaskRef {
+impl TaskRef<'_> {
     /// The task's identity (its address), comparable with
     /// [`current_task_id`].
     pub(crate) fn id(self) -> usize {
@@ -237,57 +251,67 @@ pub(crate) enum Walk {
 pub(crate) struct Stopped(PhantomData<*mut ()>);
 
 impl Stopped {
-    /// Number of the CPU this runs on.
-    pub(crate) fn this_cpu(&self) -> u32 {
-        // SAFETY: Preemption is off inside stop_machine.
-        unsafe { bindings::plugsched_this_cpu() }
+    /// The CPU this runs on (stable: preemption is off inside
+    /// stop_machine).
+    pub(crate) fn this_cpu(&self) -> CpuId {
+        CpuId::current()
     }
 
     /// Visit every thread of every process, with its position in the list.
-    pub(crate) fn for_each_task<F: FnMut(TaskRef, usize)>(&self, mut f: F) {
+    pub(crate) fn for_each_task<'a, F: FnMut(TaskRef<'a>, usize)>(&'a self, mut f: F) {
         /// # Safety
         ///
-        /// `data` must point to an `F` that no one else uses during the call.
-        unsafe extern "C" fn visit<F: FnMut(TaskRef, usize)>(
+        /// `data` must point to an `F` that no one else uses during the
+        /// call; `t` must point to a task that lives for `'a`.
+        unsafe extern "C" fn visit<'a, F: FnMut(TaskRef<'a>, usize)>(
             data: *mut c_void,
             t: *mut bindings::task_struct,
             i: c_ulong,
         ) {
             // SAFETY: `data` is the `&mut F` passed below, used by one CPU.
             let f = unsafe { &mut *data.cast::<F>() };
-            f(TaskRef(t), i);
+            // INVARIANT: Listed tasks cannot exit while the rendezvous
+            // (borrowed for `'a`) lasts.
+            f(TaskRef(t, PhantomData), i);
         }
         // SAFETY: Inside stop_machine (proved by `self`) no task exits, so
         // the list is stable; `visit::<F>` gets a pointer to `f`.
         unsafe {
-            bindings::plugsched_for_each_task(Some(visit::<F>), core::ptr::from_mut(&mut f).cast())
+            bindings::plugsched_for_each_task(
+                Some(visit::<'a, F>),
+                core::ptr::from_mut(&mut f).cast(),
+            )
         };
     }
 
-    /// The idle task of CPU `cpu` (which must be online).
-    pub(crate) fn idle_task(&self, cpu: u32) -> TaskRef {
-        // SAFETY: Idle tasks live as long as the kernel; `cpu` is a CPU number.
-        TaskRef(unsafe { bindings::plugsched_idle_task(cpu) })
+    /// The idle task of CPU `cpu`, if it has one (a CPU that was never
+    /// brought up may not).
+    pub(crate) fn idle_task(&self, cpu: CpuId) -> Option<TaskRef<'_>> {
+        // SAFETY: `cpu` is below nr_cpu_ids (`CpuId`'s invariant), so its
+        // runqueue exists; the C side only reads its idle pointer.
+        let t = unsafe { bindings::plugsched_idle_task(cpu.as_u32()) };
+        // INVARIANT: Idle tasks live as long as the kernel.
+        (!t.is_null()).then_some(TaskRef(t, PhantomData))
     }
 
     /// Whether `t` is on a CPU now (here: it is a stopper thread).
-    fn on_cpu(&self, t: TaskRef) -> bool {
-        // SAFETY: `t` is valid inside stop_machine.
+    fn on_cpu(&self, t: TaskRef<'_>) -> bool {
+        // SAFETY: `t` is valid (`TaskRef`'s invariant).
         unsafe { bindings::plugsched_task_on_cpu(t.0) }
     }
 
     /// `t`'s pid and command name.
-    pub(crate) fn task_info(&self, t: TaskRef) -> (i32, [u8; 16]) {
+    pub(crate) fn task_info(&self, t: TaskRef<'_>) -> (i32, [u8; 16]) {
         let mut pid = 0;
         let mut comm = [0u8; 16];
-        // SAFETY: `t` is valid inside stop_machine; `comm` has 16 bytes.
+        // SAFETY: `t` is valid (`TaskRef`'s invariant); `comm` has 16 bytes.
         unsafe { bindings::plugsched_task_info(t.0, &mut pid, comm.as_mut_ptr(), comm.len()) };
         (pid, comm)
     }
 
     /// Walk the stack of the off-CPU task `t` with the reliable unwinder,
     /// calling `f` with each return address until it returns `false`.
-    pub(crate) fn walk_stack(&self, t: TaskRef, f: &mut dyn FnMut(u64) -> bool) -> Walk {
+    pub(crate) fn walk_stack(&self, t: TaskRef<'_>, f: &mut dyn FnMut(u64) -> bool) -> Walk {
         struct Cookie<'a> {
             f: &'a mut dyn FnMut(u64) -> bool,
             stopped: bool,
@@ -306,8 +330,9 @@ impl Stopped {
             return Walk::Running;
         }
         let mut cookie = Cookie { f, stopped: false };
-        // SAFETY: `t` is valid and off-CPU inside stop_machine, so its stack
-        // cannot change under the unwinder; `consume` gets our cookie.
+        // SAFETY: `t` is valid (`TaskRef`'s invariant) and off-CPU inside
+        // stop_machine (`self`), so its stack cannot change under the
+        // unwinder; `consume` gets our cookie.
         let ret = unsafe {
             bindings::plugsched_walk_stack(
                 t.0,
@@ -324,16 +349,31 @@ impl Stopped {
     }
 
     /// Write `bytes` at kernel text address `addr`.  All other CPUs are in
-    /// the rendezvous and `_text` proves no other patcher is active; the
-    /// caller must serialise every CPU (`sync_core`) before any of them runs
-    /// the new bytes, and must only pass core kernel text (see
-    /// [`is_core_kernel_text`]).
-    pub(crate) fn text_poke(&self, _text: &TextMutex<'_>, addr: u64, bytes: &[u8]) {
-        if !is_core_kernel_text(addr) || !is_core_kernel_text(addr + bytes.len() as u64 - 1) {
+    /// the rendezvous (`self`) and `_text` proves no other patcher is
+    /// active.  Anything outside vmlinux's core text (see
+    /// [`is_core_kernel_text`]) is left alone.
+    ///
+    /// # Safety
+    ///
+    /// - No CPU may run the bytes written before every CPU has serialised
+    ///   its instruction stream ([`Stopped::sync_core`]) after the write, in
+    ///   this rendezvous.
+    /// - `bytes` must be what the code at `addr` may become: every path
+    ///   into the range must find an instruction boundary of the new bytes,
+    ///   and what they run or branch to must keep the contract of the code
+    ///   they replace (e.g. a `jmp` at a function's patch site, where calls
+    ///   enter it, to a function with the same signature and semantics; or
+    ///   the site's original bytes).
+    pub(crate) unsafe fn text_poke(&self, _text: &TextMutex<'_>, addr: u64, bytes: &[u8]) {
+        let Some(last) = addr.checked_add((bytes.len() as u64).saturating_sub(1)) else {
+            return;
+        };
+        if bytes.is_empty() || !is_core_kernel_text(addr) || !is_core_kernel_text(last) {
             return; // checked by the caller already; never write elsewhere
         }
         // SAFETY: `addr..addr + len` is core kernel text (checked above), so
-        // __text_poke takes no sleeping lock; nothing else runs or patches.
+        // __text_poke takes no sleeping lock; nothing else runs or patches;
+        // what the bytes do is the caller's contract.
         unsafe {
             bindings::plugsched_text_poke(addr as c_ulong, bytes.as_ptr().cast(), bytes.len())
         };
@@ -349,22 +389,37 @@ impl Stopped {
         }
     }
 
-    /// Empty this CPU's runqueue with the live code (see `c_shims/rq.c`).
+    /// Empty this CPU's runqueue with the live code (see `c_shims/rq.c`)
+    /// into the buffer `_bufs` holds for it.
+    ///
+    /// # Safety
+    ///
     /// Whatever the result, [`Stopped::rq_rebuild`] must follow on this CPU
-    /// in the same rendezvous.
-    pub(crate) fn rq_clear(&self, st: &mut RqStats) -> Result<(), i32> {
+    /// in the same rendezvous (the tasks dequeued are still marked queued;
+    /// left out of their queues, the scheduler would corrupt them).
+    pub(crate) unsafe fn rq_clear(
+        &self,
+        _bufs: &RqBuffers<'_>,
+        st: &mut RqStats,
+    ) -> Result<(), i32> {
         // SAFETY: Inside stop_machine every other CPU is in the rendezvous,
-        // so this CPU's runqueue and its tasks are ours; `st` is valid.
+        // so this CPU's runqueue and its tasks are ours; `st` is valid; the
+        // buffers live until after the rendezvous (`_bufs`).
         match unsafe { bindings::plugsched_rq_clear(st) } {
             0 => Ok(()),
             e => Err(e),
         }
     }
 
-    /// Refill this CPU's runqueue with the live code, after
-    /// [`Stopped::rq_clear`] and after this CPU was serialised.
+    /// Refill this CPU's runqueue with the live code, with the tasks
+    /// [`Stopped::rq_clear`] took out of it in this rendezvous (none if it
+    /// did not run or failed early: the buffer is emptied at the end of
+    /// every rebuild and by every failed clear).  Run it after this CPU was
+    /// serialised.
     pub(crate) fn rq_rebuild(&self, st: &mut RqStats) {
-        // SAFETY: As for `rq_clear`, which ran on this CPU before.
+        // SAFETY: Inside stop_machine, as for `rq_clear`; the tasks in this
+        // CPU's buffer are the ones its clear dequeued in this rendezvous
+        // (`rq_clear`'s contract), alive (no task exits in stop_machine).
         unsafe { bindings::plugsched_rq_rebuild(st) };
     }
 
@@ -403,8 +458,7 @@ pub(crate) fn module_text() -> (u64, u64) {
 /// The identity of the calling task (to recognise it inside
 /// `stop_machine`, see [`TaskRef::id`]).
 pub(crate) fn current_task_id() -> usize {
-    // SAFETY: `current` is always valid in process context.
-    unsafe { bindings::plugsched_current() as usize }
+    kernel::current!().as_ptr() as usize
 }
 
 /// Keep this module loaded for good: pointers into it remain in kernel
@@ -423,8 +477,9 @@ pub(crate) fn local_clock() -> u64 {
 
 /// Spin politely at a barrier (and keep the NMI watchdog quiet).
 pub(crate) fn cpu_relax() {
+    kernel::processor::cpu_relax();
     // SAFETY: No preconditions.
-    unsafe { bindings::plugsched_cpu_relax() };
+    unsafe { bindings::plugsched_touch_nmi_watchdog() };
 }
 
 /// `(size, offset)` of the kernel or module symbol containing `addr`.

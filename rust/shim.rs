@@ -148,9 +148,8 @@ impl TestThreads {
     /// Start `n` of them, `in_target` of them inside
     /// `plugsched_test_park`; returns once all are asleep where they belong.
     pub(crate) fn start(n: u32, in_target: u32) -> Result<TestOwned<Self>> {
-        // SAFETY: Process context; one set at a time (KUnit cases run one
-        // after the other, and the previous set was stopped at the end of
-        // its test at the latest).  On failure the C side leaves no thread.
+        // SAFETY: Process context; the C side refuses a second set (EBUSY),
+        // and leaves no thread on failure.
         to_result(unsafe { bindings::plugsched_test_threads_start(n, in_target) })?;
         TestOwned::new(TestThreads(()))
     }
@@ -159,7 +158,7 @@ impl TestThreads {
 #[cfg(CONFIG_KUNIT = "y")]
 impl Drop for TestThreads {
     fn drop(&mut self) {
-        // SAFETY: Process context; the threads were started by `start`.
+        // SAFETY: Process context; `self` owns the set `start` started.
         unsafe { bindings::plugsched_test_threads_stop() };
     }
 }
@@ -173,9 +172,8 @@ pub(crate) struct TestKprobe(());
 impl TestKprobe {
     /// Register the kprobe.
     pub(crate) fn arm(addr: usize) -> Result<TestOwned<Self>> {
-        // SAFETY: Process context; only one TestKprobe exists at a time (the
-        // KUnit cases of a suite run one after the other, and each one's
-        // kprobe is gone at its end).
+        // SAFETY: Process context; the C side refuses a second kprobe
+        // (EBUSY), so `self` owns the one registered.
         to_result(unsafe { bindings::plugsched_test_kprobe_arm(addr as c_ulong) })?;
         TestOwned::new(TestKprobe(()))
     }
@@ -184,7 +182,7 @@ impl TestKprobe {
 #[cfg(CONFIG_KUNIT = "y")]
 impl Drop for TestKprobe {
     fn drop(&mut self) {
-        // SAFETY: The kprobe was registered by `arm`.
+        // SAFETY: Process context; `self` owns the kprobe `arm` registered.
         unsafe { bindings::plugsched_test_kprobe_disarm() };
     }
 }
@@ -193,24 +191,23 @@ impl Drop for TestKprobe {
 /// `addr` (one at a time), unregistered when dropped or at the end of the
 /// test.
 #[cfg(CONFIG_KUNIT = "y")]
-pub(crate) struct TestFtrace(usize);
+pub(crate) struct TestFtrace(());
 
 #[cfg(CONFIG_KUNIT = "y")]
 impl TestFtrace {
     /// Register it.
     pub(crate) fn arm(addr: usize) -> Result<TestOwned<Self>> {
-        // SAFETY: Process context; one TestFtrace at a time (KUnit cases
-        // run one after the other, and each one's user is gone at its end).
+        // SAFETY: Process context; the C side refuses a second user (EBUSY).
         to_result(unsafe { bindings::plugsched_test_ftrace_arm(addr as c_ulong) })?;
-        TestOwned::new(TestFtrace(addr))
+        TestOwned::new(TestFtrace(()))
     }
 }
 
 #[cfg(CONFIG_KUNIT = "y")]
 impl Drop for TestFtrace {
     fn drop(&mut self) {
-        // SAFETY: Registered by `arm`.
-        unsafe { bindings::plugsched_test_ftrace_disarm(self.0 as c_ulong) };
+        // SAFETY: Process context; `self` owns the user `arm` registered.
+        unsafe { bindings::plugsched_test_ftrace_disarm() };
     }
 }
 
@@ -225,11 +222,16 @@ pub(crate) fn test_sleeper_stacks() -> (usize, usize, usize) {
 }
 
 /// Call the system call entry point at `f` through a function pointer, with
-/// first argument `arg`.
+/// first argument `arg` (in a `struct pt_regs` otherwise zeroed).
+///
+/// # Safety
+///
+/// `f` must be the address of a function taking a `const struct pt_regs *`
+/// and returning `long` (a system call entry point, or its replacement)
+/// that may be called from this context with this argument.
 #[cfg(CONFIG_KUNIT = "y")]
-pub(crate) fn test_call_syscall(f: usize, arg: usize) -> c_long {
-    // SAFETY: Callers pass the address of a vmlinux system call entry point
-    // (or of its replacement), which takes a `struct pt_regs *`.
+pub(crate) unsafe fn test_call_syscall(f: usize, arg: usize) -> c_long {
+    // SAFETY: The caller's contract: `f` is such a function.
     unsafe { bindings::plugsched_test_call_syscall(f as c_ulong, arg as c_ulong) }
 }
 
@@ -239,11 +241,11 @@ pub(crate) struct Sysfs(());
 impl Sysfs {
     /// Create `/sys/kernel/plugsched/` and its attributes.
     ///
-    /// Only one instance may exist at a time (the C side keeps one kobject);
-    /// the module owns it for its whole lifetime.
+    /// One at a time (the C side keeps one kobject): `EBUSY` while
+    /// another exists.  The module owns it for its whole lifetime.
     pub(crate) fn create() -> Result<Self> {
-        // SAFETY: Called from module init only, so no other `Sysfs` exists and
-        // the C side's static kobject pointer is not in use.
+        // SAFETY: Process context; the C side refuses a second kobject, so
+        // `self` owns the one it creates.
         to_result(unsafe { bindings::plugsched_sysfs_create() })?;
         Ok(Sysfs(()))
     }
@@ -323,41 +325,16 @@ pub(crate) fn text_mutex_addr() -> usize {
     unsafe { bindings::plugsched_ksym_text_mutex() as usize }
 }
 
-/// Called by the C `state` show() callback of `/sys/kernel/plugsched/state`.
-///
-/// # Safety
-///
-/// `buf` must be valid for writes of `len` bytes.
+/// The name of the current state (`/sys/kernel/plugsched/state`).
 #[no_mangle]
-pub(crate) unsafe extern "C" fn plugsched_rs_state_show(buf: *mut c_char, len: usize) -> isize {
-    // SAFETY: The caller guarantees `buf` is valid for `len` bytes of writes,
-    // and sysfs does not touch the page while show() runs.
-    let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
-    state::format(state::current(), out) as isize
+pub(crate) extern "C" fn plugsched_rs_state_name() -> *const c_char {
+    state::current().name().as_char_ptr()
 }
 
-fn show(text: &[u8], buf: *mut c_char, len: usize) -> isize {
-    // SAFETY: The callers pass sysfs's page: `buf` is valid for `len` bytes
-    // of writes while show() runs.
-    let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
-    let n = text.len().min(len);
-    out[..n].copy_from_slice(&text[..n]);
-    n as isize
-}
-
-/// Called by the C `selftest` show() callback.
-///
-/// # Safety
-///
-/// `buf` must be valid for writes of `len` bytes.
+/// Whether the engine's self-test is applied (`selftest`).
 #[no_mangle]
-pub(crate) unsafe extern "C" fn plugsched_rs_selftest_show(buf: *mut c_char, len: usize) -> isize {
-    let text: &[u8] = if crate::selftest::is_active() {
-        b"applied\n"
-    } else {
-        b"idle\n"
-    };
-    show(text, buf, len)
+pub(crate) extern "C" fn plugsched_rs_selftest_active() -> bool {
+    crate::selftest::is_active()
 }
 
 /// Called by the C `selftest` store() callback: `apply` or `revert`.
@@ -400,41 +377,42 @@ pub(crate) unsafe extern "C" fn plugsched_rs_enable_store(buf: *const c_char, le
     }
 }
 
-/// Called by the C show() callbacks of the one-value statistics files:
-/// writes the value of statistic `name` (see `engine::last_switch_stat`).
+/// The value of statistic `name` (`enable` and the one-value statistics
+/// files, see `engine::last_switch_stat` and `live::stat`): 0 and the
+/// value in `*value`, or `-ENOENT`.
 ///
 /// # Safety
 ///
-/// `name` must be a NUL-terminated string; `buf` must be valid for writes
-/// of `len` bytes.
+/// `name` must be a NUL-terminated string; `value` must be valid for a
+/// write.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn plugsched_rs_stat_show(
-    name: *const c_char,
-    buf: *mut c_char,
-    len: usize,
-) -> isize {
+pub(crate) unsafe extern "C" fn plugsched_rs_stat(name: *const c_char, value: *mut i64) -> c_int {
     // SAFETY: The caller guarantees `name` is NUL-terminated.
     let name = unsafe { CStr::from_char_ptr(name) }.to_bytes();
-    let mut text = [0u8; 24];
-    let mut w = Cursor {
-        buf: &mut text,
-        len: 0,
-    };
-    let written = if name == b"text_hash" {
-        match crate::live::text_hash() {
-            Some(h) => core::fmt::Write::write_fmt(&mut w, format_args!("{h:016x}\n")),
-            None => core::fmt::Write::write_str(&mut w, "none\n"),
+    match crate::live::stat(name).or_else(|| crate::engine::last_switch_stat(name)) {
+        Some(v) => {
+            // SAFETY: The caller guarantees `value` is valid for a write.
+            unsafe { value.write(v) };
+            0
         }
-    } else {
-        let v = crate::live::stat(name).or_else(|| crate::engine::last_switch_stat(name));
-        let Some(v) = v else {
-            return ENOENT.to_errno() as isize;
-        };
-        core::fmt::Write::write_fmt(&mut w, format_args!("{v}\n"))
+        None => ENOENT.to_errno(),
+    }
+}
+
+/// The hash of the text at every patch site (`text_hash`), in `*hash`;
+/// `false` (nothing written) before there is a plan.
+///
+/// # Safety
+///
+/// `hash` must be valid for a write.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn plugsched_rs_text_hash(hash: *mut u64) -> bool {
+    let Some(h) = crate::live::text_hash() else {
+        return false;
     };
-    let _ = written;
-    let n = w.len;
-    show(&text[..n], buf, len)
+    // SAFETY: The caller guarantees `hash` is valid for a write.
+    unsafe { hash.write(h) };
+    true
 }
 
 // The functions above that C calls are the ones `c_shims/shims.h` declares:
@@ -442,13 +420,10 @@ pub(crate) unsafe extern "C" fn plugsched_rs_stat_show(
 // does not compile.
 const _: () = {
     const fn same<T: Copy>(_declared: T, _defined: T) {}
-    same::<unsafe extern "C" fn(_, _) -> _>(
-        bindings::plugsched_rs_state_show,
-        plugsched_rs_state_show,
-    );
-    same::<unsafe extern "C" fn(_, _) -> _>(
-        bindings::plugsched_rs_selftest_show,
-        plugsched_rs_selftest_show,
+    same::<unsafe extern "C" fn() -> _>(bindings::plugsched_rs_state_name, plugsched_rs_state_name);
+    same::<unsafe extern "C" fn() -> _>(
+        bindings::plugsched_rs_selftest_active,
+        plugsched_rs_selftest_active,
     );
     same::<unsafe extern "C" fn(_, _) -> _>(
         bindings::plugsched_rs_selftest_store,
@@ -458,23 +433,6 @@ const _: () = {
         bindings::plugsched_rs_enable_store,
         plugsched_rs_enable_store,
     );
-    same::<unsafe extern "C" fn(_, _, _) -> _>(
-        bindings::plugsched_rs_stat_show,
-        plugsched_rs_stat_show,
-    );
+    same::<unsafe extern "C" fn(_, _) -> _>(bindings::plugsched_rs_stat, plugsched_rs_stat);
+    same::<unsafe extern "C" fn(_) -> _>(bindings::plugsched_rs_text_hash, plugsched_rs_text_hash);
 };
-
-/// A `core::fmt::Write` into a fixed buffer (truncating).
-struct Cursor<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl core::fmt::Write for Cursor<'_> {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let n = s.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
-}
