@@ -73,20 +73,10 @@ int plugsched_stop_machine_cpuslocked(int (*fn)(void *), void *data)
 	return stop_machine_cpuslocked(fn, data, cpu_online_mask);
 }
 
-unsigned int plugsched_nr_cpu_ids(void)
-{
-	return nr_cpu_ids;
-}
-
 /* Next online CPU after @cpu (-1 to start); >= nr_cpu_ids at the end. */
 unsigned int plugsched_next_online_cpu(int cpu)
 {
 	return cpumask_next(cpu, cpu_online_mask);
-}
-
-unsigned int plugsched_this_cpu(void)
-{
-	return raw_smp_processor_id();
 }
 
 u64 plugsched_local_clock(void)
@@ -94,9 +84,8 @@ u64 plugsched_local_clock(void)
 	return local_clock();
 }
 
-void plugsched_cpu_relax(void)
+void plugsched_touch_nmi_watchdog(void)
 {
-	cpu_relax();
 	touch_nmi_watchdog();
 }
 
@@ -118,6 +107,7 @@ void plugsched_for_each_task(void (*fn)(void *, struct task_struct *, unsigned l
 	rcu_read_unlock();
 }
 
+/* NULL for a CPU that never came up. */
 struct task_struct *plugsched_idle_task(unsigned int cpu)
 {
 	return idle_task(cpu);

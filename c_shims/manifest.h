@@ -8,7 +8,7 @@
 #ifndef _PLUGSCHED_MANIFEST_H
 #define _PLUGSCHED_MANIFEST_H
 
-enum {
+enum plugsched_class {
 	PLUGSCHED_INTERFACE = 1,	/* redirected: called from outside */
 	PLUGSCHED_CALLBACK = 2,		/* redirected: its address is taken */
 	PLUGSCHED_INTERNAL = 3,		/* replaced; only reached via the above */
@@ -18,7 +18,7 @@ struct plugsched_fn {
 	const char *name;		/* vmlinux symbol */
 	unsigned long sympos;		/* kallsyms position, 0 if unique */
 	void *fn;			/* the module's copy */
-	unsigned long cls;		/* PLUGSCHED_* */
+	unsigned long cls;		/* enum plugsched_class */
 };
 
 unsigned int plugsched_manifest_len(void);

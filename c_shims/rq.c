@@ -364,11 +364,6 @@ void plugsched_module_text(unsigned long *base, unsigned long *size)
 	*size = THIS_MODULE->mem[MOD_TEXT].size;
 }
 
-struct task_struct *plugsched_current(void)
-{
-	return current;
-}
-
 /* A reference nobody drops: the module can no longer be unloaded. */
 void plugsched_pin_module(void)
 {

@@ -3,8 +3,10 @@
  * Interface between the Rust crate and the C shims of plugsched.ko.
  *
  * Every function declared here is either defined in c_shims/ and called
- * from rust/shim.rs, or defined in Rust (#[no_mangle] extern "C") and
- * called from C.  The Rust declarations in rust/shim.rs must match.
+ * from rust/kapi.rs or rust/shim.rs, or defined in Rust (#[no_mangle]
+ * extern "C", in rust/shim.rs) and called from C.  The Rust declarations
+ * are generated from this header by bindgen at build time (Kbuild,
+ * rust/bindings.rs); rust/shim.rs checks its definitions against them.
  */
 #ifndef _PLUGSCHED_SHIMS_H
 #define _PLUGSCHED_SHIMS_H
@@ -27,11 +29,9 @@ void plugsched_cpus_read_unlock(void);
 void plugsched_text_mutex_lock(void);
 void plugsched_text_mutex_unlock(void);
 int plugsched_stop_machine_cpuslocked(int (*fn)(void *), void *data);
-unsigned int plugsched_nr_cpu_ids(void);
 unsigned int plugsched_next_online_cpu(int cpu);
-unsigned int plugsched_this_cpu(void);
 u64 plugsched_local_clock(void);
-void plugsched_cpu_relax(void);
+void plugsched_touch_nmi_watchdog(void);
 void plugsched_sync_core(void);
 void plugsched_for_each_task(void (*fn)(void *, struct task_struct *, unsigned long),
 			     void *data);
@@ -75,7 +75,6 @@ int plugsched_rq_clear(struct plugsched_rq_stats *st);
 void plugsched_rq_rebuild(struct plugsched_rq_stats *st);
 unsigned long plugsched_module_pointers(void);
 void plugsched_module_text(unsigned long *base, unsigned long *size);
-struct task_struct *plugsched_current(void);
 void plugsched_pin_module(void);
 
 /* tests-kunit/support.c (KUnit builds only) */
@@ -93,13 +92,14 @@ int plugsched_test_kprobe_arm(unsigned long addr);
 void plugsched_test_kprobe_disarm(void);
 unsigned long plugsched_test_sleeper_stacks(unsigned long *hits, unsigned long *unreliable);
 int plugsched_test_ftrace_arm(unsigned long addr);
-void plugsched_test_ftrace_disarm(unsigned long addr);
+void plugsched_test_ftrace_disarm(void);
 
-/* Rust, called from C. */
-ssize_t plugsched_rs_state_show(char *buf, size_t len);
-ssize_t plugsched_rs_selftest_show(char *buf, size_t len);
+/* Rust, called from C (c_shims/sysfs.c formats the values). */
+const char *plugsched_rs_state_name(void);
+bool plugsched_rs_selftest_active(void);
 int plugsched_rs_selftest_store(const char *buf, size_t len);
-ssize_t plugsched_rs_stat_show(const char *name, char *buf, size_t len);
+int plugsched_rs_stat(const char *name, s64 *value);
+bool plugsched_rs_text_hash(u64 *hash);
 int plugsched_rs_enable_store(const char *buf, size_t len);
 
 #endif /* _PLUGSCHED_SHIMS_H */

@@ -2,13 +2,15 @@
 /*
  * sysfs interface of plugsched.ko: /sys/kernel/plugsched/
  *
- *   state   the module's live-update state, formatted by the Rust side
+ *   state   the module's live-update state
  *   kernel  the kernel release the module was built for, and the running one
  *   selftest  engine self-test: write "apply"/"revert" (rust/selftest.rs)
  *   switches, last_*  what the last switch measured (one value each)
  *
- * The kobject is created at module init and removed at module exit, from
- * Rust (rust/shim.rs, struct Sysfs).
+ * The values come from Rust (the plugsched_rs_* functions of shims.h); every
+ * show() formats them here with sysfs_emit().  The kobject is created at
+ * module init and removed at module exit, from Rust (rust/shim.rs, struct
+ * Sysfs).
  */
 #include <linux/err.h>
 #include <linux/gfp.h>
@@ -26,8 +28,7 @@ static struct kobject *plugsched_kobj;
 static ssize_t state_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  char *buf)
 {
-	/* sysfs hands every show() a zeroed page. */
-	return plugsched_rs_state_show(buf, PAGE_SIZE);
+	return sysfs_emit(buf, "%s\n", plugsched_rs_state_name());
 }
 
 static ssize_t kernel_show(struct kobject *kobj, struct kobj_attribute *attr,
@@ -40,7 +41,7 @@ static ssize_t kernel_show(struct kobject *kobj, struct kobj_attribute *attr,
 static ssize_t selftest_show(struct kobject *kobj, struct kobj_attribute *attr,
 			     char *buf)
 {
-	return plugsched_rs_selftest_show(buf, PAGE_SIZE);
+	return sysfs_emit(buf, "%s\n", plugsched_rs_selftest_active() ? "applied" : "idle");
 }
 
 static ssize_t selftest_store(struct kobject *kobj, struct kobj_attribute *attr,
@@ -51,12 +52,21 @@ static ssize_t selftest_store(struct kobject *kobj, struct kobj_attribute *attr,
 	return ret ? ret : count;
 }
 
-/* One-value statistics of the last switch, formatted by Rust. */
+/* The value of the statistic @name, or -ENOENT if there is none. */
+static ssize_t plugsched_stat_show(const char *name, char *buf)
+{
+	s64 v;
+	int ret = plugsched_rs_stat(name, &v);
+
+	return ret ? ret : sysfs_emit(buf, "%lld\n", v);
+}
+
+/* One-value statistics of the last switch and of the live update. */
 #define PLUGSCHED_STAT(name)							\
 static ssize_t name##_show(struct kobject *kobj, struct kobj_attribute *attr,	\
 			   char *buf)						\
 {										\
-	return plugsched_rs_stat_show(#name, buf, PAGE_SIZE);			\
+	return plugsched_stat_show(#name, buf);					\
 }										\
 static struct kobj_attribute name##_attr = __ATTR_RO(name)
 
@@ -73,13 +83,25 @@ PLUGSCHED_STAT(last_functions);
 PLUGSCHED_STAT(last_rebuilt_tasks);
 PLUGSCHED_STAT(generation);
 PLUGSCHED_STAT(module_pointers);
-PLUGSCHED_STAT(text_hash);
+
+/* Hash of the text at every patch site, "none" before the plan exists. */
+static ssize_t text_hash_show(struct kobject *kobj, struct kobj_attribute *attr,
+			      char *buf)
+{
+	u64 hash;
+
+	if (!plugsched_rs_text_hash(&hash))
+		return sysfs_emit(buf, "none\n");
+	return sysfs_emit(buf, "%016llx\n", hash);
+}
+
+static struct kobj_attribute text_hash_attr = __ATTR_RO(text_hash);
 
 /* "1": upgrade to the module's scheduler, "0": roll back. */
 static ssize_t enable_show(struct kobject *kobj, struct kobj_attribute *attr,
 			   char *buf)
 {
-	return plugsched_rs_stat_show("enable", buf, PAGE_SIZE);
+	return plugsched_stat_show("enable", buf);
 }
 
 static ssize_t enable_store(struct kobject *kobj, struct kobj_attribute *attr,
@@ -126,6 +148,8 @@ int plugsched_sysfs_create(void)
 {
 	int ret;
 
+	if (plugsched_kobj)
+		return -EBUSY;
 	plugsched_kobj = kobject_create_and_add("plugsched", kernel_kobj);
 	if (!plugsched_kobj)
 		return -ENOMEM;

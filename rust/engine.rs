@@ -24,17 +24,19 @@
 //! site checks, tables, per-CPU slots; `cpus_read_lock` and `text_mutex`
 //! are held from the checks to the end of the rendezvous.
 
-use core::sync::atomic::{
-    AtomicBool,
-    AtomicI32,
-    AtomicU32,
-    AtomicU64,
-    AtomicU8,
-    AtomicUsize,
-    Ordering, //
-};
+// The rendezvous' status words are `core` atomics: `pcore` is shared with
+// the host tests.  Everything else the CPUs share is LKMM atomics.
+use core::sync::atomic::AtomicI32;
 
-use kernel::prelude::*;
+use kernel::{
+    cpu::CpuId,
+    prelude::*,
+    sync::atomic::{
+        Atomic,
+        Relaxed,
+        Release, //
+    }, //
+};
 
 use crate::kapi::{
     self,
@@ -194,48 +196,55 @@ pub(crate) struct Drift {
 
 impl Drift {
     fn add(&mut self, d: &SlotDrift) {
-        let r = Ordering::Relaxed;
-        self.fair += d.fair.load(r) as usize;
-        self.lag_max = self.lag_max.max(d.lag_max.load(r));
-        self.lag_sum += d.lag_sum.load(r);
-        self.util_max = self.util_max.max(d.util_max.load(r));
-        self.load_max = self.load_max.max(d.load_max.load(r));
-        self.clamp_max = self.clamp_max.max(d.clamp_max.load(r));
+        self.fair += d.fair.load(Relaxed) as usize;
+        self.lag_max = self.lag_max.max(d.lag_max.load(Relaxed));
+        self.lag_sum += d.lag_sum.load(Relaxed);
+        self.util_max = self.util_max.max(d.util_max.load(Relaxed));
+        self.load_max = self.load_max.max(d.load_max.load(Relaxed));
+        self.clamp_max = self.clamp_max.max(d.clamp_max.load(Relaxed));
     }
 }
 
 /// [`Drift`] of one CPU, written by that CPU's rebuild.
-#[derive(Default)]
 struct SlotDrift {
-    fair: AtomicU64,
-    lag_max: AtomicU64,
-    lag_sum: AtomicU64,
-    util_max: AtomicU64,
-    load_max: AtomicU64,
-    clamp_max: AtomicU64,
+    fair: Atomic<u64>,
+    lag_max: Atomic<u64>,
+    lag_sum: Atomic<u64>,
+    util_max: Atomic<u64>,
+    load_max: Atomic<u64>,
+    clamp_max: Atomic<u64>,
 }
 
 impl SlotDrift {
+    const fn new() -> Self {
+        SlotDrift {
+            fair: Atomic::new(0),
+            lag_max: Atomic::new(0),
+            lag_sum: Atomic::new(0),
+            util_max: Atomic::new(0),
+            load_max: Atomic::new(0),
+            clamp_max: Atomic::new(0),
+        }
+    }
+
     fn store(&self, st: &kapi::RqStats) {
-        let r = Ordering::Relaxed;
-        self.fair.store(st.fair as u64, r);
-        self.lag_max.store(st.lag_drift_max, r);
-        self.lag_sum.store(st.lag_drift_sum, r);
-        self.util_max.store(st.util_drift_max, r);
-        self.load_max.store(st.load_drift_max, r);
-        self.clamp_max.store(st.lag_clamp_max, r);
+        self.fair.store(st.fair as u64, Relaxed);
+        self.lag_max.store(st.lag_drift_max, Relaxed);
+        self.lag_sum.store(st.lag_drift_sum, Relaxed);
+        self.util_max.store(st.util_drift_max, Relaxed);
+        self.load_max.store(st.load_drift_max, Relaxed);
+        self.clamp_max.store(st.lag_clamp_max, Relaxed);
     }
 }
 
 impl Stats {
     /// Add what one CPU's slot measured.
     fn add(&mut self, s: &Slot) {
-        let r = Ordering::Relaxed;
-        self.tasks += s.tasks.load(r);
-        self.hits += s.hits.load(r);
-        self.unreliable += s.unreliable.load(r);
-        self.rebuilt += s.enqueued.load(r);
-        self.finished_delayed += s.finished_delayed.load(r);
+        self.tasks += s.tasks.load(Relaxed);
+        self.hits += s.hits.load(Relaxed);
+        self.unreliable += s.unreliable.load(Relaxed);
+        self.rebuilt += s.enqueued.load(Relaxed);
+        self.finished_delayed += s.finished_delayed.load(Relaxed);
         self.drift.add(&s.drift);
     }
 }
@@ -245,102 +254,112 @@ const PHASES: usize = 4;
 
 /// What the last switch attempt measured, for `/sys/kernel/plugsched/`.
 struct LastSwitch {
-    switches: AtomicU64,
-    result: AtomicI32,
-    stop_machine_ns: AtomicU64,
-    phase_ns: [AtomicU64; PHASES],
-    tasks: AtomicU64,
-    cpus: AtomicU64,
-    functions: AtomicU64,
-    rebuilt: AtomicU64,
+    switches: Atomic<u64>,
+    result: Atomic<i32>,
+    stop_machine_ns: Atomic<u64>,
+    phase_ns: [Atomic<u64>; PHASES],
+    tasks: Atomic<u64>,
+    cpus: Atomic<u64>,
+    functions: Atomic<u64>,
+    rebuilt: Atomic<u64>,
 }
 
 static LAST: LastSwitch = LastSwitch {
-    switches: AtomicU64::new(0),
-    result: AtomicI32::new(0),
-    stop_machine_ns: AtomicU64::new(0),
-    phase_ns: [
-        AtomicU64::new(0),
-        AtomicU64::new(0),
-        AtomicU64::new(0),
-        AtomicU64::new(0),
-    ],
-    tasks: AtomicU64::new(0),
-    cpus: AtomicU64::new(0),
-    functions: AtomicU64::new(0),
-    rebuilt: AtomicU64::new(0),
+    switches: Atomic::new(0),
+    result: Atomic::new(0),
+    stop_machine_ns: Atomic::new(0),
+    phase_ns: [const { Atomic::new(0) }; PHASES],
+    tasks: Atomic::new(0),
+    cpus: Atomic::new(0),
+    functions: Atomic::new(0),
+    rebuilt: Atomic::new(0),
 };
 
 /// One statistic of the last switch attempt (`None`: no such statistic).
 /// Names are those of the sysfs files, see
 /// Documentation/ABI/testing/sysfs-kernel-plugsched.
 pub(crate) fn last_switch_stat(name: &[u8]) -> Option<i64> {
-    let r = Ordering::Relaxed;
     Some(match name {
-        b"switches" => LAST.switches.load(r) as i64,
-        b"last_result" => i64::from(LAST.result.load(r)),
-        b"last_stop_machine_ns" => LAST.stop_machine_ns.load(r) as i64,
-        b"last_stack_check_ns" => LAST.phase_ns[0].load(r) as i64,
-        b"last_clear_ns" => LAST.phase_ns[1].load(r) as i64,
-        b"last_redirect_ns" => LAST.phase_ns[2].load(r) as i64,
-        b"last_rebuild_ns" => LAST.phase_ns[3].load(r) as i64,
-        b"last_rebuilt_tasks" => LAST.rebuilt.load(r) as i64,
-        b"last_tasks" => LAST.tasks.load(r) as i64,
-        b"last_cpus" => LAST.cpus.load(r) as i64,
-        b"last_functions" => LAST.functions.load(r) as i64,
+        b"switches" => LAST.switches.load(Relaxed) as i64,
+        b"last_result" => i64::from(LAST.result.load(Relaxed)),
+        b"last_stop_machine_ns" => LAST.stop_machine_ns.load(Relaxed) as i64,
+        b"last_stack_check_ns" => LAST.phase_ns[0].load(Relaxed) as i64,
+        b"last_clear_ns" => LAST.phase_ns[1].load(Relaxed) as i64,
+        b"last_redirect_ns" => LAST.phase_ns[2].load(Relaxed) as i64,
+        b"last_rebuild_ns" => LAST.phase_ns[3].load(Relaxed) as i64,
+        b"last_rebuilt_tasks" => LAST.rebuilt.load(Relaxed) as i64,
+        b"last_tasks" => LAST.tasks.load(Relaxed) as i64,
+        b"last_cpus" => LAST.cpus.load(Relaxed) as i64,
+        b"last_functions" => LAST.functions.load(Relaxed) as i64,
         _ => return None,
     })
 }
 
 fn publish(stats: &Stats, functions: usize, result: c_int) {
-    let r = Ordering::Relaxed;
-    LAST.result.store(result, r);
-    LAST.stop_machine_ns.store(stats.stop_machine_ns, r);
+    LAST.result.store(result, Relaxed);
+    LAST.stop_machine_ns.store(stats.stop_machine_ns, Relaxed);
     for (d, &v) in LAST.phase_ns.iter().zip(stats.phase_ns.iter()) {
-        d.store(v, r);
+        d.store(v, Relaxed);
     }
-    LAST.tasks.store(stats.tasks as u64, r);
-    LAST.cpus.store(stats.cpus as u64, r);
-    LAST.functions.store(functions as u64, r);
-    LAST.rebuilt.store(stats.rebuilt as u64, r);
-    LAST.switches.fetch_add(1, Ordering::Release);
+    LAST.tasks.store(stats.tasks as u64, Relaxed);
+    LAST.cpus.store(stats.cpus as u64, Relaxed);
+    LAST.functions.store(functions as u64, Relaxed);
+    LAST.rebuilt.store(stats.rebuilt as u64, Relaxed);
+    LAST.switches.fetch_add(1, Release);
 }
 
 /// Per-CPU results of the stack inspection, written by one CPU only.
-#[derive(Default)]
 struct Slot {
-    tasks: AtomicUsize,
-    hits: AtomicUsize,
-    unreliable: AtomicUsize,
-    first_pid: AtomicI32,
-    first_addr: AtomicU64,
-    first_range: AtomicU32,
-    first_comm: [AtomicU8; 16],
+    tasks: Atomic<usize>,
+    hits: Atomic<usize>,
+    unreliable: Atomic<usize>,
+    first_pid: Atomic<i32>,
+    first_addr: Atomic<u64>,
+    first_range: Atomic<u32>,
+    first_comm: [Atomic<i8>; 16],
     /// The runqueue of this CPU was cleared: it must be rebuilt.
-    cleared: AtomicBool,
-    dequeued: AtomicUsize,
-    finished_delayed: AtomicUsize,
-    nr_running_before: AtomicUsize,
-    enqueued: AtomicUsize,
-    nr_running_after: AtomicUsize,
+    cleared: Atomic<bool>,
+    dequeued: Atomic<usize>,
+    finished_delayed: Atomic<usize>,
+    nr_running_before: Atomic<usize>,
+    enqueued: Atomic<usize>,
+    nr_running_after: Atomic<usize>,
     drift: SlotDrift,
 }
 
 impl Slot {
+    const fn new() -> Self {
+        Slot {
+            tasks: Atomic::new(0),
+            hits: Atomic::new(0),
+            unreliable: Atomic::new(0),
+            first_pid: Atomic::new(0),
+            first_addr: Atomic::new(0),
+            first_range: Atomic::new(0),
+            first_comm: [const { Atomic::new(0) }; 16],
+            cleared: Atomic::new(false),
+            dequeued: Atomic::new(0),
+            finished_delayed: Atomic::new(0),
+            nr_running_before: Atomic::new(0),
+            enqueued: Atomic::new(0),
+            nr_running_after: Atomic::new(0),
+            drift: SlotDrift::new(),
+        }
+    }
+
     /// Log a runqueue the rebuild did not refill exactly as the clear
     /// found it.
-    fn check_rebuild(&self, cpu: u32) {
-        let r = Ordering::Relaxed;
-        let (enqueued, dequeued) = (self.enqueued.load(r), self.dequeued.load(r));
+    fn check_rebuild(&self, cpu: CpuId) {
+        let (enqueued, dequeued) = (self.enqueued.load(Relaxed), self.dequeued.load(Relaxed));
         let (before, after) = (
-            self.nr_running_before.load(r),
-            self.nr_running_after.load(r),
+            self.nr_running_before.load(Relaxed),
+            self.nr_running_after.load(Relaxed),
         );
-        let finished = self.finished_delayed.load(r);
-        if self.cleared.load(r) && (enqueued != dequeued || after + finished != before) {
+        let finished = self.finished_delayed.load(Relaxed);
+        if self.cleared.load(Relaxed) && (enqueued != dequeued || after + finished != before) {
             pr_crit!(
                 "CPU {}: runqueue rebuilt with {} of {} tasks, nr_running {} -> {} ({} delayed dequeues finished)\n",
-                cpu,
+                cpu.as_u32(),
                 enqueued,
                 dequeued,
                 before,
@@ -350,14 +369,15 @@ impl Slot {
         }
     }
 
-    fn record(&self, ctx: &Stopped, t: TaskRef, addr: u64, range: u32) {
-        if self.hits.load(Ordering::Relaxed) + self.unreliable.load(Ordering::Relaxed) == 0 {
+    fn record(&self, ctx: &Stopped, t: TaskRef<'_>, addr: u64, range: u32) {
+        if self.hits.load(Relaxed) + self.unreliable.load(Relaxed) == 0 {
             let (pid, comm) = ctx.task_info(t);
-            self.first_pid.store(pid, Ordering::Relaxed);
-            self.first_addr.store(addr, Ordering::Relaxed);
-            self.first_range.store(range, Ordering::Relaxed);
+            self.first_pid.store(pid, Relaxed);
+            self.first_addr.store(addr, Relaxed);
+            self.first_range.store(range, Relaxed);
             for (d, s) in self.first_comm.iter().zip(comm) {
-                d.store(s, Ordering::Relaxed);
+                // The bytes as they are (`comm` is not text to us).
+                d.store(s as i8, Relaxed);
             }
         }
     }
@@ -815,21 +835,21 @@ impl Plan {
         let ips = &self.site_addrs;
 
         // Everything the rendezvous needs, allocated now.
-        let mut cpu_ids: KVec<u32> = KVec::new();
+        let mut cpu_ids: KVec<CpuId> = KVec::new();
         for c in cpus.online_cpus() {
             cpu_ids.push(c, GFP_KERNEL)?;
         }
         let ncpus = cpu_ids.len();
-        let max_cpu = cpu_ids.iter().copied().max().unwrap_or(0) as usize;
+        let max_cpu = cpu_ids.iter().map(|c| c.as_u32()).max().unwrap_or(0) as usize;
         let mut dense: KVec<u32> = KVec::with_capacity(max_cpu + 1, GFP_KERNEL)?;
         dense.resize(max_cpu + 1, u32::MAX, GFP_KERNEL)?;
         for (i, &c) in cpu_ids.iter().enumerate() {
-            dense[c as usize] = i as u32;
+            dense[c.as_u32() as usize] = i as u32;
         }
         let mut slots: KVec<Slot> = KVec::with_capacity(ncpus, GFP_KERNEL)?;
         let mut status: KVec<AtomicI32> = KVec::with_capacity(ncpus, GFP_KERNEL)?;
         for _ in 0..ncpus {
-            slots.push(Slot::default(), GFP_KERNEL)?;
+            slots.push(Slot::new(), GFP_KERNEL)?;
             status.push(AtomicI32::new(0), GFP_KERNEL)?;
         }
         let ranges = match dir {
@@ -869,7 +889,7 @@ impl Plan {
         let t0 = kapi::local_clock();
         let ret = cpus.stop_machine(&|ctx: &Stopped| {
             let me = dense
-                .get(ctx.this_cpu() as usize)
+                .get(ctx.this_cpu().as_u32() as usize)
                 .copied()
                 .unwrap_or(u32::MAX);
             if me as usize >= ncpus {
@@ -896,7 +916,10 @@ impl Plan {
                             module_text,
                         )
                     }
-                    1 if !step.aborted && rebuild => clear(ctx, &slots[step.cpu]),
+                    1 if !step.aborted => match &bufs {
+                        Some(bufs) => clear(ctx, bufs, &slots[step.cpu]),
+                        None => Ok(()),
+                    },
                     2 if !step.aborted && step.cpu == 0 => patch(ctx, &text, sites, dir, inject),
                     3 => {
                         ctx.sync_core();
@@ -946,7 +969,7 @@ impl Plan {
                     "switch refused: error {} in phase {} on CPU {}\n",
                     f.errno,
                     f.phase,
-                    cpu_ids[f.cpu]
+                    cpu_ids[f.cpu].as_u32()
                 );
             }
             return Ok((stats, ret));
@@ -985,23 +1008,23 @@ impl Plan {
     }
 
     fn report_busy(&self, s: &Slot) {
-        let hits = s.hits.load(Ordering::Relaxed);
-        let unreliable = s.unreliable.load(Ordering::Relaxed);
+        let hits = s.hits.load(Relaxed);
+        let unreliable = s.unreliable.load(Relaxed);
         if hits + unreliable == 0 {
             return;
         }
         let mut comm = [0u8; 16];
         for (d, a) in comm.iter_mut().zip(s.first_comm.iter()) {
-            *d = a.load(Ordering::Relaxed);
+            *d = a.load(Relaxed) as u8;
         }
         let len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
         let comm = core::str::from_utf8(&comm[..len]).unwrap_or("?");
-        let pid = s.first_pid.load(Ordering::Relaxed);
-        let addr = s.first_addr.load(Ordering::Relaxed);
+        let pid = s.first_pid.load(Relaxed);
+        let addr = s.first_addr.load(Relaxed);
         if addr == 0 {
             pr_err!("task {} ({}): stack cannot be walked reliably\n", pid, comm);
         } else {
-            let name = self.range_name(s.first_range.load(Ordering::Relaxed));
+            let name = self.range_name(s.first_range.load(Relaxed));
             pr_err!("task {} ({}) is in {:?} at {:#x}\n", pid, comm, name, addr);
         }
         if hits + unreliable > 1 {
@@ -1043,7 +1066,7 @@ impl Drop for Plan {
 fn inspect(
     ctx: &Stopped,
     table: &RangeTable<'_>,
-    cpu_ids: &[u32],
+    cpu_ids: &[CpuId],
     me: usize,
     mode: Mode,
     slot: &Slot,
@@ -1058,7 +1081,7 @@ fn inspect(
     if me >= workers {
         return Ok(());
     }
-    let check = |t: TaskRef| {
+    let check = |t: TaskRef<'_>| {
         let mut hit: Option<(u64, u32)> = None;
         let whole_module = module_wide && t.id() != initiator;
         let walk = ctx.walk_stack(t, &mut |addr| match table.find(addr) {
@@ -1073,7 +1096,7 @@ fn inspect(
             None => true,
         });
         if walk != Walk::Running {
-            slot.tasks.fetch_add(1, Ordering::Relaxed);
+            slot.tasks.fetch_add(1, Relaxed);
         }
         match walk {
             // A stopper runs only stop_machine code; a freed stack is a
@@ -1082,11 +1105,11 @@ fn inspect(
             Walk::Stopped => {
                 let (addr, id) = hit.unwrap_or((0, 0));
                 slot.record(ctx, t, addr, id);
-                slot.hits.fetch_add(1, Ordering::Relaxed);
+                slot.hits.fetch_add(1, Relaxed);
             }
             Walk::Unreliable => {
                 slot.record(ctx, t, 0, 0);
-                slot.unreliable.fetch_add(1, Ordering::Relaxed);
+                slot.unreliable.fetch_add(1, Relaxed);
             }
         }
     };
@@ -1098,10 +1121,12 @@ fn inspect(
     // Idle tasks are not on the task list.
     for (i, &cpu) in cpu_ids.iter().enumerate() {
         if partition::owner(i, workers) == me {
-            check(ctx.idle_task(cpu));
+            if let Some(t) = ctx.idle_task(cpu) {
+                check(t);
+            }
         }
     }
-    if slot.hits.load(Ordering::Relaxed) + slot.unreliable.load(Ordering::Relaxed) > 0 {
+    if slot.hits.load(Relaxed) + slot.unreliable.load(Relaxed) > 0 {
         Err(EBUSY.to_errno())
     } else {
         Ok(())
@@ -1109,33 +1134,36 @@ fn inspect(
 }
 
 /// Phase 1 on every CPU: empty its runqueue with the code being replaced.
-fn clear(ctx: &Stopped, slot: &Slot) -> Result<(), i32> {
+/// Phase 3 ([`rebuild_rq`]) must follow on this CPU.
+fn clear(ctx: &Stopped, bufs: &RqBuffers<'_>, slot: &Slot) -> Result<(), i32> {
     let mut st = kapi::RqStats::default();
-    let ret = ctx.rq_clear(&mut st);
-    let r = Ordering::Relaxed;
-    slot.cleared.store(true, r);
-    slot.dequeued.store(st.dequeued as usize, r);
-    slot.finished_delayed.store(st.finished_delayed as usize, r);
-    slot.nr_running_before
-        .store(st.nr_running_before as usize, r);
+    // SAFETY: Every CPU runs phase 3 of this rendezvous, also after an
+    // error (the rendezvous aborts, it does not skip phases), and phase 3
+    // rebuilds this CPU's runqueue: `cleared` is set below whatever the
+    // result.
+    let ret = unsafe { ctx.rq_clear(bufs, &mut st) };
+    slot.cleared.store(true, Relaxed);
+    slot.dequeued.store(st.dequeued, Relaxed);
+    slot.finished_delayed.store(st.finished_delayed, Relaxed);
+    slot.nr_running_before.store(st.nr_running_before, Relaxed);
     ret
 }
 
 /// Phase 3 on every CPU that cleared its runqueue: refill it with the code
 /// now live.
 fn rebuild_rq(ctx: &Stopped, slot: &Slot) {
-    let r = Ordering::Relaxed;
-    if !slot.cleared.load(r) {
+    if !slot.cleared.load(Relaxed) {
         return;
     }
     let mut st = kapi::RqStats::default();
     ctx.rq_rebuild(&mut st);
-    slot.enqueued.store(st.enqueued as usize, r);
-    slot.nr_running_after.store(st.nr_running_after as usize, r);
+    slot.enqueued.store(st.enqueued, Relaxed);
+    slot.nr_running_after.store(st.nr_running_after, Relaxed);
     slot.drift.store(&st);
 }
 
-/// Phase 2 on CPU 0: write every site, or none.
+/// Phase 2 on CPU 0: write every site, or none.  Every CPU serialises in
+/// phase 3, before any leaves the rendezvous.
 fn patch(
     ctx: &Stopped,
     text: &TextMutex<'_>,
@@ -1148,7 +1176,8 @@ fn patch(
     }
     let undo = |done: usize| {
         for s in sites[..done].iter().rev() {
-            ctx.text_poke(text, s.addr, &s.before(dir));
+            // SAFETY: As below: the bytes the site held before this phase.
+            unsafe { ctx.text_poke(text, s.addr, &s.before(dir)) };
         }
     };
     for (i, s) in sites.iter().enumerate() {
@@ -1157,7 +1186,14 @@ fn patch(
             undo(i);
             return Err(EBUSY.to_errno());
         }
-        ctx.text_poke(text, s.addr, &s.after(dir));
+        // SAFETY: No CPU runs the site before phase 3, in which every CPU
+        // runs `sync_core` first, aborted or not.  The site is the patch
+        // site of a function, right after its entry ENDBR, where calls
+        // enter it; it holds what this switch expects (just read, and
+        // checked under the same locks by `check_sites`).  The bytes written
+        // are its untouched ones, or a `jmp` to the function's replacement
+        // (the plan's target: the same source, signature and contract).
+        unsafe { ctx.text_poke(text, s.addr, &s.after(dir)) };
         if inject == Inject::MidPatch {
             undo(i + 1);
             return Err(ECANCELED.to_errno());

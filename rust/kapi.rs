@@ -3,107 +3,26 @@
 //! Safe interface to the kernel services the live-update engine needs,
 //! implemented by the C layer `c_shims/engine.c`.
 //!
-//! This is one of the few files with `unsafe` code.  Contexts are types:
+//! This is one of the few files with `unsafe` code.  The C declarations
+//! come from bindgen ([`crate::bindings`]).  Contexts are types:
 //! [`Patchers`] excludes the other patchers (livepatch, kprobes, ftrace)
 //! from deciding anything, [`CpusReadLock`] excludes CPU hotplug,
 //! [`TextMutex`] excludes every write to kernel text, and [`Stopped`]
 //! exists only inside a `stop_machine`
-//! callback, so the operations that are only sound there take a `&Stopped`.
+//! callback, so the operations that are only sound there take a `&Stopped`
+//! and the tasks it hands out ([`TaskRef`]) cannot outlive it.  What stays
+//! the caller's business is an `unsafe fn` with its `# Safety` section
+//! ([`Stopped::text_poke`], [`Stopped::rq_clear`]).
 
 use core::ffi::c_void;
 use core::marker::PhantomData;
 
-use kernel::prelude::*;
+use kernel::{
+    cpu::CpuId,
+    prelude::*, //
+};
 
-mod ffi {
-    use core::ffi::c_void;
-
-    use kernel::prelude::*;
-
-    /// `struct plugsched_fn` of `c_shims/manifest.h`.
-    #[repr(C)]
-    pub(super) struct ManifestFn {
-        pub(super) name: *const c_char,
-        pub(super) sympos: c_ulong,
-        pub(super) func: *const c_void,
-        pub(super) cls: c_ulong,
-    }
-
-    extern "C" {
-        pub(super) fn plugsched_cpus_read_lock();
-        pub(super) fn plugsched_cpus_read_unlock();
-        pub(super) fn plugsched_text_mutex_lock();
-        pub(super) fn plugsched_text_mutex_unlock();
-        pub(super) fn plugsched_stop_machine_cpuslocked(
-            f: unsafe extern "C" fn(*mut c_void) -> c_int,
-            data: *mut c_void,
-        ) -> c_int;
-        pub(super) fn plugsched_nr_cpu_ids() -> c_uint;
-        pub(super) fn plugsched_next_online_cpu(cpu: c_int) -> c_uint;
-        pub(super) fn plugsched_this_cpu() -> c_uint;
-        pub(super) fn plugsched_local_clock() -> u64;
-        pub(super) fn plugsched_cpu_relax();
-        pub(super) fn plugsched_sync_core();
-        pub(super) fn plugsched_for_each_task(
-            f: unsafe extern "C" fn(*mut c_void, *mut c_void, c_ulong),
-            data: *mut c_void,
-        );
-        pub(super) fn plugsched_idle_task(cpu: c_uint) -> *mut c_void;
-        pub(super) fn plugsched_task_on_cpu(t: *mut c_void) -> bool;
-        pub(super) fn plugsched_task_info(
-            t: *mut c_void,
-            pid: *mut c_int,
-            comm: *mut u8,
-            len: usize,
-        );
-        pub(super) fn plugsched_walk_stack(
-            t: *mut c_void,
-            consume: unsafe extern "C" fn(*mut c_void, c_ulong) -> bool,
-            cookie: *mut c_void,
-        ) -> c_int;
-        pub(super) fn plugsched_ksym_size_offset(
-            addr: c_ulong,
-            size: *mut c_ulong,
-            offset: *mut c_ulong,
-        ) -> bool;
-        pub(super) fn plugsched_for_each_ksym(
-            f: unsafe extern "C" fn(*mut c_void, *const c_char, c_ulong) -> c_int,
-            data: *mut c_void,
-        ) -> c_int;
-        pub(super) fn plugsched_core_kernel_text(addr: c_ulong) -> bool;
-        pub(super) fn plugsched_text_reserved(addr: c_ulong, len: usize) -> *const c_char;
-        pub(super) fn plugsched_text_poke(addr: c_ulong, bytes: *const c_void, len: usize);
-        pub(super) fn plugsched_ksym_lookup_pos(name: *const c_char, pos: c_ulong) -> c_ulong;
-        pub(super) fn plugsched_manifest_len() -> c_uint;
-        pub(super) fn plugsched_manifest_get(i: c_uint) -> *const ManifestFn;
-        pub(super) fn plugsched_patchers_lock();
-        pub(super) fn plugsched_patchers_unlock();
-        pub(super) fn plugsched_ftrace_location(ip: c_ulong) -> bool;
-        pub(super) fn plugsched_probed_in(
-            covered: unsafe extern "C" fn(*mut c_void, c_ulong) -> bool,
-            cookie: *mut c_void,
-            what: *mut *const c_char,
-        ) -> c_ulong;
-        pub(super) fn plugsched_rq_bufs_alloc() -> c_int;
-        pub(super) fn plugsched_rq_bufs_free();
-        pub(super) fn plugsched_ftrace_mark(ips: *const c_ulong, n: usize, disable: bool)
-            -> c_long;
-        pub(super) fn plugsched_ftrace_user(ips: *const c_ulong, n: usize) -> c_ulong;
-        pub(super) fn plugsched_scx_enabled() -> bool;
-        pub(super) fn plugsched_rq_check() -> c_int;
-        pub(super) fn plugsched_rq_clear(st: *mut super::RqStats) -> c_int;
-        pub(super) fn plugsched_rq_rebuild(st: *mut super::RqStats);
-        pub(super) fn plugsched_module_pointers() -> c_ulong;
-        pub(super) fn plugsched_current() -> *mut c_void;
-        pub(super) fn plugsched_module_text(base: *mut c_ulong, size: *mut c_ulong);
-        pub(super) fn plugsched_pin_module();
-        pub(super) fn copy_from_kernel_nofault(
-            dst: *mut c_void,
-            src: *const c_void,
-            size: usize,
-        ) -> c_long;
-    }
-}
+use crate::bindings;
 
 /// Every other patcher of kernel text is excluded while this lives:
 /// livepatch (`klp_mutex`), kprobes (`kprobe_mutex`) and ftrace
@@ -114,7 +33,7 @@ impl Patchers {
     /// Take the patchers' locks.  May sleep.
     pub(crate) fn lock() -> Self {
         // SAFETY: Process context; released in `drop`.
-        unsafe { ffi::plugsched_patchers_lock() };
+        unsafe { bindings::plugsched_patchers_lock() };
         Patchers(PhantomData)
     }
 
@@ -124,7 +43,7 @@ impl Patchers {
     pub(crate) fn mark(&self, ips: &[c_ulong], disable: bool) -> Result<usize> {
         // SAFETY: `self` proves ftrace_lock is held; `ips` is valid for
         // `ips.len()` reads.
-        let r = unsafe { ffi::plugsched_ftrace_mark(ips.as_ptr(), ips.len(), disable) };
+        let r = unsafe { bindings::plugsched_ftrace_mark(ips.as_ptr(), ips.len(), disable) };
         if r < 0 {
             return Err(Error::from_errno(r as c_int));
         }
@@ -135,7 +54,7 @@ impl Patchers {
     pub(crate) fn user_of(&self, ips: &[c_ulong]) -> Option<u64> {
         // SAFETY: `self` proves ftrace_lock is held; `ips` is valid for
         // `ips.len()` reads.
-        let ip = unsafe { ffi::plugsched_ftrace_user(ips.as_ptr(), ips.len()) };
+        let ip = unsafe { bindings::plugsched_ftrace_user(ips.as_ptr(), ips.len()) };
         (ip != 0).then_some(ip as u64)
     }
 
@@ -153,29 +72,29 @@ impl Patchers {
             f(addr as u64)
         }
         let mut what: *const c_char = core::ptr::null();
-        let cookie = (&covered as *const &dyn Fn(u64) -> bool).cast_mut().cast();
+        let cookie = core::ptr::from_ref(&covered).cast_mut().cast();
         // SAFETY: `self` proves the patchers' locks are held, as the C
         // side requires to walk their lists; `call` gets our cookie.
-        let addr = unsafe { ffi::plugsched_probed_in(call, cookie, &mut what) };
+        let addr = unsafe { bindings::plugsched_probed_in(Some(call), cookie, &mut what) };
         if addr == 0 || what.is_null() {
             return None;
         }
         // SAFETY: `what` points to a string literal of the C side.
-        Some((addr as u64, unsafe { CStr::from_ptr(what.cast()) }))
+        Some((addr as u64, unsafe { CStr::from_char_ptr(what) }))
     }
 }
 
 impl Drop for Patchers {
     fn drop(&mut self) {
         // SAFETY: Taken in `lock`, released exactly once here.
-        unsafe { ffi::plugsched_patchers_unlock() };
+        unsafe { bindings::plugsched_patchers_unlock() };
     }
 }
 
 /// Whether `ip` is the site of a traceable function (an ftrace record).
 pub(crate) fn is_ftrace_location(ip: u64) -> bool {
     // SAFETY: A lookup in ftrace's sorted records; no preconditions.
-    unsafe { ffi::plugsched_ftrace_location(ip as c_ulong) }
+    unsafe { bindings::plugsched_ftrace_location(ip as c_ulong) }
 }
 
 /// The per-CPU task buffers of the runqueue clear and rebuild
@@ -187,16 +106,21 @@ impl<'a> RqBuffers<'a> {
     pub(crate) fn alloc(_cpus: &'a CpusReadLock) -> Result<Self> {
         // SAFETY: Process context; hotplug is excluded (`_cpus`), so the
         // online CPUs get buffers that stay theirs; freed in `drop`.
-        kernel::error::to_result(unsafe { ffi::plugsched_rq_bufs_alloc() })?;
+        kernel::error::to_result(unsafe { bindings::plugsched_rq_bufs_alloc() })?;
         Ok(RqBuffers(PhantomData))
     }
 }
+
+// SAFETY: A `&RqBuffers` only proves that the buffers are allocated;
+// sharing it with the stop_machine callbacks of the other CPUs, each of
+// which uses its own CPU's buffer, is sound.
+unsafe impl Sync for RqBuffers<'_> {}
 
 impl Drop for RqBuffers<'_> {
     fn drop(&mut self) {
         // SAFETY: Allocated in `alloc`; the rendezvous that used them is
         // over (the `CpusReadLock` borrowed outlives it).
-        unsafe { ffi::plugsched_rq_bufs_free() };
+        unsafe { bindings::plugsched_rq_bufs_free() };
     }
 }
 
@@ -207,22 +131,20 @@ impl CpusReadLock {
     /// Take `cpus_read_lock()`.  May sleep.
     pub(crate) fn lock() -> Self {
         // SAFETY: Process context (we may sleep); released in `drop`.
-        unsafe { ffi::plugsched_cpus_read_lock() };
+        unsafe { bindings::plugsched_cpus_read_lock() };
         CpusReadLock(PhantomData)
     }
 
     /// The online CPUs, in ascending order.  Stable while `self` lives.
-    pub(crate) fn online_cpus(&self) -> impl Iterator<Item = u32> + '_ {
-        // SAFETY: Reads the online mask; no preconditions.
-        let nr = unsafe { ffi::plugsched_nr_cpu_ids() };
-        let mut cpu: i64 = -1;
+    pub(crate) fn online_cpus(&self) -> impl Iterator<Item = CpuId> + '_ {
+        let mut cpu: c_int = -1;
         core::iter::from_fn(move || {
-            // SAFETY: `cpu` is -1 or a valid CPU number below nr_cpu_ids.
-            let next = unsafe { ffi::plugsched_next_online_cpu(cpu as c_int) };
-            if next >= nr {
-                return None;
-            }
-            cpu = i64::from(next);
+            // SAFETY: `cpu` is -1 or a CPU number below nr_cpu_ids: reads
+            // the online mask.
+            let next = unsafe { bindings::plugsched_next_online_cpu(cpu) };
+            // At the end, `next` is nr_cpu_ids or more: no CPU.
+            let next = CpuId::from_u32(next)?;
+            cpu = i32::from(next);
             Some(next)
         })
     }
@@ -249,9 +171,9 @@ impl CpusReadLock {
         // requires; `trampoline::<F>` matches the `cpu_stop_fn_t` ABI and gets
         // a pointer to `f`, which outlives the call.
         unsafe {
-            ffi::plugsched_stop_machine_cpuslocked(
-                trampoline::<F>,
-                (f as *const F).cast_mut().cast(),
+            bindings::plugsched_stop_machine_cpuslocked(
+                Some(trampoline::<F>),
+                core::ptr::from_ref(f).cast_mut().cast(),
             )
         }
     }
@@ -260,7 +182,7 @@ impl CpusReadLock {
 impl Drop for CpusReadLock {
     fn drop(&mut self) {
         // SAFETY: Taken in `lock`, released exactly once here.
-        unsafe { ffi::plugsched_cpus_read_unlock() };
+        unsafe { bindings::plugsched_cpus_read_unlock() };
     }
 }
 
@@ -274,7 +196,7 @@ impl<'a> TextMutex<'a> {
     pub(crate) fn lock(_cpus: &'a CpusReadLock) -> Self {
         // SAFETY: Process context; released in `drop`; the hotplug lock is
         // already held, so the order is the kernel's.
-        unsafe { ffi::plugsched_text_mutex_lock() };
+        unsafe { bindings::plugsched_text_mutex_lock() };
         TextMutex(PhantomData)
     }
 }
@@ -287,16 +209,21 @@ unsafe impl Sync for TextMutex<'_> {}
 impl Drop for TextMutex<'_> {
     fn drop(&mut self) {
         // SAFETY: Taken in `lock`, released exactly once here.
-        unsafe { ffi::plugsched_text_mutex_unlock() };
+        unsafe { bindings::plugsched_text_mutex_unlock() };
     }
 }
 
-/// A task, as an opaque pointer.  Only handed out inside `stop_machine`,
-/// where no task can exit, so it stays valid for the whole callback.
+/// A task, as an opaque pointer, borrowed from the [`Stopped`] rendezvous
+/// that handed it out: inside `stop_machine` no task can exit, so it stays
+/// valid for as long as the borrow, and it cannot outlive the rendezvous.
+///
+/// # Invariants
+///
+/// `self.0` points to a live `struct task_struct` for `'a`.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TaskRef(*mut c_void);
+pub(crate) struct TaskRef<'a>(*mut bindings::task_struct, PhantomData<&'a Stopped>);
 
-impl TaskRef {
+impl TaskRef<'_> {
     /// The task's identity (its address), comparable with
     /// [`current_task_id`].
     pub(crate) fn id(self) -> usize {
@@ -324,55 +251,67 @@ pub(crate) enum Walk {
 pub(crate) struct Stopped(PhantomData<*mut ()>);
 
 impl Stopped {
-    /// Number of the CPU this runs on.
-    pub(crate) fn this_cpu(&self) -> u32 {
-        // SAFETY: Preemption is off inside stop_machine.
-        unsafe { ffi::plugsched_this_cpu() }
+    /// The CPU this runs on (stable: preemption is off inside
+    /// stop_machine).
+    pub(crate) fn this_cpu(&self) -> CpuId {
+        CpuId::current()
     }
 
     /// Visit every thread of every process, with its position in the list.
-    pub(crate) fn for_each_task<F: FnMut(TaskRef, usize)>(&self, mut f: F) {
+    pub(crate) fn for_each_task<'a, F: FnMut(TaskRef<'a>, usize)>(&'a self, mut f: F) {
         /// # Safety
         ///
-        /// `data` must point to an `F` that no one else uses during the call.
-        unsafe extern "C" fn visit<F: FnMut(TaskRef, usize)>(
+        /// `data` must point to an `F` that no one else uses during the
+        /// call; `t` must point to a task that lives for `'a`.
+        unsafe extern "C" fn visit<'a, F: FnMut(TaskRef<'a>, usize)>(
             data: *mut c_void,
-            t: *mut c_void,
+            t: *mut bindings::task_struct,
             i: c_ulong,
         ) {
             // SAFETY: `data` is the `&mut F` passed below, used by one CPU.
             let f = unsafe { &mut *data.cast::<F>() };
-            f(TaskRef(t), i as usize);
+            // INVARIANT: Listed tasks cannot exit while the rendezvous
+            // (borrowed for `'a`) lasts.
+            f(TaskRef(t, PhantomData), i);
         }
         // SAFETY: Inside stop_machine (proved by `self`) no task exits, so
         // the list is stable; `visit::<F>` gets a pointer to `f`.
-        unsafe { ffi::plugsched_for_each_task(visit::<F>, (&mut f as *mut F).cast()) };
+        unsafe {
+            bindings::plugsched_for_each_task(
+                Some(visit::<'a, F>),
+                core::ptr::from_mut(&mut f).cast(),
+            )
+        };
     }
 
-    /// The idle task of CPU `cpu` (which must be online).
-    pub(crate) fn idle_task(&self, cpu: u32) -> TaskRef {
-        // SAFETY: Idle tasks live as long as the kernel; `cpu` is a CPU number.
-        TaskRef(unsafe { ffi::plugsched_idle_task(cpu) })
+    /// The idle task of CPU `cpu`, if it has one (a CPU that was never
+    /// brought up may not).
+    pub(crate) fn idle_task(&self, cpu: CpuId) -> Option<TaskRef<'_>> {
+        // SAFETY: `cpu` is below nr_cpu_ids (`CpuId`'s invariant), so its
+        // runqueue exists; the C side only reads its idle pointer.
+        let t = unsafe { bindings::plugsched_idle_task(cpu.as_u32()) };
+        // INVARIANT: Idle tasks live as long as the kernel.
+        (!t.is_null()).then_some(TaskRef(t, PhantomData))
     }
 
     /// Whether `t` is on a CPU now (here: it is a stopper thread).
-    fn on_cpu(&self, t: TaskRef) -> bool {
-        // SAFETY: `t` is valid inside stop_machine.
-        unsafe { ffi::plugsched_task_on_cpu(t.0) }
+    fn on_cpu(&self, t: TaskRef<'_>) -> bool {
+        // SAFETY: `t` is valid (`TaskRef`'s invariant).
+        unsafe { bindings::plugsched_task_on_cpu(t.0) }
     }
 
     /// `t`'s pid and command name.
-    pub(crate) fn task_info(&self, t: TaskRef) -> (i32, [u8; 16]) {
+    pub(crate) fn task_info(&self, t: TaskRef<'_>) -> (i32, [u8; 16]) {
         let mut pid = 0;
         let mut comm = [0u8; 16];
-        // SAFETY: `t` is valid inside stop_machine; `comm` has 16 bytes.
-        unsafe { ffi::plugsched_task_info(t.0, &mut pid, comm.as_mut_ptr(), comm.len()) };
+        // SAFETY: `t` is valid (`TaskRef`'s invariant); `comm` has 16 bytes.
+        unsafe { bindings::plugsched_task_info(t.0, &mut pid, comm.as_mut_ptr(), comm.len()) };
         (pid, comm)
     }
 
     /// Walk the stack of the off-CPU task `t` with the reliable unwinder,
     /// calling `f` with each return address until it returns `false`.
-    pub(crate) fn walk_stack(&self, t: TaskRef, f: &mut dyn FnMut(u64) -> bool) -> Walk {
+    pub(crate) fn walk_stack(&self, t: TaskRef<'_>, f: &mut dyn FnMut(u64) -> bool) -> Walk {
         struct Cookie<'a> {
             f: &'a mut dyn FnMut(u64) -> bool,
             stopped: bool,
@@ -391,10 +330,15 @@ impl Stopped {
             return Walk::Running;
         }
         let mut cookie = Cookie { f, stopped: false };
-        // SAFETY: `t` is valid and off-CPU inside stop_machine, so its stack
-        // cannot change under the unwinder; `consume` gets our cookie.
+        // SAFETY: `t` is valid (`TaskRef`'s invariant) and off-CPU inside
+        // stop_machine (`self`), so its stack cannot change under the
+        // unwinder; `consume` gets our cookie.
         let ret = unsafe {
-            ffi::plugsched_walk_stack(t.0, consume, (&mut cookie as *mut Cookie<'_>).cast())
+            bindings::plugsched_walk_stack(
+                t.0,
+                Some(consume),
+                core::ptr::from_mut(&mut cookie).cast(),
+            )
         };
         match ret {
             0 => Walk::Complete,
@@ -405,111 +349,116 @@ impl Stopped {
     }
 
     /// Write `bytes` at kernel text address `addr`.  All other CPUs are in
-    /// the rendezvous and `_text` proves no other patcher is active; the
-    /// caller must serialise every CPU (`sync_core`) before any of them runs
-    /// the new bytes, and must only pass core kernel text (see
-    /// [`is_core_kernel_text`]).
-    pub(crate) fn text_poke(&self, _text: &TextMutex<'_>, addr: u64, bytes: &[u8]) {
-        if !is_core_kernel_text(addr) || !is_core_kernel_text(addr + bytes.len() as u64 - 1) {
+    /// the rendezvous (`self`) and `_text` proves no other patcher is
+    /// active.  Anything outside vmlinux's core text (see
+    /// [`is_core_kernel_text`]) is left alone.
+    ///
+    /// # Safety
+    ///
+    /// - No CPU may run the bytes written before every CPU has serialised
+    ///   its instruction stream ([`Stopped::sync_core`]) after the write, in
+    ///   this rendezvous.
+    /// - `bytes` must be what the code at `addr` may become: every path
+    ///   into the range must find an instruction boundary of the new bytes,
+    ///   and what they run or branch to must keep the contract of the code
+    ///   they replace (e.g. a `jmp` at a function's patch site, where calls
+    ///   enter it, to a function with the same signature and semantics; or
+    ///   the site's original bytes).
+    pub(crate) unsafe fn text_poke(&self, _text: &TextMutex<'_>, addr: u64, bytes: &[u8]) {
+        let Some(last) = addr.checked_add((bytes.len() as u64).saturating_sub(1)) else {
+            return;
+        };
+        if bytes.is_empty() || !is_core_kernel_text(addr) || !is_core_kernel_text(last) {
             return; // checked by the caller already; never write elsewhere
         }
         // SAFETY: `addr..addr + len` is core kernel text (checked above), so
-        // __text_poke takes no sleeping lock; nothing else runs or patches.
-        unsafe { ffi::plugsched_text_poke(addr as c_ulong, bytes.as_ptr().cast(), bytes.len()) };
+        // __text_poke takes no sleeping lock; nothing else runs or patches;
+        // what the bytes do is the caller's contract.
+        unsafe {
+            bindings::plugsched_text_poke(addr as c_ulong, bytes.as_ptr().cast(), bytes.len())
+        };
     }
 
     /// Check that this CPU's runqueue can be cleared and rebuilt.
     pub(crate) fn rq_check(&self) -> Result<(), i32> {
         // SAFETY: Inside stop_machine (proved by `self`); reads this CPU's
         // runqueue only.
-        match unsafe { ffi::plugsched_rq_check() } {
+        match unsafe { bindings::plugsched_rq_check() } {
             0 => Ok(()),
             e => Err(e),
         }
     }
 
-    /// Empty this CPU's runqueue with the live code (see `c_shims/rq.c`).
+    /// Empty this CPU's runqueue with the live code (see `c_shims/rq.c`)
+    /// into the buffer `_bufs` holds for it.
+    ///
+    /// # Safety
+    ///
     /// Whatever the result, [`Stopped::rq_rebuild`] must follow on this CPU
-    /// in the same rendezvous.
-    pub(crate) fn rq_clear(&self, st: &mut RqStats) -> Result<(), i32> {
+    /// in the same rendezvous (the tasks dequeued are still marked queued;
+    /// left out of their queues, the scheduler would corrupt them).
+    pub(crate) unsafe fn rq_clear(
+        &self,
+        _bufs: &RqBuffers<'_>,
+        st: &mut RqStats,
+    ) -> Result<(), i32> {
         // SAFETY: Inside stop_machine every other CPU is in the rendezvous,
-        // so this CPU's runqueue and its tasks are ours; `st` is valid.
-        match unsafe { ffi::plugsched_rq_clear(st) } {
+        // so this CPU's runqueue and its tasks are ours; `st` is valid; the
+        // buffers live until after the rendezvous (`_bufs`).
+        match unsafe { bindings::plugsched_rq_clear(st) } {
             0 => Ok(()),
             e => Err(e),
         }
     }
 
-    /// Refill this CPU's runqueue with the live code, after
-    /// [`Stopped::rq_clear`] and after this CPU was serialised.
+    /// Refill this CPU's runqueue with the live code, with the tasks
+    /// [`Stopped::rq_clear`] took out of it in this rendezvous (none if it
+    /// did not run or failed early: the buffer is emptied at the end of
+    /// every rebuild and by every failed clear).  Run it after this CPU was
+    /// serialised.
     pub(crate) fn rq_rebuild(&self, st: &mut RqStats) {
-        // SAFETY: As for `rq_clear`, which ran on this CPU before.
-        unsafe { ffi::plugsched_rq_rebuild(st) };
+        // SAFETY: Inside stop_machine, as for `rq_clear`; the tasks in this
+        // CPU's buffer are the ones its clear dequeued in this rendezvous
+        // (`rq_clear`'s contract), alive (no task exits in stop_machine).
+        unsafe { bindings::plugsched_rq_rebuild(st) };
     }
 
     /// Serialise this CPU's instruction stream (`sync_core`).
     pub(crate) fn sync_core(&self) {
         // SAFETY: A serialising instruction; no preconditions.
-        unsafe { ffi::plugsched_sync_core() };
+        unsafe { bindings::plugsched_sync_core() };
     }
 }
 
 /// What clearing and rebuilding one runqueue did (`struct
 /// plugsched_rq_stats` of `c_shims/shims.h`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct RqStats {
-    /// `nr_running` before the clear (the stopper included).
-    pub(crate) nr_running_before: c_ulong,
-    /// `nr_running` after the rebuild.
-    pub(crate) nr_running_after: c_ulong,
-    /// Tasks dequeued by the clear, to be enqueued by the rebuild.
-    pub(crate) dequeued: c_ulong,
-    /// Delayed dequeues the clear finished (those tasks now sleep).
-    pub(crate) finished_delayed: c_ulong,
-    /// Tasks enqueued by the rebuild.
-    pub(crate) enqueued: c_ulong,
-    /// Fair tasks among them.
-    pub(crate) fair: c_ulong,
-    /// Largest change of a fair task's lag (virtual ns) by the rebuild.
-    pub(crate) lag_drift_max: u64,
-    /// Sum of those changes.
-    pub(crate) lag_drift_sum: u64,
-    /// Largest change of a fair task's PELT `util_avg`.
-    pub(crate) util_drift_max: u64,
-    /// Largest change of a fair task's PELT `load_avg`.
-    pub(crate) load_drift_max: u64,
-    /// Largest lag the clear's dequeues clamped (as every
-    /// `DEQUEUE_SAVE` does), virtual ns.
-    pub(crate) lag_clamp_max: u64,
-}
+pub(crate) type RqStats = bindings::plugsched_rq_stats;
 
 /// Whether a sched_ext (BPF) scheduler is loaded.
 pub(crate) fn scx_enabled() -> bool {
     // SAFETY: Reads a static key; no preconditions.
-    unsafe { ffi::plugsched_scx_enabled() }
+    unsafe { bindings::plugsched_scx_enabled() }
 }
 
 /// Pointers into this module's memory left in the scheduler's long-lived
 /// data (timers, works, balance callbacks).  Process context.
 pub(crate) fn module_pointers() -> usize {
     // SAFETY: Process context; the C side walks the data under RCU.
-    unsafe { ffi::plugsched_module_pointers() as usize }
+    unsafe { bindings::plugsched_module_pointers() as usize }
 }
 
 /// This module's core text, `(base, size)`: where its code runs.
 pub(crate) fn module_text() -> (u64, u64) {
     let (mut base, mut size) = (0, 0);
     // SAFETY: Reads this module's layout; the pointers are valid.
-    unsafe { ffi::plugsched_module_text(&mut base, &mut size) };
+    unsafe { bindings::plugsched_module_text(&mut base, &mut size) };
     (base as u64, size as u64)
 }
 
 /// The identity of the calling task (to recognise it inside
 /// `stop_machine`, see [`TaskRef::id`]).
 pub(crate) fn current_task_id() -> usize {
-    // SAFETY: `current` is always valid in process context.
-    unsafe { ffi::plugsched_current() as usize }
+    kernel::current!().as_ptr() as usize
 }
 
 /// Keep this module loaded for good: pointers into it remain in kernel
@@ -517,26 +466,27 @@ pub(crate) fn current_task_id() -> usize {
 pub(crate) fn pin_module() {
     // SAFETY: Takes a reference on THIS_MODULE, which is live (we run in
     // its code outside of its exit).
-    unsafe { ffi::plugsched_pin_module() };
+    unsafe { bindings::plugsched_pin_module() };
 }
 
 /// Nanoseconds from the local CPU clock (`local_clock`).  NMI-safe.
 pub(crate) fn local_clock() -> u64 {
     // SAFETY: No preconditions.
-    unsafe { ffi::plugsched_local_clock() }
+    unsafe { bindings::plugsched_local_clock() }
 }
 
 /// Spin politely at a barrier (and keep the NMI watchdog quiet).
 pub(crate) fn cpu_relax() {
+    kernel::processor::cpu_relax();
     // SAFETY: No preconditions.
-    unsafe { ffi::plugsched_cpu_relax() };
+    unsafe { bindings::plugsched_touch_nmi_watchdog() };
 }
 
 /// `(size, offset)` of the kernel or module symbol containing `addr`.
 pub(crate) fn ksym_size_offset(addr: u64) -> Option<(u64, u64)> {
     let (mut size, mut off) = (0, 0);
     // SAFETY: Plain lookup; the pointers are valid for writes.
-    let ok = unsafe { ffi::plugsched_ksym_size_offset(addr as c_ulong, &mut size, &mut off) };
+    let ok = unsafe { bindings::plugsched_ksym_size_offset(addr as c_ulong, &mut size, &mut off) };
     ok.then_some((size as u64, off as u64))
 }
 
@@ -555,17 +505,19 @@ pub(crate) fn for_each_ksym<F: FnMut(&[u8], u64) -> bool>(mut f: F) {
         // SAFETY: `data` is the `&mut F` passed below.
         let f = unsafe { &mut *data.cast::<F>() };
         // SAFETY: kallsyms passes a valid NUL-terminated name.
-        let name = unsafe { CStr::from_ptr(name.cast()) };
+        let name = unsafe { CStr::from_char_ptr(name) };
         c_int::from(!f(name.to_bytes(), addr as u64))
     }
     // SAFETY: `visit::<F>` gets a pointer to `f`, alive for the call.
-    unsafe { ffi::plugsched_for_each_ksym(visit::<F>, (&mut f as *mut F).cast()) };
+    unsafe {
+        bindings::plugsched_for_each_ksym(Some(visit::<F>), core::ptr::from_mut(&mut f).cast())
+    };
 }
 
 /// Whether `addr` is in vmlinux's core text (not init, module or data).
 pub(crate) fn is_core_kernel_text(addr: u64) -> bool {
     // SAFETY: Plain range check.
-    unsafe { ffi::plugsched_core_kernel_text(addr as c_ulong) }
+    unsafe { bindings::plugsched_core_kernel_text(addr as c_ulong) }
 }
 
 /// The mechanism owning some byte of `[addr, addr + len)` (jump label,
@@ -574,9 +526,9 @@ pub(crate) fn is_core_kernel_text(addr: u64) -> bool {
 pub(crate) fn text_reserved(_patchers: &Patchers, addr: u64, len: usize) -> Option<&'static CStr> {
     // SAFETY: Lookups only, with kprobe_mutex held; `len` > 0 is the
     // caller's business (0 checks nothing).
-    let p = unsafe { ffi::plugsched_text_reserved(addr as c_ulong, len) };
+    let p = unsafe { bindings::plugsched_text_reserved(addr as c_ulong, len) };
     // SAFETY: A non-NULL result points to a static string in the C shim.
-    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p.cast()) })
+    (!p.is_null()).then(|| unsafe { CStr::from_char_ptr(p) })
 }
 
 /// Copy kernel memory at `addr` into `buf`; `EFAULT` if not mapped.
@@ -584,7 +536,11 @@ pub(crate) fn read_kernel(addr: u64, buf: &mut [u8]) -> Result {
     // SAFETY: copy_from_kernel_nofault checks the source and never faults;
     // `buf` is valid for `buf.len()` bytes of writes.
     let ret = unsafe {
-        ffi::copy_from_kernel_nofault(buf.as_mut_ptr().cast(), addr as *const c_void, buf.len())
+        kernel::bindings::copy_from_kernel_nofault(
+            buf.as_mut_ptr().cast(),
+            addr as *const c_void,
+            buf.len(),
+        )
     };
     if ret == 0 {
         Ok(())
@@ -597,7 +553,7 @@ pub(crate) fn read_kernel(addr: u64, buf: &mut [u8]) -> Result {
 /// 1-based; 0: the only one), or 0.
 pub(crate) fn ksym_lookup_pos(name: &CStr, pos: u64) -> usize {
     // SAFETY: `name` is NUL-terminated; the lookup only reads it.
-    unsafe { ffi::plugsched_ksym_lookup_pos(name.as_char_ptr(), pos as c_ulong) as usize }
+    unsafe { bindings::plugsched_ksym_lookup_pos(name.as_char_ptr(), pos as c_ulong) as usize }
 }
 
 /// Kind of a manifest entry.
@@ -628,28 +584,28 @@ pub(crate) struct ManifestEntry {
 /// the extracted scheduler).
 pub(crate) fn manifest_len() -> usize {
     // SAFETY: Reads a constant table; no preconditions.
-    unsafe { ffi::plugsched_manifest_len() as usize }
+    unsafe { bindings::plugsched_manifest_len() as usize }
 }
 
 /// Entry `i` of the manifest.
 pub(crate) fn manifest_get(i: usize) -> Option<ManifestEntry> {
     // SAFETY: Returns NULL or a pointer into the module's constant tables.
-    let p = unsafe { ffi::plugsched_manifest_get(i as c_uint) };
+    let p = unsafe { bindings::plugsched_manifest_get(i as c_uint) };
     if p.is_null() {
         return None;
     }
     // SAFETY: `p` points to a valid, constant `struct plugsched_fn` that
     // lives as long as the module; its name is a NUL-terminated literal.
-    let (e, name) = unsafe { (&*p, CStr::from_ptr((*p).name.cast())) };
+    let (e, name) = unsafe { (&*p, CStr::from_char_ptr((*p).name)) };
     let class = match e.cls {
-        1 => ManifestClass::Interface,
-        2 => ManifestClass::Callback,
+        c if c == bindings::PLUGSCHED_INTERFACE as c_ulong => ManifestClass::Interface,
+        c if c == bindings::PLUGSCHED_CALLBACK as c_ulong => ManifestClass::Callback,
         _ => ManifestClass::Internal,
     };
     Some(ManifestEntry {
         name,
         sympos: e.sympos as u64,
-        new: e.func as usize,
+        new: e.fn_ as usize,
         class,
     })
 }

@@ -12,13 +12,13 @@
 //! before the rendezvous; a refused switch leaves the old scheduler running
 //! and the kernel text byte-identical.
 
-use core::sync::atomic::{
-    AtomicBool,
-    AtomicU64,
-    Ordering, //
+use kernel::{
+    prelude::*,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    }, //
 };
-
-use kernel::prelude::*;
 
 use crate::{
     engine::{
@@ -50,14 +50,14 @@ kernel::sync::global_lock! {
 }
 
 /// Completed upgrades since the module was loaded.
-static GENERATION: AtomicU64 = AtomicU64::new(0);
+static GENERATION: Atomic<u64> = Atomic::new(0);
 /// Pointers into the module found after the last rollback.
-static MODULE_POINTERS: AtomicU64 = AtomicU64::new(0);
+static MODULE_POINTERS: Atomic<u64> = Atomic::new(0);
 /// The module must never be freed (see [`pin_for_good`]).
-static PINNED: AtomicBool = AtomicBool::new(false);
+static PINNED: Atomic<bool> = Atomic::new(false);
 /// The last [`text_hash`] computed.
-static TEXT_HASH: AtomicU64 = AtomicU64::new(0);
-static HAVE_TEXT_HASH: AtomicBool = AtomicBool::new(false);
+static TEXT_HASH: Atomic<u64> = Atomic::new(0);
+static HAVE_TEXT_HASH: Atomic<bool> = Atomic::new(false);
 
 /// Prepare the lock; called once from module init.
 pub(crate) fn init_lock() {
@@ -67,11 +67,10 @@ pub(crate) fn init_lock() {
 
 /// One value of `/sys/kernel/plugsched/` owned by the live update.
 pub(crate) fn stat(name: &[u8]) -> Option<i64> {
-    let r = Ordering::Relaxed;
     Some(match name {
         b"enable" => i64::from(state::current() == State::Live),
-        b"generation" => GENERATION.load(r) as i64,
-        b"module_pointers" => MODULE_POINTERS.load(r) as i64,
+        b"generation" => GENERATION.load(Relaxed) as i64,
+        b"module_pointers" => MODULE_POINTERS.load(Relaxed) as i64,
         _ => return None,
     })
 }
@@ -83,14 +82,15 @@ pub(crate) fn stat(name: &[u8]) -> Option<i64> {
 /// code would make the rollback's stack check find it): during one, the
 /// value from before it is shown.
 pub(crate) fn text_hash() -> Option<u64> {
-    let r = Ordering::Relaxed;
     if let Some(g) = PLAN.try_lock() {
         if let Some(h) = g.as_ref().and_then(|p| p.text_hash().ok()) {
-            TEXT_HASH.store(h, r);
-            HAVE_TEXT_HASH.store(true, r);
+            TEXT_HASH.store(h, Relaxed);
+            HAVE_TEXT_HASH.store(true, Relaxed);
         }
     }
-    HAVE_TEXT_HASH.load(r).then(|| TEXT_HASH.load(r))
+    HAVE_TEXT_HASH
+        .load(Relaxed)
+        .then(|| TEXT_HASH.load(Relaxed))
 }
 
 /// A request from user space (`/sys/kernel/plugsched/enable`): upgrade
@@ -207,7 +207,7 @@ fn upgrade_in(guard: &mut Option<Plan>, inject: Inject) -> Result {
     match switch(plan, Direction::Apply, inject) {
         Ok(s) => {
             state::set(State::Live);
-            let g = GENERATION.fetch_add(1, Ordering::Relaxed) + 1;
+            let g = GENERATION.fetch_add(1, Relaxed) + 1;
             pr_info!("upgrade: module scheduler live, generation {}\n", g);
             log_stats("upgrade", &s, plan.target_count());
             Ok(())
@@ -255,7 +255,7 @@ fn settle(plan: &Plan, e: Error, exiting: bool) -> State {
 /// never be freed.  Outside module exit, a module reference nobody drops;
 /// in module exit (too late for that), [`shutdown`] never returns.
 fn pin_for_good(exiting: bool) {
-    if !PINNED.swap(true, Ordering::Relaxed) && !exiting {
+    if !PINNED.xchg(true, Relaxed) && !exiting {
         kapi::pin_module();
     }
     pr_crit!("plugsched.ko is pinned: it can no longer be unloaded\n");
@@ -291,7 +291,7 @@ fn rollback_in(guard: &mut Option<Plan>, exiting: bool) -> Result {
     state::set(State::Off);
     let hash = plan.text_hash()?;
     let left = kapi::module_pointers();
-    MODULE_POINTERS.store(left as u64, Ordering::Relaxed);
+    MODULE_POINTERS.store(left as u64, Relaxed);
     if hash != plan.initial_hash() || left != 0 {
         pr_crit!(
             "rollback: text hash {:016x} (untouched: {:016x}), {} pointers into the module remain in scheduler data\n",
@@ -336,7 +336,7 @@ pub(crate) fn shutdown() {
     // Pointers into the module remain, or the text is not what a rollback
     // leaves (logged): its memory must never be freed, so the unload never
     // finishes.
-    while PINNED.load(Ordering::Relaxed) {
+    while PINNED.load(Relaxed) {
         kernel::time::delay::fsleep(kernel::time::Delta::from_secs(60));
         pr_crit!("unload blocked for good: plugsched.ko is pinned (see the messages above)\n");
     }

@@ -10,6 +10,7 @@
 
 use kernel::prelude::*;
 
+mod bindings;
 mod engine;
 mod kapi;
 mod live;
@@ -98,6 +99,9 @@ impl Drop for Plugsched {
         drop(self.sysfs.take());
         live::shutdown();
         selftest::shutdown();
-        pr_info!("unloading, state {}\n", state::current().name());
+        pr_info!(
+            "unloading, state {}\n",
+            state::current().name().to_str().unwrap_or("?")
+        );
     }
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Safe wrappers around the C shims of `c_shims/`, and the Rust functions the
-//! C side calls back.  The declarations mirror `c_shims/shims.h`.
+//! C side calls back.  The declarations of `c_shims/shims.h` come from
+//! bindgen ([`crate::bindings`]); the callbacks are checked against them.
 //!
 //! This is one of the few files of the crate that contain `unsafe` code.
 
@@ -11,67 +12,15 @@ use kernel::{
     str::CStrExt,
 };
 
-use crate::state;
-
-mod ffi {
-    use kernel::prelude::*;
-
-    extern "C" {
-        pub(super) fn plugsched_sysfs_create() -> c_int;
-        pub(super) fn plugsched_sysfs_destroy();
-        #[cfg(CONFIG_KUNIT = "y")]
-        pub(super) fn plugsched_sysfs_read(
-            name: *const c_char,
-            buf: *mut c_char,
-            len: usize,
-        ) -> isize;
-        pub(super) fn plugsched_ksym_lookup(name: *const c_char) -> c_ulong;
-        pub(super) fn plugsched_check_build_id(
-            expected: *const c_char,
-            id: *const u8,
-            hex: *mut c_char,
-        ) -> c_int;
-        pub(super) fn plugsched_built_for_build_id() -> *const c_char;
-        #[cfg(CONFIG_KUNIT = "y")]
-        pub(super) fn plugsched_ksym_text_mutex() -> c_ulong;
-    }
-
-    #[cfg(CONFIG_KUNIT = "y")]
-    extern "C" {
-        pub(super) fn plugsched_test_defer(
-            test: *mut *mut kernel::bindings::kunit,
-            action: unsafe extern "C" fn(*mut c_void),
-            ctx: *mut c_void,
-        ) -> c_int;
-        pub(super) fn plugsched_test_release(
-            test: *mut kernel::bindings::kunit,
-            action: unsafe extern "C" fn(*mut c_void),
-            ctx: *mut c_void,
-        );
-        pub(super) fn plugsched_test_run_nested(
-            f: unsafe extern "C" fn(*mut c_void),
-            ctx: *mut c_void,
-        ) -> c_int;
-        pub(super) fn plugsched_test_skip(reason: *const c_char);
-        pub(super) fn plugsched_test_park();
-        pub(super) fn plugsched_test_threads_start(n: c_uint, in_target: c_uint) -> c_int;
-        pub(super) fn plugsched_test_threads_stop();
-        pub(super) fn plugsched_test_call_syscall(f: c_ulong, arg: c_ulong) -> c_long;
-        pub(super) fn plugsched_test_kprobe_arm(addr: c_ulong) -> c_int;
-        pub(super) fn plugsched_test_kprobe_disarm();
-        pub(super) fn plugsched_test_ftrace_arm(addr: c_ulong) -> c_int;
-        pub(super) fn plugsched_test_ftrace_disarm(addr: c_ulong);
-        pub(super) fn plugsched_test_sleeper_stacks(
-            hits: *mut c_ulong,
-            unreliable: *mut c_ulong,
-        ) -> c_ulong;
-    }
-}
+use crate::{
+    bindings,
+    state, //
+};
 
 /// Address of `plugsched_test_park`, in which test threads sleep.
 #[cfg(CONFIG_KUNIT = "y")]
 pub(crate) fn test_park_addr() -> usize {
-    ffi::plugsched_test_park as usize
+    bindings::plugsched_test_park as usize
 }
 
 /// A value owned by the running KUnit test: dropped when the `TestOwned`
@@ -85,7 +34,7 @@ pub(crate) fn test_park_addr() -> usize {
 #[cfg(CONFIG_KUNIT = "y")]
 pub(crate) struct TestOwned<T: Send> {
     value: core::ptr::NonNull<T>,
-    test: *mut kernel::bindings::kunit,
+    test: *mut bindings::kunit,
     /// The deferred action, kept: KUnit finds it by its address.
     action: unsafe extern "C" fn(*mut c_void),
 }
@@ -114,7 +63,9 @@ impl<T: Send> TestOwned<T> {
         // right away if it cannot be deferred (then we return the error and
         // never touch `value` again).  `T: Send`: the test's cleanup may run
         // in another thread.
-        let r = unsafe { ffi::plugsched_test_defer(&mut test, action, value.as_ptr().cast()) };
+        let r = unsafe {
+            bindings::plugsched_test_defer(&mut test, Some(action), value.as_ptr().cast())
+        };
         to_result(r)?;
         Ok(TestOwned {
             value,
@@ -149,7 +100,13 @@ impl<T: Send> Drop for TestOwned<T> {
         // SAFETY: `test`, `action` and the pointer are what `new` deferred;
         // the test is still running (this is its thread), so the action has
         // not run yet: it runs now and is not run again at the test's end.
-        unsafe { ffi::plugsched_test_release(self.test, self.action, self.value.as_ptr().cast()) };
+        unsafe {
+            bindings::plugsched_test_release(
+                self.test,
+                Some(self.action),
+                self.value.as_ptr().cast(),
+            )
+        };
     }
 }
 
@@ -170,7 +127,7 @@ pub(crate) fn test_run_nested<F: FnMut()>(mut f: F) -> Result {
     let ctx: *mut F = &mut f;
     // SAFETY: `ctx` points to `f`, which lives (and is not used otherwise)
     // until the C side, which calls `call` once, returns.
-    to_result(unsafe { ffi::plugsched_test_run_nested(call::<F>, ctx.cast()) })
+    to_result(unsafe { bindings::plugsched_test_run_nested(Some(call::<F>), ctx.cast()) })
 }
 
 /// Mark the running KUnit test skipped, `reason` shown in its result line;
@@ -178,7 +135,7 @@ pub(crate) fn test_run_nested<F: FnMut()>(mut f: F) -> Result {
 #[cfg(CONFIG_KUNIT = "y")]
 pub(crate) fn test_skip(reason: &CStr) {
     // SAFETY: `reason` is NUL-terminated; it is copied before this returns.
-    unsafe { ffi::plugsched_test_skip(reason.as_char_ptr()) };
+    unsafe { bindings::plugsched_test_skip(reason.as_char_ptr()) };
 }
 
 /// Sleeping kernel threads (one set at a time), stopped when dropped or at
@@ -191,10 +148,9 @@ impl TestThreads {
     /// Start `n` of them, `in_target` of them inside
     /// `plugsched_test_park`; returns once all are asleep where they belong.
     pub(crate) fn start(n: u32, in_target: u32) -> Result<TestOwned<Self>> {
-        // SAFETY: Process context; one set at a time (KUnit cases run one
-        // after the other, and the previous set was stopped at the end of
-        // its test at the latest).  On failure the C side leaves no thread.
-        to_result(unsafe { ffi::plugsched_test_threads_start(n, in_target) })?;
+        // SAFETY: Process context; the C side refuses a second set (EBUSY),
+        // and leaves no thread on failure.
+        to_result(unsafe { bindings::plugsched_test_threads_start(n, in_target) })?;
         TestOwned::new(TestThreads(()))
     }
 }
@@ -202,8 +158,8 @@ impl TestThreads {
 #[cfg(CONFIG_KUNIT = "y")]
 impl Drop for TestThreads {
     fn drop(&mut self) {
-        // SAFETY: Process context; the threads were started by `start`.
-        unsafe { ffi::plugsched_test_threads_stop() };
+        // SAFETY: Process context; `self` owns the set `start` started.
+        unsafe { bindings::plugsched_test_threads_stop() };
     }
 }
 
@@ -216,10 +172,9 @@ pub(crate) struct TestKprobe(());
 impl TestKprobe {
     /// Register the kprobe.
     pub(crate) fn arm(addr: usize) -> Result<TestOwned<Self>> {
-        // SAFETY: Process context; only one TestKprobe exists at a time (the
-        // KUnit cases of a suite run one after the other, and each one's
-        // kprobe is gone at its end).
-        to_result(unsafe { ffi::plugsched_test_kprobe_arm(addr as c_ulong) })?;
+        // SAFETY: Process context; the C side refuses a second kprobe
+        // (EBUSY), so `self` owns the one registered.
+        to_result(unsafe { bindings::plugsched_test_kprobe_arm(addr as c_ulong) })?;
         TestOwned::new(TestKprobe(()))
     }
 }
@@ -227,8 +182,8 @@ impl TestKprobe {
 #[cfg(CONFIG_KUNIT = "y")]
 impl Drop for TestKprobe {
     fn drop(&mut self) {
-        // SAFETY: The kprobe was registered by `arm`.
-        unsafe { ffi::plugsched_test_kprobe_disarm() };
+        // SAFETY: Process context; `self` owns the kprobe `arm` registered.
+        unsafe { bindings::plugsched_test_kprobe_disarm() };
     }
 }
 
@@ -236,24 +191,23 @@ impl Drop for TestKprobe {
 /// `addr` (one at a time), unregistered when dropped or at the end of the
 /// test.
 #[cfg(CONFIG_KUNIT = "y")]
-pub(crate) struct TestFtrace(usize);
+pub(crate) struct TestFtrace(());
 
 #[cfg(CONFIG_KUNIT = "y")]
 impl TestFtrace {
     /// Register it.
     pub(crate) fn arm(addr: usize) -> Result<TestOwned<Self>> {
-        // SAFETY: Process context; one TestFtrace at a time (KUnit cases
-        // run one after the other, and each one's user is gone at its end).
-        to_result(unsafe { ffi::plugsched_test_ftrace_arm(addr as c_ulong) })?;
-        TestOwned::new(TestFtrace(addr))
+        // SAFETY: Process context; the C side refuses a second user (EBUSY).
+        to_result(unsafe { bindings::plugsched_test_ftrace_arm(addr as c_ulong) })?;
+        TestOwned::new(TestFtrace(()))
     }
 }
 
 #[cfg(CONFIG_KUNIT = "y")]
 impl Drop for TestFtrace {
     fn drop(&mut self) {
-        // SAFETY: Registered by `arm`.
-        unsafe { ffi::plugsched_test_ftrace_disarm(self.0 as c_ulong) };
+        // SAFETY: Process context; `self` owns the user `arm` registered.
+        unsafe { bindings::plugsched_test_ftrace_disarm() };
     }
 }
 
@@ -263,17 +217,22 @@ impl Drop for TestFtrace {
 pub(crate) fn test_sleeper_stacks() -> (usize, usize, usize) {
     let (mut hits, mut unreliable) = (0, 0);
     // SAFETY: Process context; the pointers are valid for writes.
-    let n = unsafe { ffi::plugsched_test_sleeper_stacks(&mut hits, &mut unreliable) };
-    (n as usize, hits as usize, unreliable as usize)
+    let n = unsafe { bindings::plugsched_test_sleeper_stacks(&mut hits, &mut unreliable) };
+    (n, hits, unreliable)
 }
 
 /// Call the system call entry point at `f` through a function pointer, with
-/// first argument `arg`.
+/// first argument `arg` (in a `struct pt_regs` otherwise zeroed).
+///
+/// # Safety
+///
+/// `f` must be the address of a function taking a `const struct pt_regs *`
+/// and returning `long` (a system call entry point, or its replacement)
+/// that may be called from this context with this argument.
 #[cfg(CONFIG_KUNIT = "y")]
-pub(crate) fn test_call_syscall(f: usize, arg: usize) -> c_long {
-    // SAFETY: Callers pass the address of a vmlinux system call entry point
-    // (or of its replacement), which takes a `struct pt_regs *`.
-    unsafe { ffi::plugsched_test_call_syscall(f as c_ulong, arg as c_ulong) }
+pub(crate) unsafe fn test_call_syscall(f: usize, arg: usize) -> c_long {
+    // SAFETY: The caller's contract: `f` is such a function.
+    unsafe { bindings::plugsched_test_call_syscall(f as c_ulong, arg as c_ulong) }
 }
 
 /// The `/sys/kernel/plugsched/` directory; removed when dropped.
@@ -282,12 +241,12 @@ pub(crate) struct Sysfs(());
 impl Sysfs {
     /// Create `/sys/kernel/plugsched/` and its attributes.
     ///
-    /// Only one instance may exist at a time (the C side keeps one kobject);
-    /// the module owns it for its whole lifetime.
+    /// One at a time (the C side keeps one kobject): `EBUSY` while
+    /// another exists.  The module owns it for its whole lifetime.
     pub(crate) fn create() -> Result<Self> {
-        // SAFETY: Called from module init only, so no other `Sysfs` exists and
-        // the C side's static kobject pointer is not in use.
-        to_result(unsafe { ffi::plugsched_sysfs_create() })?;
+        // SAFETY: Process context; the C side refuses a second kobject, so
+        // `self` owns the one it creates.
+        to_result(unsafe { bindings::plugsched_sysfs_create() })?;
         Ok(Sysfs(()))
     }
 }
@@ -296,7 +255,7 @@ impl Drop for Sysfs {
     fn drop(&mut self) {
         // SAFETY: `self` proves the kobject was created and not yet removed;
         // after this call no attribute callback can run any more.
-        unsafe { ffi::plugsched_sysfs_destroy() };
+        unsafe { bindings::plugsched_sysfs_destroy() };
     }
 }
 
@@ -307,7 +266,8 @@ impl Drop for Sysfs {
 pub(crate) fn sysfs_read(name: &CStr, buf: &mut [u8]) -> Result<usize> {
     // SAFETY: `name` is NUL-terminated and `buf` is valid for writes of
     // `buf.len()` bytes for the duration of the call.
-    let ret = unsafe { ffi::plugsched_sysfs_read(name.as_char_ptr(), buf.as_mut_ptr(), buf.len()) };
+    let ret =
+        unsafe { bindings::plugsched_sysfs_read(name.as_char_ptr(), buf.as_mut_ptr(), buf.len()) };
     if ret < 0 {
         // The C side returns a kernel error code; it always fits a c_int.
         return Err(Error::from_errno(ret as c_int));
@@ -340,7 +300,7 @@ pub(crate) fn build_id_matches(
     // SAFETY: `p` is NULL or NUL-terminated; `id` is NULL or
     // BUILD_ID_SIZE_MAX readable bytes; `hex` has room for the hex build ID
     // and its NUL.
-    let r = unsafe { ffi::plugsched_check_build_id(p, id, hex.as_mut_ptr()) };
+    let r = unsafe { bindings::plugsched_check_build_id(p, id, hex.as_mut_ptr()) };
     (to_result(r), hex)
 }
 
@@ -348,58 +308,33 @@ pub(crate) fn build_id_matches(
 pub(crate) fn built_for_build_id() -> &'static CStr {
     // SAFETY: Returns a string literal of the C shim, NUL-terminated and
     // static.
-    unsafe { CStr::from_ptr(ffi::plugsched_built_for_build_id().cast()) }
+    unsafe { CStr::from_char_ptr(bindings::plugsched_built_for_build_id()) }
 }
 
 /// Address of the vmlinux symbol `name` (0 if none), by kallsyms.
 pub(crate) fn ksym_lookup(name: &CStr) -> usize {
     // SAFETY: `name` is a valid NUL-terminated string; kallsyms_lookup_name
     // only reads it.
-    unsafe { ffi::plugsched_ksym_lookup(name.as_char_ptr()) as usize }
+    unsafe { bindings::plugsched_ksym_lookup(name.as_char_ptr()) as usize }
 }
 
 /// Address of vmlinux's non-exported `text_mutex`, as bound by the loader.
 #[cfg(CONFIG_KUNIT = "y")]
 pub(crate) fn text_mutex_addr() -> usize {
     // SAFETY: Takes the address of a static object; no preconditions.
-    unsafe { ffi::plugsched_ksym_text_mutex() as usize }
+    unsafe { bindings::plugsched_ksym_text_mutex() as usize }
 }
 
-/// Called by the C `state` show() callback of `/sys/kernel/plugsched/state`.
-///
-/// # Safety
-///
-/// `buf` must be valid for writes of `len` bytes.
+/// The name of the current state (`/sys/kernel/plugsched/state`).
 #[no_mangle]
-pub(crate) unsafe extern "C" fn plugsched_rs_state_show(buf: *mut c_char, len: usize) -> isize {
-    // SAFETY: The caller guarantees `buf` is valid for `len` bytes of writes,
-    // and sysfs does not touch the page while show() runs.
-    let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
-    state::format(state::current(), out) as isize
+pub(crate) extern "C" fn plugsched_rs_state_name() -> *const c_char {
+    state::current().name().as_char_ptr()
 }
 
-fn show(text: &[u8], buf: *mut c_char, len: usize) -> isize {
-    // SAFETY: The callers pass sysfs's page: `buf` is valid for `len` bytes
-    // of writes while show() runs.
-    let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
-    let n = text.len().min(len);
-    out[..n].copy_from_slice(&text[..n]);
-    n as isize
-}
-
-/// Called by the C `selftest` show() callback.
-///
-/// # Safety
-///
-/// `buf` must be valid for writes of `len` bytes.
+/// Whether the engine's self-test is applied (`selftest`).
 #[no_mangle]
-pub(crate) unsafe extern "C" fn plugsched_rs_selftest_show(buf: *mut c_char, len: usize) -> isize {
-    let text: &[u8] = if crate::selftest::is_active() {
-        b"applied\n"
-    } else {
-        b"idle\n"
-    };
-    show(text, buf, len)
+pub(crate) extern "C" fn plugsched_rs_selftest_active() -> bool {
+    crate::selftest::is_active()
 }
 
 /// Called by the C `selftest` store() callback: `apply` or `revert`.
@@ -442,54 +377,62 @@ pub(crate) unsafe extern "C" fn plugsched_rs_enable_store(buf: *const c_char, le
     }
 }
 
-/// Called by the C show() callbacks of the one-value statistics files:
-/// writes the value of statistic `name` (see `engine::last_switch_stat`).
+/// The value of statistic `name` (`enable` and the one-value statistics
+/// files, see `engine::last_switch_stat` and `live::stat`): 0 and the
+/// value in `*value`, or `-ENOENT`.
 ///
 /// # Safety
 ///
-/// `name` must be a NUL-terminated string; `buf` must be valid for writes
-/// of `len` bytes.
+/// `name` must be a NUL-terminated string; `value` must be valid for a
+/// write.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn plugsched_rs_stat_show(
-    name: *const c_char,
-    buf: *mut c_char,
-    len: usize,
-) -> isize {
+pub(crate) unsafe extern "C" fn plugsched_rs_stat(name: *const c_char, value: *mut i64) -> c_int {
     // SAFETY: The caller guarantees `name` is NUL-terminated.
-    let name = unsafe { CStr::from_ptr(name.cast()) }.to_bytes();
-    let mut text = [0u8; 24];
-    let mut w = Cursor {
-        buf: &mut text,
-        len: 0,
-    };
-    let written = if name == b"text_hash" {
-        match crate::live::text_hash() {
-            Some(h) => core::fmt::Write::write_fmt(&mut w, format_args!("{h:016x}\n")),
-            None => core::fmt::Write::write_str(&mut w, "none\n"),
+    let name = unsafe { CStr::from_char_ptr(name) }.to_bytes();
+    match crate::live::stat(name).or_else(|| crate::engine::last_switch_stat(name)) {
+        Some(v) => {
+            // SAFETY: The caller guarantees `value` is valid for a write.
+            unsafe { value.write(v) };
+            0
         }
-    } else {
-        let v = crate::live::stat(name).or_else(|| crate::engine::last_switch_stat(name));
-        let Some(v) = v else {
-            return ENOENT.to_errno() as isize;
-        };
-        core::fmt::Write::write_fmt(&mut w, format_args!("{v}\n"))
-    };
-    let _ = written;
-    let n = w.len;
-    show(&text[..n], buf, len)
-}
-
-/// A `core::fmt::Write` into a fixed buffer (truncating).
-struct Cursor<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl core::fmt::Write for Cursor<'_> {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let n = s.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
+        None => ENOENT.to_errno(),
     }
 }
+
+/// The hash of the text at every patch site (`text_hash`), in `*hash`;
+/// `false` (nothing written) before there is a plan.
+///
+/// # Safety
+///
+/// `hash` must be valid for a write.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn plugsched_rs_text_hash(hash: *mut u64) -> bool {
+    let Some(h) = crate::live::text_hash() else {
+        return false;
+    };
+    // SAFETY: The caller guarantees `hash` is valid for a write.
+    unsafe { hash.write(h) };
+    true
+}
+
+// The functions above that C calls are the ones `c_shims/shims.h` declares:
+// each must have the type bindgen generated from its declaration, or this
+// does not compile.
+const _: () = {
+    const fn same<T: Copy>(_declared: T, _defined: T) {}
+    same::<unsafe extern "C" fn() -> _>(bindings::plugsched_rs_state_name, plugsched_rs_state_name);
+    same::<unsafe extern "C" fn() -> _>(
+        bindings::plugsched_rs_selftest_active,
+        plugsched_rs_selftest_active,
+    );
+    same::<unsafe extern "C" fn(_, _) -> _>(
+        bindings::plugsched_rs_selftest_store,
+        plugsched_rs_selftest_store,
+    );
+    same::<unsafe extern "C" fn(_, _) -> _>(
+        bindings::plugsched_rs_enable_store,
+        plugsched_rs_enable_store,
+    );
+    same::<unsafe extern "C" fn(_, _) -> _>(bindings::plugsched_rs_stat, plugsched_rs_stat);
+    same::<unsafe extern "C" fn(_) -> _>(bindings::plugsched_rs_text_hash, plugsched_rs_text_hash);
+};

@@ -2,9 +2,12 @@
 
 //! The module's live-update state, as shown in `/sys/kernel/plugsched/state`.
 
-use core::sync::atomic::{
-    AtomicU8,
-    Ordering, //
+use kernel::prelude::*;
+
+use kernel::sync::atomic::{
+    Acquire,
+    Atomic,
+    Release, //
 };
 
 /// Which scheduler is live, from the module's point of view.
@@ -23,16 +26,16 @@ pub(crate) enum State {
 
 impl State {
     /// The name shown to user space, one word.
-    pub(crate) fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static CStr {
         match self {
-            State::Off => "off",
-            State::Upgrading => "upgrading",
-            State::Live => "live",
-            State::RollingBack => "rolling-back",
+            State::Off => c"off",
+            State::Upgrading => c"upgrading",
+            State::Live => c"live",
+            State::RollingBack => c"rolling-back",
         }
     }
 
-    fn from_u8(v: u8) -> Self {
+    fn from_i32(v: i32) -> Self {
         match v {
             1 => State::Upgrading,
             2 => State::Live,
@@ -42,28 +45,14 @@ impl State {
     }
 }
 
-static STATE: AtomicU8 = AtomicU8::new(State::Off as u8);
+static STATE: Atomic<i32> = Atomic::new(State::Off as i32);
 
 /// The current state.
 pub(crate) fn current() -> State {
-    State::from_u8(STATE.load(Ordering::Acquire))
+    State::from_i32(STATE.load(Acquire))
 }
 
 /// Enter state `s` (only the live-update controller, under its lock).
 pub(crate) fn set(s: State) {
-    STATE.store(s as u8, Ordering::Release);
-}
-
-/// Write `"<name>\n"` for `s` into `buf`, truncated to its length.  Returns
-/// the number of bytes written.
-pub(crate) fn format(s: State, buf: &mut [u8]) -> usize {
-    let mut n = 0;
-    for &b in s.name().as_bytes().iter().chain(b"\n") {
-        if n == buf.len() {
-            break;
-        }
-        buf[n] = b;
-        n += 1;
-    }
-    n
+    STATE.store(s as i32, Release);
 }

@@ -48,12 +48,15 @@ fi
 rm -f "$out/plugsched.ko.rejected"
 # modpost only warns about undefined symbols: klp-convert binds those that
 # vmlinux defines without exporting, and fails naming any it cannot bind.
-ps_in_root -C "$PS_TOP" "make -C $KDIR M=$PS_TOP MO=$out $extra $sched_args KBUILD_MODPOST_WARN=1 modules" \
+# The Rust code is compiled by clippy-driver (CLIPPY=1, as `make CLIPPY=1`
+# does for the kernel's own crates), with the kernel's lint list: a clippy
+# warning fails the build like a compiler warning.
+ps_in_root -C "$PS_TOP" "make -C $KDIR M=$PS_TOP MO=$out $extra $sched_args CLIPPY=1 KBUILD_MODPOST_WARN=1 modules" \
 	>"$out/build.log" 2>&1 || {
 	cat "$out/build.log" >&2
 	ps_die "module build for $target failed"
 }
-grep -E '^ +(RUSTC|CC|LD|BTF) \[M\]' "$out/build.log" | sed 's/^ */    /' >&2 || true
+grep -E '^ +((CLIPPY|RUSTC|CC|LD|BTF) \[M\]|BINDGEN )' "$out/build.log" | sed 's/^ */    /' >&2 || true
 # Targets without CONFIG_WERROR (Debian's) would only warn: fail here too.
 other=$( (grep -E 'WARNING: modpost:|warning: objtool:|^warning:' "$out/build.log" || true) |
 	grep -vE "undefined!$|suppressed [0-9]+ unresolved symbol warnings" || true)

@@ -3,7 +3,7 @@
 # `make test`: every test of the project, in order of cost.
 #
 #   1. host: cargo test of the host tools (KTAP/console checker, ...)
-#   2. style: rustfmt and the SAFETY-comment rule on all Rust sources
+#   2. style: rustfmt on all Rust sources (the lints are clippy's, in every module build)
 #   2b. boundary analysis (`plugsched init`) of the real test kernel
 #   3. test kernel: build plugsched.ko (engine + extracted scheduler, whose
 #      layouts of the types shared with vmlinux are checked by the build);

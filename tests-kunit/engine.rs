@@ -41,10 +41,16 @@ mod tests {
     /// (max, min) as seen by an indirect call of the vmlinux entry points.
     fn prio() -> (c_long, c_long) {
         match selftest::targets() {
-            Ok(t) => (
-                shim::test_call_syscall(t[0].old, SCHED_FIFO),
-                shim::test_call_syscall(t[1].old, SCHED_FIFO),
-            ),
+            // SAFETY: `old` is the address of the vmlinux entry point of
+            // `sched_get_priority_max`/`min`, which takes a `struct pt_regs
+            // *` and only reads its first argument; redirected, it lands in
+            // `selftest::prio_max`/`min`, which take the same.
+            Ok(t) => unsafe {
+                (
+                    shim::test_call_syscall(t[0].old, SCHED_FIFO),
+                    shim::test_call_syscall(t[1].old, SCHED_FIFO),
+                )
+            },
             Err(_) => (-1, -1),
         }
     }

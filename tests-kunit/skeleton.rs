@@ -23,7 +23,7 @@ mod tests {
         let r = shim::sysfs_read(c"state", &mut buf);
         assert_eq!(r.as_ref().err().map(|e| e.to_errno()), None);
         let n = r.unwrap_or(0);
-        let name = state::current().name().as_bytes();
+        let name = state::current().name().to_bytes();
         assert_eq!(n, name.len() + 1);
         assert_eq!(&buf[..n.min(name.len())], name);
         assert_eq!(buf[name.len()], b'\n');
@@ -92,16 +92,27 @@ mod tests {
     }
 
     #[test]
-    fn state_callback_honours_buffer_length() {
-        let mut buf = [0xaau8; 8];
-        // SAFETY: `buf` is valid for writes of 2 bytes.
-        let n = unsafe { shim::plugsched_rs_state_show(buf.as_mut_ptr(), 2) };
-        assert_eq!(n, 2);
-        assert_eq!(&buf[..2], &state::current().name().as_bytes()[..2]);
-        assert_eq!(&buf[2..], b"\xaa\xaa\xaa\xaa\xaa\xaa");
-        assert_eq!(state::format(state::State::RollingBack, &mut []), 0);
-        let mut b = [0u8; 16];
-        assert_eq!(state::format(state::State::RollingBack, &mut b), 13);
-        assert_eq!(&b[..13], b"rolling-back\n");
+    fn state_callback_names_the_state() {
+        let p = shim::plugsched_rs_state_name();
+        assert!(!p.is_null());
+        // SAFETY: The callback returns one of the static names of `State`.
+        let name = unsafe { CStr::from_char_ptr(p) };
+        assert_eq!(name, state::current().name());
+        assert_eq!(state::State::RollingBack.name(), c"rolling-back");
+    }
+
+    #[test]
+    fn stat_callback_knows_its_statistics() {
+        let mut v = -1i64;
+        // SAFETY: The names are NUL-terminated, `v` is valid for a write.
+        let (ok, missing) = unsafe {
+            (
+                shim::plugsched_rs_stat(c"switches".as_char_ptr(), &mut v),
+                shim::plugsched_rs_stat(c"no-such-stat".as_char_ptr(), &mut v),
+            )
+        };
+        assert_eq!(ok, 0);
+        assert!(v >= 0);
+        assert_eq!(missing, ENOENT.to_errno());
     }
 }

@@ -119,12 +119,15 @@ static int thread_fn(void *in_target)
 /*
  * Start @n kernel threads, the first @in_target of which sleep inside
  * plugsched_test_park(), the rest inside plugsched_test_wait(); return once
- * all of them are inside.  On failure no thread is left.
+ * all of them are inside.  On failure no thread is left.  One set at a time:
+ * -EBUSY while one is running.
  */
 int plugsched_test_threads_start(unsigned int n, unsigned int in_target)
 {
 	unsigned int i;
 
+	if (threads)
+		return -EBUSY;
 	reinit_completion(&go);
 	atomic_set(&parked, 0);
 	threads = kcalloc(n, sizeof(*threads), GFP_KERNEL);
@@ -175,18 +178,31 @@ long plugsched_test_call_syscall(unsigned long fn, unsigned long arg)
 }
 
 static struct kprobe test_kp;
+static bool test_kp_armed;
 
-/* Put a kprobe on the function at @addr (through ftrace when it can). */
+/*
+ * Put a kprobe on the function at @addr (through ftrace when it can).  One
+ * at a time: -EBUSY while it is armed.
+ */
 int plugsched_test_kprobe_arm(unsigned long addr)
 {
+	int ret;
+
+	if (test_kp_armed)
+		return -EBUSY;
 	memset(&test_kp, 0, sizeof(test_kp));
 	test_kp.addr = (kprobe_opcode_t *)addr;
-	return register_kprobe(&test_kp);
+	ret = register_kprobe(&test_kp);
+	test_kp_armed = !ret;
+	return ret;
 }
 
 void plugsched_test_kprobe_disarm(void)
 {
+	if (!test_kp_armed)
+		return;
 	unregister_kprobe(&test_kp);
+	test_kp_armed = false;
 }
 
 struct plugsched_sleeper_check {
@@ -251,21 +267,31 @@ static void plugsched_test_ftrace_func(unsigned long ip, unsigned long parent_ip
 static struct ftrace_ops plugsched_test_ftrace_ops = {
 	.func = plugsched_test_ftrace_func,
 };
+static unsigned long plugsched_test_ftrace_ip;
 
+/* One at a time: -EBUSY while it is registered. */
 int plugsched_test_ftrace_arm(unsigned long addr)
 {
-	int ret = ftrace_set_filter_ip(&plugsched_test_ftrace_ops, addr, 0, 0);
+	int ret;
 
+	if (plugsched_test_ftrace_ip)
+		return -EBUSY;
+	ret = ftrace_set_filter_ip(&plugsched_test_ftrace_ops, addr, 0, 0);
 	if (ret)
 		return ret;
 	ret = register_ftrace_function(&plugsched_test_ftrace_ops);
 	if (ret)
 		ftrace_set_filter_ip(&plugsched_test_ftrace_ops, addr, 1, 0);
+	else
+		plugsched_test_ftrace_ip = addr;
 	return ret;
 }
 
-void plugsched_test_ftrace_disarm(unsigned long addr)
+void plugsched_test_ftrace_disarm(void)
 {
+	if (!plugsched_test_ftrace_ip)
+		return;
 	unregister_ftrace_function(&plugsched_test_ftrace_ops);
-	ftrace_set_filter_ip(&plugsched_test_ftrace_ops, addr, 1, 0);
+	ftrace_set_filter_ip(&plugsched_test_ftrace_ops, plugsched_test_ftrace_ip, 1, 0);
+	plugsched_test_ftrace_ip = 0;
 }

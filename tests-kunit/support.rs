@@ -78,12 +78,13 @@ pub(crate) fn switching_test() -> Result<Option<TestOwned<RollBackAtEnd>>> {
 /// assertion).
 #[kernel::macros::kunit_tests(plugsched_test_support)]
 mod tests {
-    use core::sync::atomic::{
-        AtomicUsize,
-        Ordering, //
+    use kernel::{
+        prelude::*,
+        sync::atomic::{
+            Atomic,
+            Relaxed, //
+        }, //
     };
-
-    use kernel::prelude::*;
 
     use crate::shim::{
         self,
@@ -91,20 +92,20 @@ mod tests {
     };
 
     /// The values dropped, in order, one decimal digit each.
-    static DROPPED: AtomicUsize = AtomicUsize::new(0);
+    static DROPPED: Atomic<usize> = Atomic::new(0);
 
     struct Counted(usize);
 
     impl Drop for Counted {
         fn drop(&mut self) {
-            let r = Ordering::Relaxed;
-            let _ = DROPPED.fetch_update(r, r, |v| Some(v * 10 + self.0));
+            // One test at a time drops them, one after the other.
+            DROPPED.store(DROPPED.load(Relaxed) * 10 + self.0, Relaxed);
         }
     }
 
     #[test]
     fn what_a_test_owns_is_dropped_when_it_ends() -> Result {
-        DROPPED.store(0, Ordering::Relaxed);
+        DROPPED.store(0, Relaxed);
         shim::test_run_nested(|| {
             for n in 1..=3 {
                 if let Ok(v) = TestOwned::new(Counted(n)) {
@@ -120,7 +121,7 @@ mod tests {
         })?;
         // 2 when dropped, then 3 and 1 when the nested test ended, the last
         // owned first; none twice.
-        assert_eq!(DROPPED.load(Ordering::Relaxed), 231);
+        assert_eq!(DROPPED.load(Relaxed), 231);
         Ok(())
     }
 }
