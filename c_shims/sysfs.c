@@ -3,7 +3,8 @@
  * sysfs interface of plugsched.ko: /sys/kernel/plugsched/
  *
  *   state   the module's live-update state
- *   kernel  the kernel release the module was built for, and the running one
+ *   built_for_release, running_release, built_for_build_id
+ *           the kernel the module was built for, and the running one
  *   selftest  engine self-test: write "apply"/"revert" (rust/selftest.rs)
  *   switches, last_*  what the last switch measured (one value each)
  *
@@ -31,11 +32,22 @@ static ssize_t state_show(struct kobject *kobj, struct kobj_attribute *attr,
 	return sysfs_emit(buf, "%s\n", plugsched_rs_state_name());
 }
 
-static ssize_t kernel_show(struct kobject *kobj, struct kobj_attribute *attr,
-			   char *buf)
+static ssize_t built_for_release_show(struct kobject *kobj,
+				      struct kobj_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "built-for %s\nrunning %s\nbuild-id %s\n", UTS_RELEASE,
-			  init_utsname()->release, plugsched_built_for_build_id());
+	return sysfs_emit(buf, "%s\n", UTS_RELEASE);
+}
+
+static ssize_t running_release_show(struct kobject *kobj,
+				    struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", init_utsname()->release);
+}
+
+static ssize_t built_for_build_id_show(struct kobject *kobj,
+				       struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", plugsched_built_for_build_id());
 }
 
 static ssize_t selftest_show(struct kobject *kobj, struct kobj_attribute *attr,
@@ -116,7 +128,9 @@ static struct kobj_attribute enable_attr = __ATTR_RW_MODE(enable, 0600);
 
 static struct kobj_attribute state_attr = __ATTR_RO(state);
 static struct kobj_attribute selftest_attr = __ATTR_RW_MODE(selftest, 0600);
-static struct kobj_attribute kernel_attr = __ATTR_RO(kernel);
+static struct kobj_attribute built_for_release_attr = __ATTR_RO(built_for_release);
+static struct kobj_attribute running_release_attr = __ATTR_RO(running_release);
+static struct kobj_attribute built_for_build_id_attr = __ATTR_RO(built_for_build_id);
 
 static struct attribute *plugsched_attrs[] = {
 	&state_attr.attr,
@@ -124,7 +138,9 @@ static struct attribute *plugsched_attrs[] = {
 	&generation_attr.attr,
 	&text_hash_attr.attr,
 	&module_pointers_attr.attr,
-	&kernel_attr.attr,
+	&built_for_release_attr.attr,
+	&running_release_attr.attr,
+	&built_for_build_id_attr.attr,
 	&selftest_attr.attr,
 	&switches_attr.attr,
 	&last_result_attr.attr,

@@ -29,18 +29,25 @@ mod tests {
         assert_eq!(buf[name.len()], b'\n');
     }
 
-    #[test]
-    fn kernel_node_names_matching_releases() -> Result {
-        let mut buf = [0u8; 256];
-        let n = shim::sysfs_read(c"kernel", &mut buf)?;
+    /// The value of the one-line sysfs file `name`, without its newline.
+    fn sysfs_line<'a>(name: &CStr, buf: &'a mut [u8]) -> Result<&'a str> {
+        let n = shim::sysfs_read(name, buf)?;
         let text = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
-        let mut lines = text.lines();
-        let built = lines.next().and_then(|l| l.strip_prefix("built-for "));
-        let running = lines.next().and_then(|l| l.strip_prefix("running "));
-        assert!(built.is_some());
-        assert!(!built.unwrap_or("").is_empty());
+        text.strip_suffix('\n').ok_or(EINVAL)
+    }
+
+    #[test]
+    fn release_nodes_name_matching_releases() -> Result {
+        let (mut b1, mut b2, mut b3) = ([0u8; 128], [0u8; 128], [0u8; 128]);
+        let built = sysfs_line(c"built_for_release", &mut b1)?;
+        let running = sysfs_line(c"running_release", &mut b2)?;
+        let id = sysfs_line(c"built_for_build_id", &mut b3)?;
+        assert!(!built.is_empty());
         // vermagic made the loader accept us, so the releases must agree.
         assert_eq!(built, running);
+        // One value per file: no second line.
+        assert!(!built.contains('\n') && !running.contains('\n'));
+        assert_eq!(id.len(), 40);
         Ok(())
     }
 

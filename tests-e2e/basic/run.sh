@@ -11,8 +11,9 @@ ktap_suite plugsched_basic 7
 ktap_case insmod insmod /lib/modules/plugsched.ko enable=0
 ktap_case module_listed grep -q '^plugsched ' /proc/modules
 ktap_case sysfs_state_off sh -c '[ "$(cat /sys/kernel/plugsched/state)" = off ] && [ "$(cat /sys/kernel/plugsched/enable)" = 0 ]'
-ktap_case sysfs_kernel_release sh -c "grep -qx 'built-for $running' /sys/kernel/plugsched/kernel &&
-	grep -qx 'running $running' /sys/kernel/plugsched/kernel"
+ktap_case sysfs_kernel_release sh -c "[ \"\$(cat /sys/kernel/plugsched/built_for_release)\" = '$running' ] &&
+	[ \"\$(cat /sys/kernel/plugsched/running_release)\" = '$running' ] &&
+	[ \$(wc -l </sys/kernel/plugsched/built_for_build_id) = 1 ]"
 ktap_case rmmod rmmod plugsched
 ktap_case sysfs_removed sh -c '! [ -e /sys/kernel/plugsched ] && ! grep -q "^plugsched " /proc/modules'
 # Loading an out-of-tree module sets taint O (bit 12) and nothing else
