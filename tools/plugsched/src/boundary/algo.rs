@@ -30,6 +30,8 @@ use std::collections::{
     BTreeSet, //
 };
 
+pub use super::statics::StaticKey;
+
 /// Index of a function in [`Graph::funcs`].
 pub type FuncId = usize;
 
@@ -87,6 +89,20 @@ pub struct Inlined {
 /// Index of a variable in [`Graph::vars`].
 pub type VarId = usize;
 
+/// What the bytes of a variable are, by where the linker put them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum VarKind {
+    /// Written at run time, or at boot (`.data`, `.bss`, per-CPU data,
+    /// `__ro_after_init`): state.
+    State,
+    /// Constant (`.rodata`): part of the code that uses it.
+    Const,
+    /// Anything else: init data (gone after boot), metadata tables
+    /// (`__setup` entries, kprobe blacklist, ...).
+    #[default]
+    Other,
+}
+
 /// One data symbol of vmlinux (per-CPU variables included).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Var {
@@ -102,6 +118,12 @@ pub struct Var {
     pub addr: u64,
     /// Size in bytes.
     pub size: u64,
+    /// State, constant or other.
+    pub kind: VarKind,
+    /// Where the source declares it: compilation unit, enclosing function
+    /// and name, and its rank among same-named statics there (DWARF; see
+    /// `boundary::statics`).  Empty without DWARF.
+    pub decl: StaticKey,
 }
 
 /// The whole-kernel call graph.
@@ -113,6 +135,13 @@ pub struct Graph {
     pub vars: Vec<Var>,
     /// Functions referring to variables: (function, variable).
     pub var_refs: BTreeSet<(FuncId, VarId)>,
+    /// Functions taking a variable's address (a `lea` of it, or its address
+    /// as an immediate) rather than only loading or storing it: the address
+    /// may be passed on or stored, anywhere.
+    pub var_addr_taken: BTreeSet<(FuncId, VarId)>,
+    /// Addresses in constant data that no variable covers (string
+    /// literals) taken by functions: (function, address).
+    pub const_refs: Vec<(FuncId, u64)>,
     /// Variables whose address is stored in other data (ops tables,
     /// registration structures): always shared.
     pub data_referenced: BTreeSet<VarId>,
@@ -288,10 +317,22 @@ pub fn classify(g: &Graph, b: &Boundary) -> Classification {
 }
 
 /// D_internal private / shared and D_external.  A variable of the boundary
-/// files is private only when it is `static`, not forced shared, not
-/// pointed to by other data, and every function that uses it is replaced by
-/// the module (internal or border): otherwise vmlinux code that stays, or
-/// boot code that initialised it, would see a different copy.
+/// files is shared when
+///
+/// * vmlinux code that stays, or boot code that initialised it, uses it
+///   (it would see a different copy), it is global, or the config says so;
+/// * other data points to it (ops tables, registration structures);
+/// * it is state (written at run time or at boot): the module must carry on
+///   from vmlinux's value, not from the initializer in the source, and
+///   vmlinux must find the module's changes after a rollback;
+/// * any function takes its address: the address may be passed to code
+///   outside the boundary or stored in a long-lived object (a lock class
+///   key, a list, a debugfs file), where a pointer into the module would
+///   outlive it.
+///
+/// What stays private: constants whose address is never taken (tables and
+/// strings the module's code reads, which a scheduler change may edit),
+/// init data and metadata tables, and what the config forces private.
 fn classify_data(g: &Graph, b: &Boundary, c: &mut Classification) {
     let replaced = |f: FuncId| {
         matches!(
@@ -303,6 +344,7 @@ fn classify_data(g: &Graph, b: &Boundary, c: &mut Classification) {
     for &(f, v) in &g.var_refs {
         users.entry(v).or_default().push(f);
     }
+    let addr_taken: BTreeSet<VarId> = g.var_addr_taken.iter().map(|&(_, v)| v).collect();
     let mut data = BTreeMap::new();
     for (v, var) in g.vars.iter().enumerate() {
         let used = users.get(&v).map_or(&[][..], |u| u.as_slice());
@@ -314,6 +356,8 @@ fn classify_data(g: &Graph, b: &Boundary, c: &mut Classification) {
                 || b.shared.contains(&var.name)
                 || !only_replaced
                 || g.data_referenced.contains(&v)
+                || var.kind == VarKind::State
+                || addr_taken.contains(&v)
             {
                 DataClass::Shared
             } else {
@@ -642,6 +686,7 @@ mod tests {
             name: n.into(),
             file: f.into(),
             global,
+            kind: VarKind::Const,
             ..Default::default()
         };
         t.g.vars = vec![
@@ -669,6 +714,42 @@ mod tests {
         assert_eq!(c.data.get(&5), Some(&DataClass::Shared));
         assert_eq!(c.data.get(&6), Some(&DataClass::Shared));
         assert_eq!(c.data_count(DataClass::Private), 1);
+    }
+
+    #[test]
+    fn state_and_escaping_addresses_are_shared() {
+        // All used only by pick (replaced) and static: only the kind and
+        // how pick refers to them decide.
+        let mut t = G::new(&[("schedule", S), ("pick", S)]).call("schedule", "pick");
+        let var = |n: &str, kind: VarKind| Var {
+            name: n.into(),
+            file: S.into(),
+            kind,
+            ..Default::default()
+        };
+        t.g.vars = vec![
+            var("names", VarKind::Const),          // read: private
+            var("cgroup_mode", VarKind::State),    // written: shared
+            var("__key.9", VarKind::State),        // address taken: shared
+            var("table", VarKind::Const),          // address taken: shared
+            var("__setup_foo", VarKind::Other),    // init data: private
+            var("forced_private", VarKind::State), // config: private
+        ];
+        let pick = t.id("pick");
+        for v in 0..t.g.vars.len() {
+            t.g.var_refs.insert((pick, v));
+        }
+        t.g.var_addr_taken.insert((pick, 2));
+        t.g.var_addr_taken.insert((pick, 3));
+        let mut b = boundary(&["schedule"]);
+        b.private.insert("forced_private".into());
+        let c = classify(&t.g, &b);
+        let class: Vec<DataClass> = (0..6).map(|v| c.data[&v]).collect();
+        use DataClass::*;
+        assert_eq!(
+            class,
+            vec![Private, Shared, Shared, Shared, Private, Private]
+        );
     }
 
     #[test]

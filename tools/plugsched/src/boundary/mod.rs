@@ -7,4 +7,5 @@
 pub mod algo;
 pub mod config;
 pub mod extract;
+pub mod statics;
 pub mod vmlinux;

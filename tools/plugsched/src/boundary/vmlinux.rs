@@ -28,6 +28,8 @@ use iced_x86::{
     Decoder,
     DecoderOptions,
     FlowControl,
+    Instruction,
+    Mnemonic,
     OpKind, //
 };
 use object::{
@@ -44,7 +46,13 @@ use super::algo::{
     FuncId,
     Graph,
     Inlined,
-    Var, //
+    Var,
+    VarKind, //
+};
+use super::statics::{
+    self,
+    Decl,
+    Scopes, //
 };
 
 type R<'a> = EndianSlice<'a, LittleEndian>;
@@ -146,6 +154,7 @@ pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Gra
         });
     }
     // Data symbols (per-CPU variables included), deduplicated likewise.
+    let layout = DataLayout::new(&obj);
     let mut seen_vars = BTreeSet::new();
     for s in obj.symbols() {
         let Ok(name) = s.name() else { continue };
@@ -155,11 +164,17 @@ pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Gra
         if !seen_vars.insert((s.address(), name.to_string())) {
             continue;
         }
+        let section = s
+            .section_index()
+            .and_then(|i| obj.section_by_index(i).ok())
+            .and_then(|sec| sec.name().ok().map(str::to_string))
+            .unwrap_or_default();
         g.vars.push(Var {
             name: name.to_string(),
             global: s.is_global(),
             addr: s.address(),
             size: s.size(),
+            kind: layout.kind(&section, s.address()),
             ..Default::default()
         });
     }
@@ -224,15 +239,14 @@ pub fn read_graph(path: &Path, src: &Path, progress: Progress<'_>) -> Result<Gra
                         g.address_taken.insert(z);
                     }
                 }
-                for op in 0..ins.op_count() {
-                    let v = match ins.op_kind(op) {
-                        OpKind::Immediate32to64 => ins.immediate32to64() as u64,
-                        OpKind::Immediate64 => ins.immediate64(),
-                        OpKind::Immediate32 => u64::from(ins.immediate32()),
-                        _ => continue,
-                    };
+                for v in taken_addresses(&ins) {
                     if let Some(z) = index.at(v) {
                         g.address_taken.insert(z);
+                    }
+                    if let Some(var) = vars.containing(v) {
+                        g.var_addr_taken.insert((caller, var));
+                    } else if layout.is_const(v) {
+                        g.const_refs.push((caller, v));
                     }
                 }
             }
@@ -372,6 +386,80 @@ fn sympos<'a>(syms: impl Iterator<Item = (&'a str, u64)>) -> Vec<u32> {
     pos
 }
 
+/// The addresses an instruction takes rather than reads or writes: those
+/// of a `lea`, and immediates (`mov $sym, %reg`, `movq $sym, 8(%rbx)`).
+fn taken_addresses(ins: &Instruction) -> Vec<u64> {
+    let mut out = Vec::new();
+    if ins.mnemonic() == Mnemonic::Lea {
+        out.push(if ins.is_ip_rel_memory_operand() {
+            ins.ip_rel_memory_address()
+        } else {
+            ins.memory_displacement64()
+        });
+    }
+    for op in 0..ins.op_count() {
+        match ins.op_kind(op) {
+            OpKind::Immediate32to64 => out.push(ins.immediate32to64() as u64),
+            OpKind::Immediate64 => out.push(ins.immediate64()),
+            OpKind::Immediate32 => out.push(u64::from(ins.immediate32())),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Where vmlinux keeps state and where constants: `.rodata` holds the
+/// `__ro_after_init` data too (between `__start_ro_after_init` and
+/// `__end_ro_after_init`), which is state set at boot.
+struct DataLayout {
+    rodata: Option<(u64, u64)>,
+    ro_after_init: Option<(u64, u64)>,
+}
+
+impl DataLayout {
+    fn new(obj: &object::File<'_>) -> Self {
+        let rodata = obj
+            .section_by_name(".rodata")
+            .map(|s| (s.address(), s.address() + s.size()));
+        let sym = |n: &str| {
+            obj.symbols()
+                .find(|s| s.name() == Ok(n))
+                .map(|s| s.address())
+        };
+        let ro_after_init = sym("__start_ro_after_init").zip(sym("__end_ro_after_init"));
+        DataLayout {
+            rodata,
+            ro_after_init,
+        }
+    }
+
+    fn within(r: Option<(u64, u64)>, a: u64) -> bool {
+        r.is_some_and(|(s, e)| s <= a && a < e)
+    }
+
+    /// Constant data: `.rodata` outside `__ro_after_init`.
+    fn is_const(&self, a: u64) -> bool {
+        Self::within(self.rodata, a) && !Self::within(self.ro_after_init, a)
+    }
+
+    /// The kind of a variable of `section` at `addr`.
+    fn kind(&self, section: &str, addr: u64) -> VarKind {
+        if self.is_const(addr) {
+            VarKind::Const
+        } else if Self::within(self.ro_after_init, addr)
+            || [".data", ".bss", ".tbss", ".tdata", ".brk"]
+                .iter()
+                .any(|p| section.starts_with(p))
+        {
+            VarKind::State
+        } else if section.starts_with(".rodata") {
+            VarKind::Const
+        } else {
+            VarKind::Other
+        }
+    }
+}
+
 /// Whether the 4 bytes at `addr` are the rel32 operand of a call/jmp/jcc.
 fn is_branch_operand(texts: &[(u64, &[u8])], addr: u64) -> bool {
     for &(a, d) in texts {
@@ -460,19 +548,33 @@ fn read_dwarf(
     let mut units = dwarf.units();
     let mut files: BTreeMap<FuncId, (String, u32)> = BTreeMap::new();
     let mut var_files: BTreeMap<usize, String> = BTreeMap::new();
+    let mut decls: Vec<(Vec<usize>, Decl)> = Vec::new();
     while let Some(header) = units.next()? {
         let unit = dwarf.unit(header)?;
+        let unit_key = statics::unit_key(&normalize(
+            &unit
+                .name
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            &src,
+        ));
         let mut entries = unit.entries();
         // Stack of (depth, function id) of enclosing out-of-line functions.
         let mut depth = 0isize;
         let mut enclosing: Vec<(isize, FuncId)> = Vec::new();
+        let mut scopes = Scopes::default();
         while let Some((delta, entry)) = entries.next_dfs()? {
             depth += delta;
             while enclosing.last().is_some_and(|&(d, _)| d >= depth) {
                 enclosing.pop();
             }
+            scopes.enter(depth);
             match entry.tag() {
                 gimli::DW_TAG_subprogram => {
+                    scopes.push(
+                        depth,
+                        statics::die_name(&dwarf, &unit, entry).unwrap_or_default(),
+                    );
                     // Out-of-line code: low_pc, or ranges when the function
                     // was split (hot part + `.cold` part).
                     let mut ids = Vec::new();
@@ -510,6 +612,23 @@ fn read_dwarf(
                             var_files.entry(v).or_insert_with(|| f.clone());
                         }
                     }
+                    let ids = vars.all_at(address);
+                    if let (false, Some(name)) =
+                        (ids.is_empty(), statics::die_name(&dwarf, &unit, entry))
+                    {
+                        let (line, column) = statics::decl_position(&unit, entry);
+                        decls.push((
+                            ids.to_vec(),
+                            Decl {
+                                unit: unit_key.clone(),
+                                scope: scopes.current().to_string(),
+                                name,
+                                line,
+                                column,
+                                seq: decls.len(),
+                            },
+                        ));
+                    }
                 }
                 gimli::DW_TAG_inlined_subroutine => {
                     let Some(&(_, into)) = enclosing.last() else {
@@ -543,6 +662,16 @@ fn read_dwarf(
     }
     for (id, f) in var_files {
         g.vars[id].file = f;
+    }
+    // A variable described twice (an abstract and a concrete DIE) keeps
+    // its first description.
+    let mut seen = BTreeSet::new();
+    decls.retain(|(ids, _)| seen.insert(ids[0]));
+    let just: Vec<Decl> = decls.iter().map(|(_, d)| d.clone()).collect();
+    for ((ids, _), key) in decls.iter().zip(statics::rank(&just)) {
+        for &v in ids {
+            g.vars[v].decl = key.clone();
+        }
     }
     // Functions without DWARF (assembly) keep an empty file.
     Ok(())
@@ -667,11 +796,17 @@ struct ops { void (*tick)(int); };
 void helper2(int x);
 static NI int pick(int x) { return x * 3; }
 NI void schedule(int x) { helper2(pick(x)); }
-NI void task_tick(int x) { (void)pick(x + 1); }
+static int state_counter;
+static const int weights[4] = { 1, 2, 3, 4 };
+static NI void bump(int i) { state_counter += weights[i & 3]; }
+NI void task_tick(int x) { bump(pick(x + 1)); }
 const struct ops fair_ops = { .tick = task_tick };
 NI long __x64_sys_sched_yield(int x) { schedule(x); return 0; }
 static inline int inlined_only(int x) { return x + 40; }
 NI void helper2(int x) { asm volatile("" :: "r"(inlined_only(x))); }
+struct lock_class_key { char k[16]; };
+void lock_init(void *l, const char *name, struct lock_class_key *key);
+NI void init_lock(void *l) { static struct lock_class_key __key; lock_init(l, "&l->lock", &__key); }
 "#;
 
     const OTHER: &str = r#"
@@ -681,7 +816,12 @@ void helper2(int x);
 void schedule(int x);
 long __x64_sys_sched_yield(int x);
 __attribute__((noinline)) void outsider(int x) { helper2(x); }
+struct lock_class_key;
+void lock_init(void *l, const char *name, struct lock_class_key *key) { asm volatile("" :: "r"(l), "r"(name), "r"(key)); }
+void init_lock(void *l);
+static long a_lock;
 void entry(void) {
+    init_lock(&a_lock);
     schedule(1);
     outsider(2);
     fair_ops.tick(3);
@@ -743,6 +883,37 @@ void entry(void) {
             .iter()
             .any(|i| i.name == "inlined_only" && i.into == id("helper2")));
 
+        // Variables: where the source declares them, their kind, and
+        // whether code takes their address or only reads and writes them.
+        let var = |n: &str| {
+            g.vars
+                .iter()
+                .position(|v| v.name == n || v.name.starts_with(&format!("{n}.")))
+                .unwrap_or_else(|| panic!("{n}"))
+        };
+        let key = &g.vars[var("__key")];
+        assert_eq!(
+            (
+                key.decl.unit.as_str(),
+                key.decl.scope.as_str(),
+                key.decl.name.as_str()
+            ),
+            ("kernel/sched/core.c", "init_lock", "__key")
+        );
+        assert_eq!(key.kind, VarKind::State);
+        assert_eq!(g.vars[var("weights")].kind, VarKind::Const);
+        assert_eq!(g.vars[var("state_counter")].decl.scope, "");
+        assert!(g.var_addr_taken.contains(&(id("init_lock"), var("__key"))));
+        assert!(g.var_refs.contains(&(id("bump"), var("state_counter"))));
+        assert!(!g
+            .var_addr_taken
+            .contains(&(id("bump"), var("state_counter"))));
+        assert!(!g.var_addr_taken.contains(&(id("bump"), var("weights"))));
+        assert!(
+            g.const_refs.iter().any(|&(f, _)| f == id("init_lock")),
+            "the lock's name is taken by init_lock"
+        );
+
         let b = config::parse(
             "files = [\"kernel/sched/core.c\"]\n\
              interface_prefixes = [\"__x64_sys_\"]\n\
@@ -758,6 +929,12 @@ void entry(void) {
         assert_eq!(class("helper2"), Class::External);
         assert!(!c.class.contains_key(&id("outsider")));
         assert!(c.errors.is_empty(), "{:?}", c.errors);
+        // The key (address taken) and the counter (state) are vmlinux's;
+        // the constant table the module only reads is its own.
+        use crate::boundary::algo::DataClass;
+        assert_eq!(c.data[&var("__key")], DataClass::Shared);
+        assert_eq!(c.data[&var("state_counter")], DataClass::Shared);
+        assert_eq!(c.data[&var("weights")], DataClass::Private);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
