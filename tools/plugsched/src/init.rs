@@ -30,7 +30,7 @@ use crate::boundary::{
         DataClass,
         Graph, //
     },
-    config,
+    bindings, config,
     extract::{
         self,
         FnInfo, //
@@ -38,6 +38,7 @@ use crate::boundary::{
     vmlinux,
 };
 use crate::file;
+use crate::klp;
 use crate::springboard;
 
 /// One classified function or variable in boundary.json.
@@ -112,6 +113,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     write_manifest(work, &g, &c)?;
     write_sympos(work, &g, &c)?;
     write_shared_vars(work, &g, &c)?;
+    write_bindings(&vml, kdir, work, &g, &c, &boundary)?;
 
     // Extraction: the boundary files, rewritten, under WORKDIR.
     progress("extracting module sources");
@@ -434,6 +436,51 @@ fn write_springboard(vml: &Path, work: &Path) -> Result<()> {
     write_if_changed(
         &work.join("kernel/sched/springboard-vmlinux.h"),
         &springboard::header(&facts),
+    )
+}
+
+/// Write `WORKDIR/bindings.json` (see `boundary::bindings`): what the
+/// module's scheduler must take from vmlinux at object level, statics and
+/// string literals (`plugsched bind-data`).
+fn write_bindings(
+    vml: &Path,
+    kdir: &Path,
+    work: &Path,
+    g: &Graph,
+    c: &Classification,
+    boundary: &Boundary,
+) -> Result<()> {
+    use object::{
+        Object,
+        ObjectSection, //
+    };
+    let map_path = kdir.join("System.map");
+    let text = std::fs::read_to_string(&map_path)
+        .with_context(|| format!("cannot read {}", map_path.display()))?;
+    let map = klp::SymbolMap::parse(&text).with_context(|| format!("{}", map_path.display()))?;
+    let image = file::map(vml)?;
+    let obj = object::File::parse(&*image)?;
+    let sec = obj
+        .section_by_name(".rodata")
+        .with_context(|| format!("{}: no .rodata", vml.display()))?;
+    let rodata = bindings::Rodata {
+        addr: sec.address(),
+        bytes: sec.data()?,
+    };
+    let b = bindings::Bindings {
+        statics: bindings::statics(g, c, &map, &rodata),
+        strings: bindings::strings(g, &|f| c.class.contains_key(&f), &rodata, &map),
+        module_private: boundary.module_private.iter().cloned().collect(),
+    };
+    println!(
+        "bindings: {} statics of the scheduler's units ({} the module must take from vmlinux), {} string literals",
+        b.statics.len(),
+        b.statics.iter().filter(|s| s.binds()).count(),
+        b.strings.len()
+    );
+    write_if_changed(
+        &work.join("bindings.json"),
+        &serde_json::to_string_pretty(&b)?,
     )
 }
 

@@ -97,6 +97,21 @@ impl SymbolMap {
     pub fn get(&self, name: &str) -> &[MapSym] {
         self.by_name.get(name).map_or(&[], |v| v.as_slice())
     }
+
+    /// Every symbol, by name (in no particular order).
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &MapSym)> {
+        self.by_name
+            .iter()
+            .flat_map(|(n, v)| v.iter().map(move |s| (n.as_str(), s)))
+    }
+
+    /// The sympos of the symbol `name` at `addr` (0 when the name is
+    /// unique), if there is one.
+    pub fn sympos_at(&self, name: &str, addr: u64) -> Option<u64> {
+        let c = self.get(name);
+        let i = c.iter().position(|s| s.addr == addr)?;
+        Some(if c.len() == 1 { 0 } else { i as u64 + 1 })
+    }
 }
 
 /// Names exported by vmlinux, from `Module.symvers`

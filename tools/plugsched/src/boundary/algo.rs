@@ -177,6 +177,11 @@ pub struct Boundary {
     /// in-boundary headers (`plugsched layout-check`): `rq` for
     /// `struct rq`, `union foo` for a union.
     pub shared_types: BTreeSet<String>,
+    /// Variables and functions of the module's own (not vmlinux's) whose
+    /// address the module's code takes but which cannot outlive it, each
+    /// listed with the reason (`name` or `function:name`; `plugsched
+    /// bind-data` refuses any other whose address leaves the module).
+    pub module_private: BTreeSet<String>,
 }
 
 /// The class of an in-boundary function.

@@ -26,6 +26,8 @@ struct Raw {
     stay_in_vmlinux: Vec<String>,
     #[serde(default)]
     shared_types: Vec<String>,
+    #[serde(default)]
+    module_private: Vec<String>,
 }
 
 /// Parse a boundary config.
@@ -43,6 +45,7 @@ pub fn parse(text: &str) -> Result<Boundary> {
         private: raw.private.into_iter().collect(),
         stay_in_vmlinux: raw.stay_in_vmlinux.into_iter().collect(),
         shared_types: raw.shared_types.into_iter().collect(),
+        module_private: raw.module_private.into_iter().collect(),
     })
 }
 

@@ -5,6 +5,7 @@
 //! which it redirects, which stay in vmlinux.
 
 pub mod algo;
+pub mod bindings;
 pub mod config;
 pub mod extract;
 pub mod statics;
