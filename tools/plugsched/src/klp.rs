@@ -212,17 +212,49 @@ fn sympos_of(
     ))
 }
 
-/// Convert `ko` in memory.  Returns the new file and what was converted.
 /// Undefined symbols named with this prefix always mean the vmlinux symbol
 /// after it, even where the module has its own symbol of that name (the
-/// `__schedule` split jumps into vmlinux's `__schedule`).
+/// `__schedule` split jumps into vmlinux's `__schedule`).  A `,N` suffix
+/// gives the sympos (`__plugsched_vmlinux___key.9,2`: `plugsched
+/// bind-data` names vmlinux's statics so, dots and all).
 pub const VMLINUX_PREFIX: &str = "__plugsched_vmlinux_";
 
 /// The vmlinux name an undefined symbol of the module refers to.
 fn vmlinux_name(name: &str) -> &str {
-    name.strip_prefix(VMLINUX_PREFIX).unwrap_or(name)
+    match name.strip_prefix(VMLINUX_PREFIX) {
+        Some(rest) => rest.split_once(',').map_or(rest, |(n, _)| n),
+        None => name,
+    }
 }
 
+/// The sympos an undefined symbol's name gives (`,N` after an explicit
+/// vmlinux name), if any.
+fn named_sympos(name: &str) -> Option<Result<u64, String>> {
+    let (_, pos) = name.strip_prefix(VMLINUX_PREFIX)?.split_once(',')?;
+    Some(
+        pos.parse()
+            .map_err(|_| format!("'{name}': bad sympos '{pos}'")),
+    )
+}
+
+/// The vmlinux symbol named with its sympos: it must exist there.
+fn given_sympos(name: &str, pos: u64, map: &SymbolMap) -> Result<(u64, char), String> {
+    let cands = map.get(name);
+    let ok = if pos == 0 {
+        cands.len() == 1
+    } else {
+        pos as usize <= cands.len()
+    };
+    if !ok {
+        return Err(format!(
+            "'{name}': sympos {pos} given, but vmlinux has {} symbol(s) of that name",
+            cands.len()
+        ));
+    }
+    Ok((pos, cands[(pos as usize).max(1) - 1].kind))
+}
+
+/// Convert `ko` in memory.  Returns the new file and what was converted.
 pub fn convert(
     ko: Vec<u8>,
     map: &SymbolMap,
@@ -242,7 +274,11 @@ pub fn convert(
         {
             continue;
         }
-        match sympos_of(vmlinux_name(&s.name), map, hints) {
+        let decided = match named_sympos(&s.name) {
+            Some(pos) => pos.and_then(|p| given_sympos(vmlinux_name(&s.name), p, map)),
+            None => sympos_of(vmlinux_name(&s.name), map, hints),
+        };
+        match decided {
             Ok(p) => {
                 chosen.insert(i, p);
             }
@@ -412,6 +448,22 @@ mod tests {
         assert_eq!(vmlinux_name("__plugsched_vmlinux___schedule"), "__schedule");
         assert_eq!(vmlinux_name("__schedule"), "__schedule");
         assert_eq!(vmlinux_name("__plugsched_foo"), "__plugsched_foo");
+        assert_eq!(vmlinux_name("__plugsched_vmlinux___key.9,2"), "__key.9");
+        assert_eq!(named_sympos("__plugsched_vmlinux___key.9,2"), Some(Ok(2)));
+        assert_eq!(named_sympos("__plugsched_vmlinux___schedule"), None);
+        assert!(named_sympos("__plugsched_vmlinux_x,y").unwrap().is_err());
+        let map = SymbolMap::parse(
+            "ffffffff83000010 b __key.9
+ffffffff83000020 b __key.9
+ffffffff83000030 b once
+",
+        )
+        .unwrap();
+        assert_eq!(given_sympos("__key.9", 2, &map), Ok((2, 'b')));
+        assert_eq!(given_sympos("once", 0, &map), Ok((0, 'b')));
+        assert!(given_sympos("__key.9", 0, &map).is_err());
+        assert!(given_sympos("__key.9", 3, &map).is_err());
+        assert!(given_sympos("gone", 1, &map).is_err());
     }
 
     #[test]
