@@ -138,6 +138,13 @@ pub struct RelaSection {
     pub target_flags: u64,
 }
 
+impl RelaSection {
+    /// Its index in the file's section table.
+    pub fn index(&self) -> usize {
+        self.id.index() + 1
+    }
+}
+
 /// A relocatable ELF64 LE file being edited.  Symbols and sections are
 /// named by their index in the file, as [`symbols`] and relocations do;
 /// the builder numbers them in file order from 0, the null entry left out.
@@ -247,6 +254,19 @@ impl<'d> Elf<'d> {
         let old = self.relocations_mut(s);
         assert_eq!(old.len(), new.len());
         *old = new;
+    }
+
+    /// Add an undefined global symbol named `name`; returns its index (the
+    /// builder writes the locals first, relocations follow their symbols).
+    pub fn add_undefined(&mut self, name: String) -> usize {
+        let s = self.builder.symbols.add();
+        s.name = name.into_bytes().into();
+        s.st_info = (object::elf::STB_GLOBAL << 4) | object::elf::STT_NOTYPE;
+        s.section = None;
+        s.st_shndx = SHN_UNDEF;
+        let id = s.id();
+        self.symbols.push(id);
+        self.symbols.len()
     }
 
     /// Give symbol `idx` a new name, keeping where it is defined.

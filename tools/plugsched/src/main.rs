@@ -11,6 +11,7 @@ use clap::{
     Subcommand, //
 };
 
+mod bind;
 mod boundary;
 mod cmd;
 mod elf;
@@ -77,6 +78,18 @@ enum Command {
     /// missing, ambiguous or only a compiler clone.  A converted module is
     /// left as it is.
     KlpConvert(cmd::klp_convert::Args),
+    /// Make the module's scheduler use vmlinux's data, or refuse it.
+    ///
+    /// In IN.o (the ld -r of the scheduler's objects), redirects every
+    /// reference to a static that is vmlinux's (bindings.json: its unit,
+    /// function, name and rank) and to a string literal vmlinux has whose
+    /// address leaves the module, to undefined
+    /// `__plugsched_vmlinux_NAME,SYMPOS` symbols that klp-convert binds;
+    /// writes OUT.o.  Exits 1 naming every variable or function of the
+    /// module's own whose address leaves its code (passed to vmlinux,
+    /// stored outside the module, ...) and every shared static whose size
+    /// differs from vmlinux's.
+    BindData(bind::Args),
 }
 
 impl Command {
@@ -89,6 +102,7 @@ impl Command {
             Command::SpringboardCheck(_) => "springboard-check",
             Command::LayoutCheck(_) => "layout-check",
             Command::KlpConvert(_) => "klp-convert",
+            Command::BindData(_) => "bind-data",
         }
     }
 
@@ -101,6 +115,7 @@ impl Command {
             Command::SpringboardCheck(a) => cmd::springboard_check::run(a),
             Command::LayoutCheck(a) => layout::run(a),
             Command::KlpConvert(a) => cmd::klp_convert::run(a),
+            Command::BindData(a) => bind::run(a),
         }
     }
 }
@@ -139,7 +154,8 @@ mod tests {
                 "prefix-globals",
                 "springboard-check",
                 "layout-check",
-                "klp-convert"
+                "klp-convert",
+                "bind-data"
             ]
         );
         for c in cli.get_subcommands() {
@@ -172,6 +188,7 @@ mod tests {
         ok("plugsched layout-check --partial --config b.toml --list vmlinux a.o");
         ok("plugsched klp-convert --system-map S --symvers M --sympos P plugsched.ko");
         ok("plugsched klp-convert --system-map S --symvers M plugsched.ko");
+        ok("plugsched bind-data --bindings B/bindings.json sched.o.tmp sched.o.bound");
     }
 
     #[test]
@@ -187,6 +204,8 @@ mod tests {
             "plugsched layout-check vmlinux",
             "plugsched klp-convert --symvers M plugsched.ko",
             "plugsched klp-convert --system-map S --symvers M",
+            "plugsched bind-data sched.o.tmp sched.o.bound",
+            "plugsched bind-data --bindings B in.o",
         ] {
             assert!(
                 Cli::try_parse_from(line.split_whitespace()).is_err(),

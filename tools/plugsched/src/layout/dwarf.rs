@@ -126,7 +126,7 @@ fn decl_file(
 
 /// The bytes of one DWARF section: as they are in a linked file, with the
 /// relocations applied in a relocatable one.
-fn load_section<'d>(obj: &object::File<'d>, id: SectionId) -> Result<Cow<'d, [u8]>> {
+pub(crate) fn load_section<'d>(obj: &object::File<'d>, id: SectionId) -> Result<Cow<'d, [u8]>> {
     let Some(sec) = obj.section_by_name(id.name()) else {
         return Ok(Cow::Borrowed(&[]));
     };
