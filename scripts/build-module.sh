@@ -57,6 +57,9 @@ ps_in_root -C "$PS_TOP" "make -C $KDIR M=$PS_TOP MO=$out $extra $sched_args CLIP
 	ps_die "module build for $target failed"
 }
 grep -E '^ +((CLIPPY|RUSTC|CC|LD|BTF) \[M\]|BINDGEN )' "$out/build.log" | sed 's/^ */    /' >&2 || true
+# (Printed when the scheduler's object was linked again.)
+bound=$(grep -h '^bind-data: ' "$out/build.log" | tail -n 1 || true)
+[ -z "$bound" ] || ps_info "$bound"
 # Targets without CONFIG_WERROR (Debian's) would only warn: fail here too.
 other=$( (grep -E 'WARNING: modpost:|warning: objtool:|^warning:' "$out/build.log" || true) |
 	grep -vE "undefined!$|suppressed [0-9]+ unresolved symbol warnings" || true)
