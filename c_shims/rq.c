@@ -428,5 +428,6 @@ unsigned long plugsched_module_pointers(void)
 #endif
 	}
 	rcu_read_unlock();
-	return n;
+	/* Lock keys and names, IPI callbacks (escape.c). */
+	return n + plugsched_module_lock_pointers();
 }

@@ -77,6 +77,10 @@ unsigned long plugsched_module_pointers(void);
 void plugsched_module_text(unsigned long *base, unsigned long *size);
 void plugsched_pin_module(void);
 
+/* c_shims/escape.c */
+unsigned long plugsched_module_lock_pointers(void);
+void plugsched_rcu_barrier(void);
+
 /* tests-kunit/support.c (KUnit builds only) */
 struct kunit;
 int plugsched_test_defer(struct kunit **test, void (*action)(void *), void *ctx);

@@ -469,6 +469,13 @@ pub(crate) fn pin_module() {
     unsafe { bindings::plugsched_pin_module() };
 }
 
+/// Wait until every RCU callback queued so far has run (`rcu_barrier`).
+/// Sleeps.
+pub(crate) fn rcu_barrier() {
+    // SAFETY: Process context (module exit); no lock held.
+    unsafe { bindings::plugsched_rcu_barrier() };
+}
+
 /// Nanoseconds from the local CPU clock (`local_clock`).  NMI-safe.
 pub(crate) fn local_clock() -> u64 {
     // SAFETY: No preconditions.

@@ -99,6 +99,9 @@ impl Drop for Plugsched {
         drop(self.sysfs.take());
         live::shutdown();
         selftest::shutdown();
+        // The module's memory goes next: no RCU callback queued while it
+        // was live may still be pending.
+        kapi::rcu_barrier();
         pr_info!(
             "unloading, state {}\n",
             state::current().name().to_str().unwrap_or("?")

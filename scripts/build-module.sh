@@ -73,6 +73,9 @@ if [ -n "$sched_args" ]; then
 	objs=$(sed -n 's/^plugsched-sched-parts := //p' "$PS_TOP/$rel/Kbuild.sched" |
 		sed "s|\$(PLUGSCHED_SCHED)|$out/$rel|g")
 	[ -n "$objs" ] || ps_die "no scheduler objects listed in $rel/Kbuild.sched"
+	# The shims that mirror a scheduler type of a .c file (escape.c:
+	# core.c's struct tick_work) are checked against vmlinux too.
+	objs="$objs $out/c_shims/escape.o"
 	"$PS_TOP/scripts/host-tools.sh" layout-check --config "$PS_TOP/boundary/linux-7.3.toml" \
 		"$KDIR/vmlinux.unstripped" $objs >"$out/layout.log" 2>&1 || {
 		cat "$out/layout.log" >&2
