@@ -14,7 +14,8 @@
 #      the loaded module: every kernel symbol it uses is bound), live (the
 #      whole-scheduler upgrade and rollback, 12 cycles under a mixed workload),
 #      natural (plain insmod: upgrade at load, KUnit suites run against the
-#      live module scheduler, rmmod returns)
+#      live module scheduler, rmmod returns), safety, escape (module state
+#      left in long-lived kernel objects)
 #   4. harness self-test: a run with a failing case must be rejected
 #   5. Debian's stock kernel: build plugsched.ko for it; the same scenarios
 #
@@ -51,10 +52,10 @@ for target in ${PLUGSCHED_TARGETS:-test debian}; do
 		scens="basic engine"
 		# The extracted scheduler needs the boundary analysis, which needs
 		# the target's vmlinux with DWARF and relocations (our test kernel).
-		[ -e "$PS_TOP/build/$target/has-sched" ] && scens="$scens extracted live safety natural"
+		[ -e "$PS_TOP/build/$target/has-sched" ] && scens="$scens extracted live safety natural escape"
 		for scen in $scens; do
 			t=300
-			case $scen in live | safety) t=900 ;; esac
+			case $scen in live | safety | escape) t=900 ;; esac
 			step "$target kernel: $scen" "$PS_TOP/scripts/qemu-run.sh" --target "$target" --timeout $t "$PS_TOP/tests-e2e/$scen"
 		done
 		if [ "$target" = test ]; then
