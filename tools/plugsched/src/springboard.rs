@@ -182,7 +182,7 @@ pub fn prologue(
 }
 
 /// Registers a call may clobber (SysV ABI, kernel).
-const CALL_CLOBBERED: [Register; 9] = [
+pub const CALL_CLOBBERED: [Register; 9] = [
     Register::RAX,
     Register::RCX,
     Register::RDX,

@@ -42,6 +42,7 @@ use super::module::{
     Module,
     Target, //
 };
+use crate::springboard::CALL_CLOBBERED;
 
 /// Calls followed into the module's functions (and back to callers).
 pub const MAX_DEPTH: u32 = 6;
@@ -103,17 +104,6 @@ pub const ARGS: [Register; 6] = [
     Register::RCX,
     Register::R8,
     Register::R9,
-];
-const CALLER_SAVED: [Register; 9] = [
-    Register::RAX,
-    Register::RCX,
-    Register::RDX,
-    Register::RSI,
-    Register::RDI,
-    Register::R8,
-    Register::R9,
-    Register::R10,
-    Register::R11,
 ];
 
 /// Bit of a general-purpose register (any width), if it is one.
@@ -458,7 +448,7 @@ impl<'m> Follow<'m> {
                 }
             }
         }
-        st.regs &= !bits(&CALLER_SAVED);
+        st.regs &= !bits(&CALL_CLOBBERED);
         if result {
             st.regs |= bits(&[Register::RAX]);
         }
