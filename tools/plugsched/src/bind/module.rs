@@ -357,21 +357,11 @@ pub fn static_keys(data: &[u8], m: &Module) -> Result<BTreeMap<usize, StaticKey>
                     let Some(sym) = location_symbol(e, &info_start, &relas, m) else {
                         continue;
                     };
-                    let Some(name) = statics::die_name(&dwarf, &unit, e) else {
+                    let seq = found.len();
+                    let Some(d) = Decl::of(&dwarf, &unit, &unit_key, &scopes, e, seq) else {
                         continue;
                     };
-                    let (line, column) = statics::decl_position(&unit, e);
-                    found.push((
-                        sym,
-                        Decl {
-                            unit: unit_key.clone(),
-                            scope: scopes.current().to_string(),
-                            name,
-                            line,
-                            column,
-                            seq: found.len(),
-                        },
-                    ));
+                    found.push((sym, d));
                 }
                 _ => {}
             }

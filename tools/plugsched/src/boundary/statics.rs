@@ -64,6 +64,31 @@ pub struct Decl {
     pub seq: usize,
 }
 
+impl Decl {
+    /// The identity of the variable DIE `entry` declared in unit `unit`
+    /// (its key `unit_key`) inside `scopes`, visited `seq`-th; `None` if
+    /// it has no name.
+    pub fn of(
+        dwarf: &gimli::Dwarf<R<'_>>,
+        unit: &gimli::Unit<R<'_>>,
+        unit_key: &str,
+        scopes: &Scopes,
+        entry: &gimli::DebuggingInformationEntry<'_, '_, R<'_>>,
+        seq: usize,
+    ) -> Option<Self> {
+        let name = die_name(dwarf, unit, entry)?;
+        let (line, column) = decl_position(unit, entry);
+        Some(Decl {
+            unit: unit_key.to_string(),
+            scope: scopes.current().to_string(),
+            name,
+            line,
+            column,
+            seq,
+        })
+    }
+}
+
 /// The unit key of a compilation unit name: from `kernel/sched/` on, with
 /// the module's `mod_` unity files named as vmlinux's; other units as given.
 pub fn unit_key(cu: &str) -> String {

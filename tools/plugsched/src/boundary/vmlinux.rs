@@ -613,21 +613,12 @@ fn read_dwarf(
                         }
                     }
                     let ids = vars.all_at(address);
-                    if let (false, Some(name)) =
-                        (ids.is_empty(), statics::die_name(&dwarf, &unit, entry))
+                    let seq = decls.len();
+                    if let Some(d) = (!ids.is_empty())
+                        .then(|| Decl::of(&dwarf, &unit, &unit_key, &scopes, entry, seq))
+                        .flatten()
                     {
-                        let (line, column) = statics::decl_position(&unit, entry);
-                        decls.push((
-                            ids.to_vec(),
-                            Decl {
-                                unit: unit_key.clone(),
-                                scope: scopes.current().to_string(),
-                                name,
-                                line,
-                                column,
-                                seq: decls.len(),
-                            },
-                        ));
+                        decls.push((ids.to_vec(), d));
                     }
                 }
                 gimli::DW_TAG_inlined_subroutine => {
