@@ -69,7 +69,7 @@ int plugsched_rq_check(void)
  */
 struct plugsched_rq_entry {
 	struct task_struct *p;
-	s64 lag;			/* fair: avg_vruntime - vruntime, before */
+	s64 lag;			/* fair: lag before, weighted (lag_i) */
 	unsigned long util, load;	/* fair: PELT averages, before */
 };
 
@@ -205,17 +205,29 @@ static void plugsched_rq_finish_delayed(struct rq *rq, struct plugsched_rq_buf *
 }
 
 /*
+ * A fair entity's weight in the queue's average, as a u64 (se->h_load: in
+ * 7.3's flattened EEVDF, a task of a task group weighs its share of the
+ * group's load on this CPU).
+ */
+static u64 plugsched_fair_weight(struct sched_entity *se)
+{
+	return se->h_load.weight;
+}
+
+/*
  * Dequeue every recorded task with DEQUEUE_SAVE | DEQUEUE_MOVE, in order,
  * noting for each fair task what the rebuild should give back: its lag
- * against the queue's average vruntime before the first dequeue, and its
- * PELT averages as its dequeue left them (brought up to date).
+ * lag_i = w_i * (V - v_i) against the whole queue before the first
+ * dequeue, less what its dequeue clamps (the limit any DEQUEUE_SAVE
+ * applies), and its PELT averages as its dequeue left them.  The sum of
+ * the lags of a queue is zero, whatever the weights.
  */
 static void plugsched_rq_dequeue_all(struct rq *rq, struct plugsched_rq_buf *buf,
 				     struct plugsched_rq_stats *st)
 {
 	u64 avg = avg_vruntime(&rq->cfs);
 	unsigned int i;
-	s64 lag;
+	s64 lag, clamp;
 
 	for (i = 0; i < buf->len; i++) {
 		struct plugsched_rq_entry *e = &buf->tasks[i];
@@ -231,10 +243,11 @@ static void plugsched_rq_dequeue_all(struct rq *rq, struct plugsched_rq_buf *buf
 		dequeue_task(rq, e->p, DEQUEUE_SAVE | DEQUEUE_MOVE | DEQUEUE_NOCLOCK);
 		e->util = se->avg.util_avg;
 		e->load = se->avg.load_avg;
-		/* What the dequeue's clamp of the saved lag took away. */
-		if (plugsched_is_fair(e->p))
-			st->lag_clamp_max = max(st->lag_clamp_max,
-						plugsched_abs_diff(lag, se->vlag));
+		if (!plugsched_is_fair(e->p))
+			continue;
+		clamp = lag - se->vlag;
+		st->lag_clamp_max = max(st->lag_clamp_max, plugsched_abs_diff(clamp, 0));
+		e->lag = (e->lag - clamp) * (s64)plugsched_fair_weight(se);
 	}
 }
 
@@ -277,13 +290,16 @@ out:
 /*
  * After the rebuild: how far each fair task's lag and PELT averages moved,
  * the largest and the sum (Documentation/live-update.rst, "What a switch
- * keeps").
+ * keeps").  Lags are compared weighted, lag_i = w_i * (V - v_i), and
+ * reported in ns of a nice-0 task: a weight change keeps lag_i and
+ * rescales V - v_i, as in reweight_eevdf().
  */
 static void plugsched_rq_fair_drift(struct rq *rq, struct plugsched_rq_buf *buf,
 				    struct plugsched_rq_stats *st)
 {
 	u64 avg = avg_vruntime(&rq->cfs), d;
 	unsigned int i;
+	s64 lag;
 
 	for (i = 0; i < buf->len; i++) {
 		struct plugsched_rq_entry *e = &buf->tasks[i];
@@ -292,7 +308,11 @@ static void plugsched_rq_fair_drift(struct rq *rq, struct plugsched_rq_buf *buf,
 		if (!plugsched_is_fair(e->p))
 			continue;
 		st->fair++;
-		d = plugsched_abs_diff((s64)(avg - se->vruntime), e->lag);
+#ifdef CONFIG_FAIR_GROUP_SCHED
+		st->grouped += !!se->parent;
+#endif
+		lag = (s64)(avg - se->vruntime) * (s64)plugsched_fair_weight(se);
+		d = div64_u64(plugsched_abs_diff(lag, e->lag), NICE_0_LOAD);
 		st->lag_drift_sum += d;
 		st->lag_drift_max = max(st->lag_drift_max, d);
 		d = plugsched_abs_diff(se->avg.util_avg, e->util);
@@ -303,22 +323,74 @@ static void plugsched_rq_fair_drift(struct rq *rq, struct plugsched_rq_buf *buf,
 }
 
 /*
+ * Where the queue's fair tasks are going, while the rebuild puts them back
+ * one by one (last out, first in): the sum of their lags lag_j and of
+ * their weights w_j.  Were each at its lag, v_j = V0 - lag_j / w_j for one
+ * V0, the queue's average would be V0 - lag_sum / weight_sum.
+ */
+struct plugsched_fair_refill {
+	s64 lag_sum;
+	u64 weight_sum;
+};
+
+/*
+ * Enqueue fair task @e->p so that it gets its lag back: each enqueue
+ * computes the task's weight anew (a task of a task group weighs its share
+ * of the group's load, which grows as the group's tasks come back), and
+ * place_entity() gives a task its saved V - v_i against the queue it
+ * joins.  With unchanged weights the saved V - v_i is right; otherwise the
+ * task is placed again, once its new weight w is known, at
+ *
+ *   V - v_i = lag_i / w - lag_sum / weight_sum
+ *
+ * (sums over the tasks back so far, itself included): every task then
+ * sits at v_j = V0 - lag_j / w_j for the same V0, so every lag is kept
+ * once the queue is whole.  The dequeue/enqueue of the second placement
+ * gives the same weight again: nothing else changed in between.
+ */
+static void plugsched_rq_enqueue_fair(struct rq *rq, struct plugsched_rq_entry *e,
+				      struct plugsched_fair_refill *r,
+				      struct plugsched_rq_stats *st)
+{
+	const int flags = ENQUEUE_RESTORE | ENQUEUE_MOVE | ENQUEUE_NOCLOCK;
+	struct sched_entity *se = &e->p->se;
+	s64 want, now;
+	u64 w;
+
+	enqueue_task(rq, e->p, flags);
+	w = plugsched_fair_weight(se);
+	r->lag_sum += e->lag;
+	r->weight_sum += w;
+	want = div64_s64(e->lag, w) - div64_s64(r->lag_sum, r->weight_sum);
+	now = (s64)(avg_vruntime(&rq->cfs) - se->vruntime);
+	if (plugsched_abs_diff(want, now) <= 1 || rq->cfs.curr)
+		return;
+	dequeue_task(rq, e->p, DEQUEUE_SAVE | DEQUEUE_MOVE | DEQUEUE_NOCLOCK);
+	se->vlag = want;
+	enqueue_task(rq, e->p, flags);
+	r->weight_sum += plugsched_fair_weight(se) - w;
+	st->replaced++;
+}
+
+/*
  * Refill this CPU's runqueue with the live (new) code: every task the clear
  * dequeued is enqueued again with ENQUEUE_RESTORE | ENQUEUE_MOVE.  Deadline
  * and RT tasks in the order the clear found them, each to the tail of its
  * queue, so every RT priority list and every set of equal deadlines keeps
- * its order.  Fair tasks in the reverse order: each lag was saved against
- * the queue of the tasks dequeued after it, and place_entity() restores a
- * lag against the queue it joins, so last out, first in gives every task
- * back its lag (up to the clamp every dequeue applies).  Tasks waiting on
- * a wake list are not queued yet (p->on_rq == 0); the new code's wake-up
- * path queues them after the rendezvous.
+ * its order.  Fair tasks in the reverse order, each with its lag
+ * (plugsched_rq_enqueue_fair()); then each is given the weight one
+ * dequeue/enqueue pair on the whole queue gives it (the class's
+ * reweight_task(), which keeps its lag and the queue's average).  Tasks
+ * waiting on a wake list are not queued yet (p->on_rq == 0); the new
+ * code's wake-up path queues them after the rendezvous.
  */
 void plugsched_rq_rebuild(struct plugsched_rq_stats *st)
 {
 	struct plugsched_rq_buf *buf = this_cpu_ptr(&plugsched_rq_buf);
 	const int flags = ENQUEUE_RESTORE | ENQUEUE_MOVE | ENQUEUE_NOCLOCK;
+	struct plugsched_fair_refill refill = {};
 	struct rq *rq = this_rq();
+	struct task_struct *p;
 	struct rq_flags rf;
 	unsigned int i;
 
@@ -340,9 +412,14 @@ void plugsched_rq_rebuild(struct plugsched_rq_stats *st)
 	}
 	for (i = buf->len; i-- > 0;) {
 		if (plugsched_is_fair(buf->tasks[i].p)) {
-			enqueue_task(rq, buf->tasks[i].p, flags);
+			plugsched_rq_enqueue_fair(rq, &buf->tasks[i], &refill, st);
 			st->enqueued++;
 		}
+	}
+	for (i = 0; i < buf->len; i++) {
+		p = buf->tasks[i].p;
+		if (plugsched_is_fair(p) && p->sched_class->reweight_task)
+			p->sched_class->reweight_task(rq, p, &p->se.load);
 	}
 	plugsched_rq_fair_drift(rq, buf, st);
 	buf->len = 0;

@@ -63,7 +63,9 @@ struct plugsched_rq_stats {
 	unsigned long finished_delayed;		/* delayed dequeues finished */
 	unsigned long enqueued;			/* by the rebuild */
 	unsigned long fair;			/* fair tasks rebuilt */
-	u64 lag_drift_max, lag_drift_sum;	/* |lag after - lag before| */
+	unsigned long grouped;			/* of them, in task groups */
+	unsigned long replaced;			/* placed again (new weight) */
+	u64 lag_drift_max, lag_drift_sum;	/* |lag after - before|, ns */
 	u64 util_drift_max, load_drift_max;	/* |PELT after - before| */
 	u64 lag_clamp_max;			/* lag the dequeues clamped */
 };

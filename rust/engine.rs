@@ -182,9 +182,14 @@ pub(crate) struct Stats {
 pub(crate) struct Drift {
     /// Fair tasks rebuilt.
     pub(crate) fair: usize,
-    /// Largest change of a lag (`avg_vruntime - vruntime`), virtual ns.
+    /// Of them, tasks of a task group (autogroup or cgroup).
+    pub(crate) grouped: usize,
+    /// Of them, tasks placed a second time because their weight changed.
+    pub(crate) replaced: usize,
+    /// Largest change of a lag (`w * (avg_vruntime - vruntime)`), in ns
+    /// of a nice-0 task.
     pub(crate) lag_max: u64,
-    /// Sum of the lag changes, virtual ns.
+    /// Sum of the lag changes, in ns of a nice-0 task.
     pub(crate) lag_sum: u64,
     /// Largest change of a PELT `util_avg`.
     pub(crate) util_max: u64,
@@ -197,6 +202,8 @@ pub(crate) struct Drift {
 impl Drift {
     fn add(&mut self, d: &SlotDrift) {
         self.fair += d.fair.load(Relaxed) as usize;
+        self.grouped += d.grouped.load(Relaxed) as usize;
+        self.replaced += d.replaced.load(Relaxed) as usize;
         self.lag_max = self.lag_max.max(d.lag_max.load(Relaxed));
         self.lag_sum += d.lag_sum.load(Relaxed);
         self.util_max = self.util_max.max(d.util_max.load(Relaxed));
@@ -208,6 +215,8 @@ impl Drift {
 /// [`Drift`] of one CPU, written by that CPU's rebuild.
 struct SlotDrift {
     fair: Atomic<u64>,
+    grouped: Atomic<u64>,
+    replaced: Atomic<u64>,
     lag_max: Atomic<u64>,
     lag_sum: Atomic<u64>,
     util_max: Atomic<u64>,
@@ -219,6 +228,8 @@ impl SlotDrift {
     const fn new() -> Self {
         SlotDrift {
             fair: Atomic::new(0),
+            grouped: Atomic::new(0),
+            replaced: Atomic::new(0),
             lag_max: Atomic::new(0),
             lag_sum: Atomic::new(0),
             util_max: Atomic::new(0),
@@ -229,6 +240,8 @@ impl SlotDrift {
 
     fn store(&self, st: &kapi::RqStats) {
         self.fair.store(st.fair as u64, Relaxed);
+        self.grouped.store(st.grouped as u64, Relaxed);
+        self.replaced.store(st.replaced as u64, Relaxed);
         self.lag_max.store(st.lag_drift_max, Relaxed);
         self.lag_sum.store(st.lag_drift_sum, Relaxed);
         self.util_max.store(st.util_drift_max, Relaxed);

@@ -129,9 +129,11 @@ fn log_stats(what: &str, s: &Stats, functions: usize) {
     );
     let d = &s.drift;
     pr_info!(
-        "{}: {} fair tasks rebuilt: lag moved by at most {} ns (sum {} ns; dequeue clamp up to {} ns), PELT util_avg by at most {}, load_avg by at most {}\n",
+        "{}: {} fair tasks rebuilt ({} in task groups, {} placed again): lag moved by at most {} ns (sum {} ns; dequeue clamp up to {} ns), PELT util_avg by at most {}, load_avg by at most {}\n",
         what,
         d.fair,
+        d.grouped,
+        d.replaced,
         d.lag_max,
         d.lag_sum,
         d.clamp_max,

@@ -24,12 +24,20 @@
 #  - churn_no_refusals: detached threads created and exiting on every CPU
 #    during CHURN_SWITCHES switches: every switch goes through, none is
 #    refused by the runqueue clear.
+#  - fair_lag_kept: CPU hogs in the root group and in two cgroups of
+#    different cpu.weight (their tasks' weights are shares of the group's
+#    load, recomputed as the rebuild refills the queue); over LAG_CYCLES
+#    upgrade + rollback cycles, every switch gives each fair task back its
+#    lag to within LAG_TOLERANCE_NS (the figure each switch logs: weighted
+#    lag, in ns of a nice-0 task), and task-group tasks were among them.
 . /lib/plugsched/ktap.sh
 
 RACE_ROUNDS=200		# enable writes of kprobe_race, at least
 RACE_PROBE_ROUNDS=20	# kprobe rounds meanwhile, at least
 FIFO_CYCLES=10		# upgrade + rollback cycles of fifo_order_kept
 CHURN_SWITCHES=50	# switches of churn_no_refusals
+LAG_CYCLES=5		# upgrade + rollback cycles of fair_lag_kept
+LAG_TOLERANCE_NS=100	# integer rounding of the placements, at most
 TRACED=__x64_sys_sched_get_priority_max	# a redirected, traceable function
 WAKE=try_to_wake_up			# a redirected function, every wake-up
 FAIR=pick_task_fair			# a redirected fair-class method
@@ -226,12 +234,49 @@ churn_switches() {
 	[ $n = $CHURN_SWITCHES ] && [ "$refused" = 0 ] && [ "$c1" -gt "$c0" ]
 }
 
-ktap_suite plugsched_safety 7
+# lag_hog GROUP NAME: a CPU hog in cgroup GROUP (/ = the root group).
+lag_hog() {
+	sh -c "echo \$\$ >/sys/fs/cgroup$1/cgroup.procs && exec hog $W/$2" >/dev/null &
+}
+
+# lag_lines: the fair-state line of every switch since the last dmesg -c.
+lag_lines() { dmesg | grep -o '[0-9]* fair tasks rebuilt.*lag moved by at most [0-9]* ns'; }
+
+fair_lag() {
+	local cg=/sys/fs/cgroup c=1 bad=0 n max grouped=0 l
+	mount -t cgroup2 none $cg 2>/dev/null
+	echo +cpu >$cg/cgroup.subtree_control
+	mkdir -p $cg/lag1 $cg/lag2
+	echo 100 >$cg/lag1/cpu.weight && echo 300 >$cg/lag2/cpu.weight || return 1
+	for n in 1 2 3; do lag_hog /lag1 l1h$n; done
+	for n in 1 2; do lag_hog /lag2 l2h$n; lag_hog "" r$n; done
+	sleep 1
+	dmesg -c >/dev/null
+	while [ $c -le $LAG_CYCLES ] && [ $bad = 0 ]; do
+		switch_to 1 && switch_to 0 || { echo "cycle $c refused"; bad=1; }
+		c=$((c + 1))
+	done
+	killall -9 hog 2>/dev/null
+	wait
+	rmdir $cg/lag1 $cg/lag2
+	lag_lines | head -n 4
+	n=$(lag_lines | wc -l)
+	max=$(lag_lines | sed 's/.*most \([0-9]*\) ns/\1/' | sort -n | tail -n 1)
+	for l in $(lag_lines | sed 's/.*(\([0-9]*\) in task groups.*/\1/'); do
+		grouped=$((grouped + l))
+	done
+	echo "$n switches; largest lag change ${max:-none} ns; $grouped task-group tasks rebuilt"
+	[ $bad = 0 ] && [ "$n" = $((2 * LAG_CYCLES)) ] && [ $grouped -gt 0 ] &&
+		[ "${max:-$((LAG_TOLERANCE_NS + 1))}" -le $LAG_TOLERANCE_NS ]
+}
+
+ktap_suite plugsched_safety 8
 ktap_case plan_not_frozen_at_load plan_not_frozen
 ktap_case kprobe_on_internal_function_refused internal_refused
 ktap_case livepatch_refused livepatch_refused
 ktap_case kprobe_race kprobe_race
 ktap_case fifo_order_kept fifo_order
 ktap_case churn_no_refusals churn_switches
+ktap_case fair_lag_kept fair_lag
 ktap_case rmmod rmmod plugsched
 ktap_end
