@@ -2,11 +2,15 @@
 #
 # plugsched-rs: live update of the Linux scheduler.
 #
-#   make demo      boot the test kernel, load plugsched.ko, show it, unload it
+#   make demo      boot Debian's stock kernel, load plugsched.ko, show it, unload it
 #   make test      every test (host, style, KUnit + scenarios in QEMU, stock kernel)
 #   make bench     downtime of engine switches and of the whole-scheduler update, 100/1k/10k threads
 #   make module    build plugsched.ko for TARGET (test, default, or debian)
 #   make kernel    build (or verify) the TARGET kernel tree and print KDIR
+#
+# TARGET=test|debian selects the kernel; unset, each command takes its own
+# default: Debian's stock kernel for demo (what users run; no kernel
+# build), the test kernel otherwise.
 #   make setup     create the toolchain root only
 #   make fmt       rustfmt all Rust sources
 #   make clean     remove module and host-tool build outputs
@@ -15,7 +19,6 @@
 # /var/cache/plugsched), outside the work tree.  The kernel's out-of-tree
 # module build reads Kbuild, not this file.
 
-TARGET ?= test
 export TARGET
 
 .PHONY: all module kernel setup test demo bench fmt clean

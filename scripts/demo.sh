@@ -1,12 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# `make demo`: build what is needed, boot the TARGET kernel (default: the
-# test kernel) in QEMU with a workload running, upgrade the scheduler by
+# `make demo`: build what is needed, boot the TARGET kernel (default:
+# Debian's unmodified stock kernel, which needs no kernel build) in QEMU with a workload running, upgrade the scheduler by
 # loading plugsched.ko (downtime breakdown), show the module's visible
 # change, roll back by unloading it, and summarise.
 . "$(dirname "$0")/lib.sh"
 
-target=${TARGET:-test}
+target=${TARGET:-debian}
 "$PS_TOP/scripts/build-module.sh" "$target" >/dev/null
 run=$PS_TOP/build/$target/demo.run
 "$PS_TOP/scripts/qemu-run.sh" --target "$target" --grep '^demo:' "$PS_TOP/tests-e2e/demo" 2>&1 |

@@ -9,7 +9,9 @@
 #           fully built (vmlinux with DWARF + BTF, Module.symvers, rust/*.rmeta)
 #   debian  Debian's stock 7.3.4 amd64 kernel: Debian's own .config with
 #           modules_prepare on the same source, Debian's Module.symvers and
-#           BTF vmlinux, plus the stock bootable image (stock/vmlinuz)
+#           BTF vmlinux, the stock bootable image (stock/vmlinuz), and from
+#           Debian's -dbg package its vmlinux (vmlinux.debug, build ID
+#           checked against the image) and System.map
 #
 # Trees are cached under $PLUGSCHED_CACHE, keyed by the source package
 # version, the config inputs and RECIPE below, and rebuilt only when the key
@@ -31,7 +33,7 @@ src_version() {
 }
 
 # Bump when the way a tree is built changes (not for cosmetic edits).
-RECIPE=1
+RECIPE=2
 
 kernel_key() {
 	local inputs
@@ -128,36 +130,54 @@ build_id_of_notes() {
 	done
 }
 
+# The GNU build ID of an ELF file, in hex.
+build_id_of() {
+	ps_in_root "readelf -n $1" | sed -n 's/.*Build ID: \([0-9a-f]*\).*/\1/p'
+}
+
 # The build ID of the kernel a tree is for, in $KDIR/build-id.
 ensure_build_id() {
 	[ -s "$KDIR/build-id" ] && return
-	if [ "$target" = test ]; then
-		ps_in_root "readelf -n $KDIR/vmlinux" | sed -n 's/.*Build ID: \([0-9a-f]*\).*/\1/p' >"$KDIR/build-id"
-	else
-		kallsyms_of_image # the stock image's notes come with its symbols
-	fi
+	build_id_of "$KDIR/vmlinux" >"$KDIR/build-id"
 	[ -s "$KDIR/build-id" ] || ps_die "cannot determine the build ID of the $target kernel"
 }
 
-# Boot $KDIR/stock/vmlinuz and save its /proc/kallsyms as $KDIR/System.map.
-kallsyms_of_image() {
-	local log=$PS_TOP/build/$target/kallsyms.log md5 try
-	ps_phase "kernel[$target]: reading the symbol table of the stock image (QEMU boot)"
-	for try in 1 2 3; do
-		"$PS_TOP/scripts/qemu-run.sh" --target "$target" --no-module --no-check \
-			--append "nokaslr quiet loglevel=0" "$PS_TOP/scripts/guest/kallsyms" >/dev/null 2>&1 || true
-		md5=$(sed -n 's/.*KSYM-MD5: \([0-9a-f]*\).*/\1/p' "$log" | head -n1)
-		sed -n 's/^KSYM://p' "$log" | tr -d '\r' | base64 -d >"$KDIR/System.map.gz" 2>/dev/null || true
-		if [ -n "$md5" ] && [ "$(md5sum <"$KDIR/System.map.gz" | cut -d' ' -f1)" = "$md5" ]; then
-			gunzip -c "$KDIR/System.map.gz" >"$KDIR/System.map"
-			rm -f "$KDIR/System.map.gz"
-			sed -n 's/.*KNOTES: \([0-9a-f]*\).*/\1/p' "$log" | head -n1 | build_id_of_notes >"$KDIR/build-id"
-			ps_info "$(wc -l <"$KDIR/System.map") symbols, build ID $(cat "$KDIR/build-id")"
-			return
-		fi
-		ps_info "attempt $try: symbol table garbled on the console, retrying"
-	done
-	ps_die "could not read the stock kernel's symbol table (see $log)"
+# Debian's debug package for the stock image: only vmlinux (DWARF, symbol
+# table, code: what the boundary analysis and the build-time checks read)
+# and the real System.map are kept, as $KDIR/vmlinux.debug and
+# $KDIR/System.map; the 1.2 GB package itself is not.
+fetch_debian_debug() {
+	local dbg=linux-image-$PS_DEB_KREL-dbg d=./usr/lib/debug/lib/modules/$PS_DEB_KREL deb v src
+	ps_info "apt-get download $dbg (1.2 GB)"
+	ps_in_root -C "$KDIR/stock/debs" "apt-get download $dbg" >"$LOGS/debian-fetch-dbg.log" 2>&1 || {
+		tail -n 5 "$LOGS/debian-fetch-dbg.log" >&2
+		ps_die "cannot download $dbg: without Debian's debug vmlinux the scheduler of $PS_DEB_KREL cannot be analysed"
+	}
+	deb=$(ls "$KDIR/stock/debs/$dbg"_*.deb)
+	v=$(ps_in_root "dpkg-deb -f $deb Version")
+	src=$(src_version)
+	[ "$v" = "$src" ] ||
+		ps_die "$dbg is version $v, but $PS_KSRC_PKG is $src: no matching source for this kernel"
+	ps_run_logged "$LOGS/debian-extract-dbg.log" "extracting vmlinux and System.map (about 1.5 min)" \
+		ps_in_root -C "$KDIR/stock" "dpkg-deb --fsys-tarfile $deb | tar -x --occurrence=1 $d/vmlinux $d/System.map"
+	mv "$KDIR/stock/$d/vmlinux" "$KDIR/vmlinux.debug"
+	mv "$KDIR/stock/$d/System.map" "$KDIR/System.map"
+	rm -f "$deb"
+}
+
+# The debug vmlinux must be the stock image's: same GNU build ID.
+check_debian_debug() {
+	local image debug
+	ps_in_root "$SRC/scripts/extract-vmlinux $KDIR/stock/vmlinuz" \
+		>"$KDIR/stock/vmlinux.image" 2>>"$LOGS/debian-extract-dbg.log" ||
+		ps_die "cannot decompress $KDIR/stock/vmlinuz"
+	image=$(build_id_of "$KDIR/stock/vmlinux.image")
+	debug=$(build_id_of "$KDIR/vmlinux.debug")
+	rm -f "$KDIR/stock/vmlinux.image"
+	[ -n "$image" ] && [ "$image" = "$debug" ] ||
+		ps_die "linux-image-$PS_DEB_KREL-dbg does not match the stock image (build ID ${debug:-none} vs ${image:-none})"
+	echo "$image" >"$KDIR/build-id"
+	ps_info "debug vmlinux matches the stock image: build ID $image"
 }
 
 build_debian() {
@@ -166,31 +186,31 @@ build_debian() {
 		ps_phase "kernel[debian]: reusing $KDIR"
 		return
 	fi
-	ps_phase "kernel[debian]: fetching Debian's $PS_DEB_KREL headers and image"
+	ps_phase "kernel[debian]: fetching Debian's $PS_DEB_KREL headers, image and debug vmlinux"
 	rm -rf "$KDIR"
 	mkdir -p "$KDIR/stock/debs"
 	ps_run_logged "$LOGS/debian-fetch.log" "apt-get download" ps_in_root -C "$KDIR/stock/debs" "
 		apt-get update -qq
 		apt-get download linux-headers-$PS_DEB_KREL linux-binary-unsigned-$PS_DEB_KREL linux-base-$PS_DEB_KREL
-		for d in *.deb; do dpkg-deb -x \$d ../x; done"
+		for d in *.deb; do dpkg-deb -x \$d ../x; done
+		rm -f *.deb"
 	local H=$KDIR/stock/x/usr/src/linux-headers-$PS_DEB_KREL
 	[ -e "$H/.config" ] || ps_die "linux-headers-$PS_DEB_KREL has no .config at $H"
 	cp "$KDIR/stock/x/usr/lib/modules/$PS_DEB_KREL/vmlinuz.unsigned" "$KDIR/stock/vmlinuz" ||
 		ps_die "linux-binary-unsigned-$PS_DEB_KREL has no vmlinuz.unsigned"
+	fetch_debian_debug
+	check_debian_debug
 	ps_phase "kernel[debian]: modules_prepare with Debian's .config (about 1.5 min)"
 	cp "$H/.config" "$KDIR/.config"
 	ps_in_root "$mk olddefconfig >/dev/null"
 	cmp -s "$H/.config" "$KDIR/.config" || ps_die "olddefconfig changed Debian's .config: source and headers do not match"
 	ps_run_logged "$LOGS/kernel-debian.log" "modules_prepare" \
 		ps_in_root "$mk -j$PS_JOBS modules_prepare"
+	# (The headers' vmlinux carries the BTF that module BTF is based on.)
 	cp "$H/Module.symvers" "$H/vmlinux" "$KDIR/"
-	# Debian ships a stub System.map (the real one is in the 1.2 GB -dbg
-	# package).  klp-convert needs the symbol table in kallsyms order, so
-	# take it from the stock kernel itself, booted once without KASLR.
-	kallsyms_of_image
 	# Modules for this tree must use the same compiler name and release.
 	echo "CC=x86_64-linux-gnu-gcc-14 KERNELRELEASE=$PS_DEB_KREL" >"$KDIR/plugsched.make-args"
-	rm -rf "$KDIR/stock/x" "$KDIR/stock/debs"
+	rm -rf "$KDIR/stock/x" "$KDIR/stock/debs" "$KDIR/stock/usr"
 	touch "$KDIR/.plugsched-built"
 }
 
