@@ -14,10 +14,14 @@ ps_phase "module[$target]: building plugsched.ko against $KDIR"
 # the build ID of the target kernel (scripts/kernel.sh records it).
 extra="$(cat "$KDIR/plugsched.make-args" 2>/dev/null || true) PLUGSCHED_BUILD_ID=$(cat "$KDIR/build-id")"
 # The extracted scheduler goes into the module when the target tree has
-# what the boundary analysis reads (vmlinux.unstripped with DWARF: our test
-# kernel; Debian ships neither).
-sched_args= sympos_args=
-if [ -e "$KDIR/vmlinux.unstripped" ]; then
+# what the boundary analysis and the build-time checks read: a vmlinux with
+# DWARF and machine code (our test kernel's vmlinux.unstripped; for
+# Debian's stock kernel, the vmlinux of its -dbg package).
+sched_args= sympos_args= vmlinux_dwarf=
+for v in vmlinux.unstripped vmlinux.debug; do
+	[ -e "$KDIR/$v" ] && vmlinux_dwarf=$KDIR/$v && break
+done
+if [ -n "$vmlinux_dwarf" ]; then
 	ps_phase "module[$target]: boundary analysis and extraction (plugsched init)"
 	rel=build/sched-src/$target
 	stage=$PS_TOP/build/sched-stage/$target
@@ -77,7 +81,7 @@ if [ -n "$sched_args" ]; then
 	# core.c's struct tick_work) are checked against vmlinux too.
 	objs="$objs $out/c_shims/escape.o"
 	"$PS_TOP/scripts/host-tools.sh" layout-check --config "$PS_TOP/boundary/linux-7.3.toml" \
-		"$KDIR/vmlinux.unstripped" $objs >"$out/layout.log" 2>&1 || {
+		"$vmlinux_dwarf" $objs >"$out/layout.log" 2>&1 || {
 		cat "$out/layout.log" >&2
 		mv -f "$out/plugsched.ko" "$out/plugsched.ko.rejected"
 		ps_die "the module's scheduler changes the layout of types it shares with vmlinux (module kept as plugsched.ko.rejected)"
@@ -101,7 +105,7 @@ if [ -n "$sched_args" ]; then
 	[ -z "$copies" ] || ps_die "plugsched.ko defines variables it must share with vmlinux: $(echo $copies)"
 	# The __schedule split: the module's __schedule must agree with
 	# vmlinux's at the context switch, or the module is not built.
-	"$PS_TOP/scripts/host-tools.sh" springboard-check "$KDIR/vmlinux.unstripped" "$out/plugsched.ko" \
+	"$PS_TOP/scripts/host-tools.sh" springboard-check "$vmlinux_dwarf" "$out/plugsched.ko" \
 		>"$out/springboard.log" 2>&1 || { cat "$out/springboard.log" >&2; mv -f "$out/plugsched.ko" "$out/plugsched.ko.rejected"; ps_die "__schedule split check failed (module kept as plugsched.ko.rejected)"; }
 	ps_info "$(tail -n 1 "$out/springboard.log")"
 	touch "$out/has-sched"

@@ -32,8 +32,10 @@ src_version() {
 	fi
 }
 
-# Bump when the way a tree is built changes (not for cosmetic edits).
-RECIPE=2
+# Bump when the way a target's tree is built changes (not for cosmetic
+# edits); one number per target, so that a change to one does not rebuild
+# the other.
+declare -A RECIPE=([test]=1 [debian]=2)
 
 kernel_key() {
 	local inputs
@@ -42,7 +44,7 @@ kernel_key() {
 	debian) inputs=$PS_DEB_KREL ;;
 	*) ps_die "unknown TARGET '$target' (use test or debian)" ;;
 	esac
-	printf '%s\n' "$(src_version)" "$target" "$RECIPE" "$inputs" | sha256sum | cut -c1-12
+	printf '%s\n' "$(src_version)" "$target" "${RECIPE[$target]}" "$inputs" | sha256sum | cut -c1-12
 }
 
 if [ "$only_path" = 1 ]; then

@@ -198,15 +198,17 @@ impl Module {
         out
     }
 
-    /// The defined data or function symbol covering `t` (a zero-sized one
-    /// only when it starts there).
+    /// The defined data or function symbol covering `t`; a zero-sized one
+    /// only when it starts there and no sized symbol covers `t` (the
+    /// compiler may put an empty object at the address of the next one).
     pub fn symbol_at(&self, t: Target) -> Option<usize> {
         let list = self.by_sec.get(&t.sec)?;
         let i = list.partition_point(|&(a, _, _)| a <= t.offset);
-        list[..i]
-            .iter()
-            .rev()
-            .find(|&&(a, size, _)| t.offset < a + size.max(1))
+        let covering = |&&(a, size, _): &&(u64, u64, usize)| t.offset < a + size;
+        let empty_here = |&&(a, size, _): &&(u64, u64, usize)| size == 0 && a == t.offset;
+        let found = list[..i].iter().rev().find(covering);
+        found
+            .or_else(|| list[..i].iter().rev().find(empty_here))
             .map(|&(_, _, s)| s)
     }
 

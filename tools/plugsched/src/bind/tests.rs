@@ -229,6 +229,20 @@ fn a_new_lock_of_the_module_is_refused_naming_its_key() {
 }
 
 #[test]
+fn a_new_empty_lock_key_is_not_refused() {
+    // Without lockdep, struct lock_class_key is empty: nothing to outlive.
+    // (In a section of its own: an empty object may share the address of
+    // the next one, and a reference to that address counts as the next.)
+    let src = format!(
+        "{BASE}\nstruct empty_key {{ }};\nstatic struct empty_key new_key __attribute__((section(\".bss.empty\")));\n\
+         __attribute__((noinline)) void new_lock(struct obj *o) {{ __raw_spin_lock_init(&o->lock, \"new\", (void *)&new_key); }}\n"
+    );
+    let (_dir, data) = compile("emptykey", &src);
+    let (out, _) = bind(data, &bindings(16), &BTreeSet::new()).unwrap();
+    assert!(out.is_ok(), "{:?}", out.err());
+}
+
+#[test]
 fn what_a_leaking_variable_points_to_leaks_with_it() {
     // keep() stores &thing in saved; publish() hands &saved to vmlinux.
     let src = format!(
