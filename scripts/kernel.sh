@@ -144,6 +144,12 @@ ensure_build_id() {
 	[ -s "$KDIR/build-id" ] || ps_die "cannot determine the build ID of the $target kernel"
 }
 
+# debian_fail MESSAGE: drop the half-made tree and stop.
+debian_fail() {
+	rm -rf "$KDIR"
+	ps_die "$1"
+}
+
 # Debian's debug package for the stock image: only vmlinux (DWARF, symbol
 # table, code: what the boundary analysis and the build-time checks read)
 # and the real System.map are kept, as $KDIR/vmlinux.debug and
@@ -153,13 +159,13 @@ fetch_debian_debug() {
 	ps_info "apt-get download $dbg (1.2 GB)"
 	ps_in_root -C "$KDIR/stock/debs" "apt-get download $dbg" >"$LOGS/debian-fetch-dbg.log" 2>&1 || {
 		tail -n 5 "$LOGS/debian-fetch-dbg.log" >&2
-		ps_die "cannot download $dbg: without Debian's debug vmlinux the scheduler of $PS_DEB_KREL cannot be analysed"
+		debian_fail "cannot download $dbg: without Debian's debug vmlinux the scheduler of $PS_DEB_KREL cannot be analysed"
 	}
 	deb=$(ls "$KDIR/stock/debs/$dbg"_*.deb)
 	v=$(ps_in_root "dpkg-deb -f $deb Version")
 	src=$(src_version)
 	[ "$v" = "$src" ] ||
-		ps_die "$dbg is version $v, but $PS_KSRC_PKG is $src: no matching source for this kernel"
+		debian_fail "$dbg is version $v, but $PS_KSRC_PKG is $src: no matching source for this kernel"
 	ps_run_logged "$LOGS/debian-extract-dbg.log" "extracting vmlinux and System.map (about 1.5 min)" \
 		ps_in_root -C "$KDIR/stock" "dpkg-deb --fsys-tarfile $deb | tar -x --occurrence=1 $d/vmlinux $d/System.map"
 	mv "$KDIR/stock/$d/vmlinux" "$KDIR/vmlinux.debug"
@@ -172,12 +178,12 @@ check_debian_debug() {
 	local image debug
 	ps_in_root "$SRC/scripts/extract-vmlinux $KDIR/stock/vmlinuz" \
 		>"$KDIR/stock/vmlinux.image" 2>>"$LOGS/debian-extract-dbg.log" ||
-		ps_die "cannot decompress $KDIR/stock/vmlinuz"
+		debian_fail "cannot decompress $KDIR/stock/vmlinuz"
 	image=$(build_id_of "$KDIR/stock/vmlinux.image")
 	debug=$(build_id_of "$KDIR/vmlinux.debug")
 	rm -f "$KDIR/stock/vmlinux.image"
 	[ -n "$image" ] && [ "$image" = "$debug" ] ||
-		ps_die "linux-image-$PS_DEB_KREL-dbg does not match the stock image (build ID ${debug:-none} vs ${image:-none})"
+		debian_fail "linux-image-$PS_DEB_KREL-dbg does not match the stock image (build ID ${debug:-none} vs ${image:-none})"
 	echo "$image" >"$KDIR/build-id"
 	ps_info "debug vmlinux matches the stock image: build ID $image"
 }
@@ -191,21 +197,23 @@ build_debian() {
 	ps_phase "kernel[debian]: fetching Debian's $PS_DEB_KREL headers, image and debug vmlinux"
 	rm -rf "$KDIR"
 	mkdir -p "$KDIR/stock/debs"
-	ps_run_logged "$LOGS/debian-fetch.log" "apt-get download" ps_in_root -C "$KDIR/stock/debs" "
-		apt-get update -qq
-		apt-get download linux-headers-$PS_DEB_KREL linux-binary-unsigned-$PS_DEB_KREL linux-base-$PS_DEB_KREL
-		for d in *.deb; do dpkg-deb -x \$d ../x; done
-		rm -f *.deb"
+	ps_in_root -C "$KDIR/stock/debs" "apt-get update -qq &&
+		apt-get download linux-headers-$PS_DEB_KREL linux-binary-unsigned-$PS_DEB_KREL linux-base-$PS_DEB_KREL" \
+		>"$LOGS/debian-fetch.log" 2>&1 || {
+		tail -n 5 "$LOGS/debian-fetch.log" >&2
+		debian_fail "cannot download Debian's headers and image of $PS_DEB_KREL: is it a Debian release (uname -r of a Debian kernel)?"
+	}
+	ps_in_root -C "$KDIR/stock/debs" "for d in *.deb; do dpkg-deb -x \$d ../x; done && rm -f *.deb"
 	local H=$KDIR/stock/x/usr/src/linux-headers-$PS_DEB_KREL
-	[ -e "$H/.config" ] || ps_die "linux-headers-$PS_DEB_KREL has no .config at $H"
+	[ -e "$H/.config" ] || debian_fail "linux-headers-$PS_DEB_KREL has no .config at $H"
 	cp "$KDIR/stock/x/usr/lib/modules/$PS_DEB_KREL/vmlinuz.unsigned" "$KDIR/stock/vmlinuz" ||
-		ps_die "linux-binary-unsigned-$PS_DEB_KREL has no vmlinuz.unsigned"
+		debian_fail "linux-binary-unsigned-$PS_DEB_KREL has no vmlinuz.unsigned"
 	fetch_debian_debug
 	check_debian_debug
 	ps_phase "kernel[debian]: modules_prepare with Debian's .config (about 1.5 min)"
 	cp "$H/.config" "$KDIR/.config"
 	ps_in_root "$mk olddefconfig >/dev/null"
-	cmp -s "$H/.config" "$KDIR/.config" || ps_die "olddefconfig changed Debian's .config: source and headers do not match"
+	cmp -s "$H/.config" "$KDIR/.config" || debian_fail "olddefconfig changed Debian's .config: source and headers do not match"
 	ps_run_logged "$LOGS/kernel-debian.log" "modules_prepare" \
 		ps_in_root "$mk -j$PS_JOBS modules_prepare"
 	# (The headers' vmlinux carries the BTF that module BTF is based on.)

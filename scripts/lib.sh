@@ -20,7 +20,11 @@ PS_RUSTC_VERSION="1.85.1"
 PS_BINDGEN_VERSION="0.71.1"
 PS_KSRC_PKG="linux-source-7.3"
 # Debian's stock kernel used as the second target.
-PS_DEB_KREL="7.3.4+deb13-amd64"
+# The Debian kernel release of TARGET=debian (uname -r of the machine the
+# module is for); another one can be chosen, and is refused at build if
+# Debian publishes no headers or debug package for it, or no source of the
+# same version.
+PS_DEB_KREL=${PLUGSCHED_DEB_KREL:-7.3.4+deb13-amd64}
 
 ps_t0=${ps_t0:-$(date +%s)}
 export ps_t0
