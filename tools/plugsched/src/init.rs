@@ -182,6 +182,12 @@ fn print_summary(g: &Graph, c: &Classification, boundary: &Boundary, cfg: &Path)
         g.address_taken.len(),
         g.inlined.len()
     );
+    println!(
+        "variables of vmlinux: {}; uses by functions: {}; referenced by data: {}",
+        g.vars.len(),
+        g.var_refs.len(),
+        g.data_referenced.len()
+    );
     let no_file = g.funcs.iter().filter(|f| f.file.is_empty()).count();
     println!("functions without a DWARF source file (assembly, generated stubs, Rust): {no_file}");
 
