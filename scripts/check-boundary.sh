@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 # Boundary analysis of the real 7.3 test kernel (`plugsched init`), as part
 # of `make test`: it must find no boundary error, give sane class sizes, be
-# deterministic (two runs, identical output), and give the counts recorded
-# in boundary/linux-7.3.test-counts (update that file, and
-# Documentation/boundary.rst, when the config or the analysis changes).
+# deterministic (two runs, identical output), give the counts recorded in
+# boundary/linux-7.3.test-counts (update that file, and
+# Documentation/boundary.rst, when the config or the analysis changes), and
+# give the same output relocation-free (`--no-relocs`, the way Debian's
+# debug vmlinux is read) as from the relocations.
 . "$(dirname "$0")/lib.sh"
 
 KDIR=$("$PS_TOP/scripts/kernel.sh" --kdir test)
@@ -24,6 +26,12 @@ echo "boundary analysis took $(awk "BEGIN{printf \"%.1f\", $t1-$t0}") s (kernel 
 "$PS_TOP/scripts/host-tools.sh" init --config "$PS_TOP/boundary/linux-7.3.toml" "$KDIR" "$work/2" \
 	>"$work.2.out" 2>&1 || true
 
+t2=$(date +%s.%N)
+"$PS_TOP/scripts/host-tools.sh" init --no-relocs --config "$PS_TOP/boundary/linux-7.3.toml" "$KDIR" \
+	"$work/norelocs" >"$work.norelocs.out" 2>&1 || true
+t3=$(date +%s.%N)
+echo "relocation-free analysis took $(awk "BEGIN{printf \"%.1f\", $t3-$t2}") s"
+
 counts() { awk '/^(internal|interface|callback|external) /{print $1, $2} /^data-/{print $1, $2}' "$1"; }
 no_errors() { ! grep -q '^boundary error' "$work.1.out" && [ -s "$work/1/boundary.json" ]; }
 # (Private data is the fewest: constants only read, init data, metadata.)
@@ -37,6 +45,17 @@ check "no boundary errors" no_errors
 check "sane class sizes" sane
 check "deterministic" cmp -s "$work/1/boundary.json" "$work/2/boundary.json"
 check "counts as recorded" diff <(counts "$work.1.out") "$PS_TOP/boundary/linux-7.3.test-counts"
+# Relocation-free: the class of every function and variable, the manifest,
+# the bindings and the extracted sources are those of the relocations
+# (Documentation/boundary.rst, "Relocation-free analysis").
+same_without_relocs() {
+	grep -q '^references: relocations' "$work.1.out" || return 1
+	grep -q '^references: relocation-free' "$work.norelocs.out" || return 1
+	diff -r "$work/1" "$work/norelocs" >"$work.norelocs.diff" && return
+	head -n 40 "$work.norelocs.diff"
+	return 1
+}
+check "same output without relocations" same_without_relocs
 # Extraction: every external body removed and every callback renamed is a
 # definition the parser matched at its DWARF line; at most a handful of
 # macro-generated definitions may stay unmatched.

@@ -79,9 +79,18 @@ pub struct Args {
     /// private variables.
     #[arg(long, value_name = "FILE", default_value = "boundary/linux-7.3.toml")]
     pub config: PathBuf,
-    /// Build directory of the kernel to analyse: its `vmlinux.unstripped`
-    /// (our kernels), `vmlinux.debug` (a distribution's debug vmlinux) or
-    /// `vmlinux`, with DWARF, and `source` (the source tree).
+    /// The vmlinux to analyse (with DWARF and a symbol table), instead of
+    /// KDIR's.
+    #[arg(long, value_name = "FILE")]
+    pub vmlinux: Option<PathBuf>,
+    /// Read the references relocation-free (data words and code operands)
+    /// even if the vmlinux has relocations (to compare both ways; a vmlinux
+    /// without relocations is always read so).
+    #[arg(long)]
+    pub no_relocs: bool,
+    /// Build directory of the kernel to analyse: its vmlinux with DWARF
+    /// (`vmlinux.unstripped`, `vmlinux.debug` or `vmlinux`), `System.map`
+    /// and `source` (the source tree).
     #[arg(value_name = "KDIR")]
     pub kdir: PathBuf,
     /// Where to write the classification, the manifest and the extracted
@@ -94,18 +103,22 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<ExitCode> {
     let (kdir, work) = (&args.kdir, &args.workdir);
     let boundary = load_boundary(&args.config)?;
-    let vml = find_vmlinux(kdir)?;
+    let vml = match &args.vmlinux {
+        Some(v) => v.clone(),
+        None => find_vmlinux(kdir)?,
+    };
     let src = std::fs::canonicalize(kdir.join("source")).unwrap_or_else(|_| kdir.clone());
     let t0 = Instant::now();
     let progress = |phase: &str| {
         eprintln!("  [{:6.1}s] {phase}", t0.elapsed().as_secs_f64());
     };
     eprintln!("plugsched init: analysing {}", vml.display());
-    let g = vmlinux::read_graph(&vml, &src, &progress)
+    let (g, refs) = vmlinux::read_graph(&vml, &src, args.no_relocs, &progress)
         .with_context(|| format!("cannot build the call graph of {}", vml.display()))?;
     progress("classifying");
     let c = algo::classify(&g, &boundary);
     progress("done");
+    println!("references: {}", refs.describe());
     print_summary(&g, &c, &boundary, &args.config);
 
     std::fs::create_dir_all(work)
@@ -142,7 +155,10 @@ fn load_boundary(path: &Path) -> Result<Boundary> {
     config::parse(&text).with_context(|| format!("boundary config {}", path.display()))
 }
 
-/// The vmlinux of KDIR with the most information.
+/// The vmlinux of KDIR with the most information: the linker's output
+/// with its relocations (x86's `vmlinux.unstripped`), a distribution's
+/// debug vmlinux (`vmlinux.debug`: DWARF and symbols, no relocations),
+/// or the plain `vmlinux`.
 fn find_vmlinux(kdir: &Path) -> Result<PathBuf> {
     ["vmlinux.unstripped", "vmlinux.debug", "vmlinux"]
         .iter()
@@ -150,8 +166,8 @@ fn find_vmlinux(kdir: &Path) -> Result<PathBuf> {
         .find(|p| p.exists())
         .with_context(|| {
             format!(
-                "{}: no vmlinux.unstripped, vmlinux.debug or vmlinux; give the build directory of a built \
-                 kernel (scripts/kernel.sh --kdir test prints it)",
+                "{}: no vmlinux.unstripped, vmlinux.debug or vmlinux; give the build directory \
+                 of a built kernel (scripts/kernel.sh --kdir test prints it) or --vmlinux",
                 kdir.display()
             )
         })
@@ -165,6 +181,12 @@ fn print_summary(g: &Graph, c: &Classification, boundary: &Boundary, cfg: &Path)
         g.calls.len(),
         g.address_taken.len(),
         g.inlined.len()
+    );
+    println!(
+        "variables of vmlinux: {}; uses by functions: {}; referenced by data: {}",
+        g.vars.len(),
+        g.var_refs.len(),
+        g.data_referenced.len()
     );
     let no_file = g.funcs.iter().filter(|f| f.file.is_empty()).count();
     println!("functions without a DWARF source file (assembly, generated stubs, Rust): {no_file}");

@@ -182,6 +182,8 @@ mod tests {
         ok("plugsched check-log --label test/basic --suite a --suite b build/test/basic.log");
         ok("plugsched check-log build/test/basic.log");
         ok("plugsched init --config boundary/linux-7.3.toml KDIR build/sched-stage/test");
+        ok("plugsched init --no-relocs --config boundary/linux-7.3.toml KDIR build/boundary/norelocs");
+        ok("plugsched init --vmlinux KDIR/vmlinux.debug KDIR build/sched-stage/debian");
         ok("plugsched prefix-globals __plugsched_ sched.o.tmp sched.o");
         ok("plugsched springboard-check KDIR/vmlinux.unstripped build/test/plugsched.ko");
         ok("plugsched layout-check --config b.toml KDIR/vmlinux.unstripped a.o b.o");
@@ -200,6 +202,7 @@ mod tests {
             "plugsched check-log a.log b.log",
             "plugsched check-log --bogus a.log",
             "plugsched init KDIR",
+            "plugsched init --vmlinux KDIR WORKDIR",
             "plugsched prefix-globals __p_ in.o",
             "plugsched layout-check vmlinux",
             "plugsched klp-convert --symvers M plugsched.ko",
