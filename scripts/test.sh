@@ -57,6 +57,8 @@ for target in ${PLUGSCHED_TARGETS:-test debian}; do
 		# one of Debian's -dbg package): the whole-scheduler scenarios.
 		# Those that need KUnit or the debug kernel run on the test kernel.
 		if [ -e "$PS_TOP/build/$target/has-sched" ]; then
+			[ "$target" = debian ] &&
+				step "boundary counts of Debian's kernel" "$PS_TOP/scripts/check-counts.sh" debian
 			scens="$scens extracted live"
 			[ "$target" = test ] && scens="$scens safety natural escape"
 		fi
