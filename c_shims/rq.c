@@ -70,6 +70,7 @@ int plugsched_rq_check(void)
 struct plugsched_rq_entry {
 	struct task_struct *p;
 	s64 lag;			/* fair: lag before, weighted (lag_i) */
+	u64 clamped;			/* fair: what its dequeue clamped */
 	unsigned long util, load;	/* fair: PELT averages, before */
 };
 
@@ -218,16 +219,18 @@ static u64 plugsched_fair_weight(struct sched_entity *se)
  * Dequeue every recorded task with DEQUEUE_SAVE | DEQUEUE_MOVE, in order,
  * noting for each fair task what the rebuild should give back: its lag
  * lag_i = w_i * (V - v_i) against the whole queue before the first
- * dequeue, less what its dequeue clamps (the limit any DEQUEUE_SAVE
- * applies), and its PELT averages as its dequeue left them.  The sum of
- * the lags of a queue is zero, whatever the weights.
+ * dequeue, and its PELT averages as its dequeue left them.  The sum of
+ * the lags of a queue is zero, whatever the weights, so the whole queue
+ * can have them all back.  Not less what a dequeue clamps (the limit a
+ * task leaving the queue gets): every task comes back, and a lag clamped
+ * away would go to the other tasks through the average.
  */
 static void plugsched_rq_dequeue_all(struct rq *rq, struct plugsched_rq_buf *buf,
 				     struct plugsched_rq_stats *st)
 {
 	u64 avg = avg_vruntime(&rq->cfs);
 	unsigned int i;
-	s64 lag, clamp;
+	s64 lag;
 
 	for (i = 0; i < buf->len; i++) {
 		struct plugsched_rq_entry *e = &buf->tasks[i];
@@ -245,9 +248,8 @@ static void plugsched_rq_dequeue_all(struct rq *rq, struct plugsched_rq_buf *buf
 		e->load = se->avg.load_avg;
 		if (!plugsched_is_fair(e->p))
 			continue;
-		clamp = lag - se->vlag;
-		st->lag_clamp_max = max(st->lag_clamp_max, plugsched_abs_diff(clamp, 0));
-		e->lag = (e->lag - clamp) * (s64)plugsched_fair_weight(se);
+		e->clamped = plugsched_abs_diff(lag, se->vlag);
+		e->lag *= (s64)plugsched_fair_weight(se);
 	}
 }
 
@@ -308,6 +310,7 @@ static void plugsched_rq_fair_drift(struct rq *rq, struct plugsched_rq_buf *buf,
 		if (!plugsched_is_fair(e->p))
 			continue;
 		st->fair++;
+		st->lag_clamp_max = max(st->lag_clamp_max, e->clamped);
 #ifdef CONFIG_FAIR_GROUP_SCHED
 		st->grouped += !!se->parent;
 #endif
@@ -338,8 +341,9 @@ struct plugsched_fair_refill {
  * computes the task's weight anew (a task of a task group weighs its share
  * of the group's load, which grows as the group's tasks come back), and
  * place_entity() gives a task its saved V - v_i against the queue it
- * joins.  With unchanged weights the saved V - v_i is right; otherwise the
- * task is placed again, once its new weight w is known, at
+ * joins.  With an unchanged weight and nothing clamped by its dequeue the
+ * saved V - v_i is right; otherwise the task is placed again, once its new
+ * weight w is known, at
  *
  *   V - v_i = lag_i / w - lag_sum / weight_sum
  *
@@ -358,6 +362,9 @@ static void plugsched_rq_enqueue_fair(struct rq *rq, struct plugsched_rq_entry *
 	u64 w;
 
 	enqueue_task(rq, e->p, flags);
+	/* (Not queued: parked by CFS bandwidth, out of the average.) */
+	if (!se->on_rq)
+		return;
 	w = plugsched_fair_weight(se);
 	r->lag_sum += e->lag;
 	r->weight_sum += w;
@@ -378,11 +385,11 @@ static void plugsched_rq_enqueue_fair(struct rq *rq, struct plugsched_rq_entry *
  * and RT tasks in the order the clear found them, each to the tail of its
  * queue, so every RT priority list and every set of equal deadlines keeps
  * its order.  Fair tasks in the reverse order, each with its lag
- * (plugsched_rq_enqueue_fair()); then each is given the weight one
- * dequeue/enqueue pair on the whole queue gives it (the class's
- * reweight_task(), which keeps its lag and the queue's average).  Tasks
- * waiting on a wake list are not queued yet (p->on_rq == 0); the new
- * code's wake-up path queues them after the rendezvous.
+ * (plugsched_rq_enqueue_fair()), and with the weight its enqueue gave it,
+ * as after any enqueue (the next tick or pick of a task of a task group
+ * brings its share up to date, keeping its lag).  Tasks waiting on a wake
+ * list are not queued yet (p->on_rq == 0); the new code's wake-up path
+ * queues them after the rendezvous.
  */
 void plugsched_rq_rebuild(struct plugsched_rq_stats *st)
 {
@@ -390,7 +397,6 @@ void plugsched_rq_rebuild(struct plugsched_rq_stats *st)
 	const int flags = ENQUEUE_RESTORE | ENQUEUE_MOVE | ENQUEUE_NOCLOCK;
 	struct plugsched_fair_refill refill = {};
 	struct rq *rq = this_rq();
-	struct task_struct *p;
 	struct rq_flags rf;
 	unsigned int i;
 
@@ -415,11 +421,6 @@ void plugsched_rq_rebuild(struct plugsched_rq_stats *st)
 			plugsched_rq_enqueue_fair(rq, &buf->tasks[i], &refill, st);
 			st->enqueued++;
 		}
-	}
-	for (i = 0; i < buf->len; i++) {
-		p = buf->tasks[i].p;
-		if (plugsched_is_fair(p) && p->sched_class->reweight_task)
-			p->sched_class->reweight_task(rq, p, &p->se.load);
 	}
 	plugsched_rq_fair_drift(rq, buf, st);
 	buf->len = 0;

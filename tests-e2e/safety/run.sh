@@ -25,8 +25,10 @@
 #    during CHURN_SWITCHES switches: every switch goes through, none is
 #    refused by the runqueue clear.
 #  - fair_lag_kept: CPU hogs in the root group and in two cgroups of
-#    different cpu.weight (their tasks' weights are shares of the group's
-#    load, recomputed as the rebuild refills the queue); over LAG_CYCLES
+#    different cpu.weight, one with a CFS bandwidth limit (their tasks'
+#    weights are shares of the group's load, recomputed as the rebuild
+#    refills the queue; throttling grows lags beyond the limit a dequeue
+#    keeps); over LAG_CYCLES
 #    upgrade + rollback cycles, every switch gives each fair task back its
 #    lag to within LAG_TOLERANCE_NS (the figure each switch logs: weighted
 #    lag, in ns of a nice-0 task), and task-group tasks were among them.
@@ -36,7 +38,7 @@ RACE_ROUNDS=200		# enable writes of kprobe_race, at least
 RACE_PROBE_ROUNDS=20	# kprobe rounds meanwhile, at least
 FIFO_CYCLES=10		# upgrade + rollback cycles of fifo_order_kept
 CHURN_SWITCHES=50	# switches of churn_no_refusals
-LAG_CYCLES=5		# upgrade + rollback cycles of fair_lag_kept
+LAG_CYCLES=8		# upgrade + rollback cycles of fair_lag_kept
 LAG_TOLERANCE_NS=100	# integer rounding of the placements, at most
 TRACED=__x64_sys_sched_get_priority_max	# a redirected, traceable function
 WAKE=try_to_wake_up			# a redirected function, every wake-up
@@ -248,6 +250,8 @@ fair_lag() {
 	echo +cpu >$cg/cgroup.subtree_control
 	mkdir -p $cg/lag1 $cg/lag2
 	echo 100 >$cg/lag1/cpu.weight && echo 300 >$cg/lag2/cpu.weight || return 1
+	# (Throttled now and then: lags grow beyond what a dequeue keeps.)
+	echo "20000 100000" >$cg/lag1/cpu.max || return 1
 	for n in 1 2 3; do lag_hog /lag1 l1h$n; done
 	for n in 1 2; do lag_hog /lag2 l2h$n; lag_hog "" r$n; done
 	sleep 1
