@@ -499,7 +499,8 @@ impl Plan {
                 .push(func_range(addr, id, name)?, GFP_KERNEL)?;
         }
         plan.add_pieces()?;
-        // Validate both tables (sorted, nothing overlaps).
+        // Sort and validate both tables (nothing overlaps): each switch
+        // searches them as they are now ([`Plan::table`]).
         for (what, new) in [("old", false), ("new", true)] {
             let table = if new {
                 &mut plan.new_ranges
@@ -561,9 +562,9 @@ impl Plan {
     /// (BPF trampoline) is on any function the module replaces or makes
     /// unreachable (internal functions and compiler pieces included): it
     /// would silently stop working.  Names the function.
-    fn check_probes(&mut self, patchers: &Patchers) -> Result {
+    /// `table` is [`Plan::table`] of an upgrade.
+    fn check_probes(&self, patchers: &Patchers, table: &RangeTable<'_>) -> Result {
         let split: KVec<(u64, u64)> = self.split_ranges()?;
-        let table = RangeTable::new(&mut self.old_ranges).map_err(|_| EINVAL)?;
         let covered =
             |a: u64| table.find(a).is_some() || split.iter().any(|&(b, n)| a.wrapping_sub(b) < n);
         let Some((addr, what)) = patchers.probe_in(&covered) else {
@@ -585,6 +586,17 @@ impl Plan {
             name
         );
         Err(EBUSY)
+    }
+
+    /// The range table a switch in direction `dir` checks the stacks
+    /// against: the functions being replaced.  [`Plan::new`] sorted and
+    /// validated both tables; nothing changes them after.
+    fn table(&self, dir: Direction) -> Result<RangeTable<'_>> {
+        let ranges = match dir {
+            Direction::Apply => &self.old_ranges,
+            Direction::Revert => &self.new_ranges,
+        };
+        RangeTable::sorted(ranges).map_err(|_| EINVAL)
     }
 
     /// `(start, size)` of every split target's old function.
@@ -833,10 +845,11 @@ impl Plan {
         let patchers = Patchers::lock();
         let cpus = CpusReadLock::lock();
         let text = TextMutex::lock(&cpus);
+        let table = self.table(dir)?;
         // Probes first: a refusal then names the probe and the function,
         // also when the probe sits on a patch site.
         if dir == Direction::Apply {
-            self.check_probes(&patchers)?;
+            self.check_probes(&patchers, &table)?;
         }
         self.check_sites(&patchers, dir)?;
         let hash_before = self.text_hash()?;
@@ -865,11 +878,6 @@ impl Plan {
             slots.push(Slot::new(), GFP_KERNEL)?;
             status.push(AtomicI32::new(0), GFP_KERNEL)?;
         }
-        let ranges = match dir {
-            Direction::Apply => &mut self.old_ranges,
-            Direction::Revert => &mut self.new_ranges,
-        };
-        let table = RangeTable::new(ranges).map_err(|_| EINVAL)?;
         let rdv = Rendezvous::new(PHASES, &status).ok_or(EINVAL)?;
         let sites = &self.sites;
         let rebuild = self.rebuild;
