@@ -33,12 +33,54 @@ use crate::pcore::{
 };
 
 impl Plan {
+    /// The checks before the rendezvous, under every lock: probes on
+    /// what an upgrade replaces (`table`, [`Plan::table`]), then every
+    /// patch site.  Returns [`Plan::text_hash`] before the switch.
+    pub(super) fn check_before(
+        &self,
+        patchers: &Patchers,
+        table: &RangeTable<'_>,
+        dir: Direction,
+    ) -> Result<u64> {
+        // Probes first: a refusal then names the probe and the function,
+        // also when the probe sits on a patch site.
+        if dir == Direction::Apply {
+            self.check_probes(patchers, table)?;
+        }
+        self.check_sites(patchers, dir)?;
+        self.text_hash()
+    }
+
+    /// Last before the rendezvous, as nothing after it may fail: ftrace
+    /// leaves the sites alone while they hold our jmp.  Handing them back
+    /// needs ftrace's accounting to be right: no tracer registered in the
+    /// meantime may cover them.
+    pub(super) fn claim_sites(&self, patchers: &Patchers, dir: Direction) -> Result {
+        let ips = &self.site_addrs;
+        match dir {
+            Direction::Apply => patchers.mark(ips, true).inspect_err(|_| {
+                pr_err!("a tracer uses a function to be redirected; switch refused\n");
+            })?,
+            Direction::Revert => match patchers.user_of(ips) {
+                Some(ip) => {
+                    pr_err!(
+                        "an ftrace user (tracer, kprobe, BPF, livepatch) registered while redirected covers {:#x}; remove it, then retry\n",
+                        ip
+                    );
+                    return Err(EBUSY);
+                }
+                None => 0,
+            },
+        };
+        Ok(())
+    }
+
     /// Refuse an upgrade while a kprobe, livepatch or ftrace direct call
     /// (BPF trampoline) is on any function the module replaces or makes
     /// unreachable (internal functions and compiler pieces included): it
     /// would silently stop working.  Names the function.
     /// `table` is [`Plan::table`] of an upgrade.
-    pub(super) fn check_probes(&self, patchers: &Patchers, table: &RangeTable<'_>) -> Result {
+    fn check_probes(&self, patchers: &Patchers, table: &RangeTable<'_>) -> Result {
         let split: KVec<(u64, u64)> = self.split_ranges()?;
         let covered =
             |a: u64| table.find(a).is_some() || split.iter().any(|&(b, n)| a.wrapping_sub(b) < n);
@@ -65,7 +107,7 @@ impl Plan {
 
     /// Check, under `text_mutex`, that every site holds what the switch
     /// expects to find there and that nothing else owns those bytes.
-    pub(super) fn check_sites(&self, patchers: &Patchers, dir: Direction) -> Result {
+    fn check_sites(&self, patchers: &Patchers, dir: Direction) -> Result {
         self.sites
             .iter()
             .try_for_each(|s| self.check_site(patchers, s, dir))

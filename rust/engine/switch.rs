@@ -3,22 +3,15 @@
 //! One switch: the state check, the locks, the checks and allocations
 //! before the rendezvous, `stop_machine`, and the checks after it.
 
-// The rendezvous' status words are `core` atomics: `pcore` is shared with
-// the host tests.  Everything else the CPUs share is LKMM atomics.
-use core::sync::atomic::AtomicI32;
-
 use kernel::{
-    cpu::CpuId,
     prelude::*,
     sync::atomic::Relaxed, //
 };
 
 use super::{
     phases::{
-        clear,
-        inspect,
-        patch,
-        rebuild_rq, //
+        Online,
+        Work, //
     },
     plan::Plan,
     stats::{
@@ -39,10 +32,7 @@ use crate::kapi::{
     Stopped,
     TextMutex, //
 };
-use crate::pcore::rendezvous::{
-    Rendezvous,
-    Step, //
-};
+use crate::pcore::rendezvous::Rendezvous;
 
 impl Plan {
     /// Switch in direction `dir`.  On any failure nothing has changed.
@@ -83,127 +73,38 @@ impl Plan {
         let cpus = CpusReadLock::lock();
         let text = TextMutex::lock(&cpus);
         let table = self.table(dir)?;
-        // Probes first: a refusal then names the probe and the function,
-        // also when the probe sits on a patch site.
-        if dir == Direction::Apply {
-            self.check_probes(&patchers, &table)?;
-        }
-        self.check_sites(&patchers, dir)?;
-        let hash_before = self.text_hash()?;
+        let hash_before = self.check_before(&patchers, &table, dir)?;
+        // Everything the rendezvous needs, allocated now.
         let bufs = if self.rebuild {
             Some(RqBuffers::alloc(&cpus)?)
         } else {
             None
         };
-        let ips = &self.site_addrs;
-
-        // Everything the rendezvous needs, allocated now.
-        let mut cpu_ids: KVec<CpuId> = KVec::new();
-        for c in cpus.online_cpus() {
-            cpu_ids.push(c, GFP_KERNEL)?;
-        }
-        let ncpus = cpu_ids.len();
-        let max_cpu = cpu_ids.iter().map(|c| c.as_u32()).max().unwrap_or(0) as usize;
-        let mut dense: KVec<u32> = KVec::with_capacity(max_cpu + 1, GFP_KERNEL)?;
-        dense.resize(max_cpu + 1, u32::MAX, GFP_KERNEL)?;
-        for (i, &c) in cpu_ids.iter().enumerate() {
-            dense[c.as_u32() as usize] = i as u32;
-        }
-        let mut slots: KVec<Slot> = KVec::with_capacity(ncpus, GFP_KERNEL)?;
-        let mut status: KVec<AtomicI32> = KVec::with_capacity(ncpus, GFP_KERNEL)?;
-        for _ in 0..ncpus {
-            slots.push(Slot::new(), GFP_KERNEL)?;
-            status.push(AtomicI32::new(0), GFP_KERNEL)?;
-        }
-        let rdv = Rendezvous::new(PHASES, &status).ok_or(EINVAL)?;
-        let sites = &self.sites;
-        let rebuild = self.rebuild;
-        // A rollback of the whole scheduler: nothing of the module may be
-        // on any stack but the initiator's.
-        let module_wide = rebuild && dir == Direction::Revert;
-        let initiator = kapi::current_task_id();
-        let module_text = kapi::module_text();
-
-        // Last, as nothing after it may fail before the rendezvous: ftrace
-        // leaves the sites alone while they hold our jmp.  Handing them back
-        // needs ftrace's accounting to be right: no tracer registered in
-        // the meantime may cover them.
-        match dir {
-            Direction::Apply => patchers.mark(ips, true).inspect_err(|_| {
-                pr_err!("a tracer uses a function to be redirected; switch refused\n");
-            })?,
-            Direction::Revert => match patchers.user_of(ips) {
-                Some(ip) => {
-                    pr_err!(
-                        "an ftrace user (tracer, kprobe, BPF, livepatch) registered while redirected covers {:#x}; remove it, then retry\n",
-                        ip
-                    );
-                    return Err(EBUSY);
-                }
-                None => 0,
-            },
+        let online = Online::alloc(&cpus)?;
+        let rdv = Rendezvous::new(PHASES, &online.status).ok_or(EINVAL)?;
+        let work = Work {
+            table: &table,
+            online: &online,
+            rdv: &rdv,
+            bufs: bufs.as_ref(),
+            text: &text,
+            sites: &self.sites,
+            rebuild: self.rebuild,
+            dir,
+            mode,
+            inject,
+            // A rollback of the whole scheduler: nothing of the module may
+            // be on any stack but the initiator's.
+            module_wide: self.rebuild && dir == Direction::Revert,
+            initiator: kapi::current_task_id(),
+            module_text: kapi::module_text(),
         };
+        self.claim_sites(&patchers, dir)?;
 
         let t0 = kapi::local_clock();
-        let ret = cpus.stop_machine(&|ctx: &Stopped| {
-            let me = dense
-                .get(ctx.this_cpu().as_u32() as usize)
-                .copied()
-                .unwrap_or(u32::MAX);
-            if me as usize >= ncpus {
-                return EINVAL.to_errno(); // cannot happen: hotplug is excluded
-            }
-            let run = rdv.run(
-                me as usize,
-                kapi::local_clock,
-                kapi::cpu_relax,
-                |step: Step| match step.phase {
-                    0 if !step.aborted => {
-                        if rebuild {
-                            ctx.rq_check()?;
-                        }
-                        inspect(
-                            ctx,
-                            &table,
-                            &cpu_ids,
-                            step.cpu,
-                            mode,
-                            &slots[step.cpu],
-                            module_wide,
-                            initiator,
-                            module_text,
-                        )
-                    }
-                    1 if !step.aborted => match &bufs {
-                        Some(bufs) => clear(ctx, bufs, &slots[step.cpu]),
-                        None => Ok(()),
-                    },
-                    2 if !step.aborted && step.cpu == 0 => patch(ctx, &text, sites, dir, inject),
-                    3 => {
-                        ctx.sync_core();
-                        rebuild_rq(ctx, &slots[step.cpu]);
-                        Ok(())
-                    }
-                    _ => Ok(()),
-                },
-            );
-            run.map_or_else(|f| f.errno, |()| 0)
-        });
-        let t1 = kapi::local_clock();
+        let ret = cpus.stop_machine(&|ctx: &Stopped| work.on_cpu(ctx));
+        let mut stats = self.collect(&online, &rdv, kapi::local_clock() - t0);
 
-        let mut stats = Stats {
-            cpus: ncpus,
-            stop_machine_ns: t1 - t0,
-            ..Stats::default()
-        };
-        for (p, ns) in stats.phase_ns.iter_mut().enumerate() {
-            *ns = rdv.phase_ns(p);
-        }
-        for (s, &cpu) in slots.iter().zip(cpu_ids.iter()) {
-            stats.add(s);
-            self.report_busy(s);
-            s.check_rebuild(cpu);
-        }
         // A successful rendezvous wrote every site: from here on the state
         // is what the text says, whatever the checks below find.
         if ret == 0 {
@@ -221,15 +122,7 @@ impl Plan {
         drop(patchers);
         verified?;
         if ret != 0 {
-            if let Some(f) = rdv.failure() {
-                stats.failed_phase = Some(f.phase);
-                pr_err!(
-                    "switch refused: error {} in phase {} on CPU {}\n",
-                    f.errno,
-                    f.phase,
-                    cpu_ids[f.cpu].as_u32()
-                );
-            }
+            stats.failed_phase = report_failure(&online, &rdv);
             return Ok((stats, ret));
         }
         if dir == Direction::Apply {
@@ -237,6 +130,25 @@ impl Plan {
             self.initial_hash = hash_before;
         }
         Ok((stats, 0))
+    }
+
+    /// What the CPUs of a finished rendezvous measured (`ns`: the whole
+    /// `stop_machine`); busy tasks and uneven rebuilds are logged.
+    fn collect(&self, online: &Online, rdv: &Rendezvous<'_>, ns: u64) -> Stats {
+        let mut stats = Stats {
+            cpus: online.ids.len(),
+            stop_machine_ns: ns,
+            ..Stats::default()
+        };
+        for (p, ns) in stats.phase_ns.iter_mut().enumerate() {
+            *ns = rdv.phase_ns(p);
+        }
+        for (s, &cpu) in online.slots.iter().zip(online.ids.iter()) {
+            stats.add(s);
+            self.report_busy(s);
+            s.check_rebuild(cpu);
+        }
+        stats
     }
 
     fn report_busy(&self, s: &Slot) {
@@ -266,6 +178,18 @@ impl Plan {
             );
         }
     }
+}
+
+/// Log the first error of a failed rendezvous; its phase, if there was one.
+fn report_failure(online: &Online, rdv: &Rendezvous<'_>) -> Option<usize> {
+    let f = rdv.failure()?;
+    pr_err!(
+        "switch refused: error {} in phase {} on CPU {}\n",
+        f.errno,
+        f.phase,
+        online.ids[f.cpu].as_u32()
+    );
+    Some(f.phase)
 }
 
 impl Drop for Plan {
