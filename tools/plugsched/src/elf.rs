@@ -415,50 +415,26 @@ pub(crate) mod read_back {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-    use std::process::Command;
+    use crate::test_util::{
+        run,
+        Scratch, //
+    };
 
-    /// A scratch directory, removed at the end of the test.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> Self {
-            let p =
-                std::env::temp_dir().join(format!("plugsched-elf-{tag}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&p);
-            std::fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-
-        /// Compile `src` with `cc ARGS` and return the output file.
-        fn cc(&self, src: &str, args: &[&str]) -> Vec<u8> {
-            std::fs::write(self.0.join("a.c"), src).unwrap();
-            let out = Command::new("cc")
-                .current_dir(&self.0)
-                .args(args)
-                .args(["-O1", "-o", "a.out", "a.c"])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
-            std::fs::read(self.0.join("a.out")).unwrap()
-        }
-
-        fn nm(&self, data: &[u8]) -> String {
-            std::fs::write(self.0.join("b.o"), data).unwrap();
-            let out = Command::new("nm")
-                .current_dir(&self.0)
-                .arg("b.o")
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        }
+    /// Compile `src` with `cc ARGS` in `t` and return the output file.
+    fn cc(t: &Scratch, src: &str, args: &[&str]) -> Vec<u8> {
+        std::fs::write(t.join("a.c"), src).unwrap();
+        run(
+            t.path(),
+            "cc",
+            &[args, &["-O1", "-o", "a.out", "a.c"]].concat(),
+        );
+        std::fs::read(t.join("a.out")).unwrap()
     }
 
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    /// `nm` of the object `data`.
+    fn nm(t: &Scratch, data: &[u8]) -> String {
+        std::fs::write(t.join("b.o"), data).unwrap();
+        run(t.path(), "nm", &["b.o"])
     }
 
     const SRC: &str = "extern int wake_up_process(void *p);\n\
@@ -470,10 +446,10 @@ mod tests {
 
     #[test]
     fn prefix_defined_globals_renames_definitions_only() {
-        let t = TempDir::new("prefix");
-        let data = t.cc(SRC, &["-c"]);
+        let t = Scratch::new("elf", "prefix");
+        let data = cc(&t, SRC, &["-c"]);
         let (new, n) = prefix_defined_globals(&data, "__p_").unwrap();
-        let nm = t.nm(&new);
+        let nm = nm(&t, &new);
         assert_eq!(n, 3, "{nm}");
         assert!(nm.contains(" T __p_schedule"), "{nm}");
         assert!(nm.contains(" D __p_runqueues"), "{nm}");
@@ -511,8 +487,8 @@ mod tests {
 
     #[test]
     fn rewrite_without_edits_keeps_sections_symbols_and_relocations() {
-        let t = TempDir::new("same");
-        let data = t.cc(SRC, &["-c", "-g"]);
+        let t = Scratch::new("elf", "same");
+        let data = cc(&t, SRC, &["-c", "-g"]);
         let out = Elf::parse(&data).unwrap().write().unwrap();
         let (s0, s1) = (read_back::sections(&data), read_back::sections(&out));
         assert_eq!(s0.len(), s1.len());
@@ -541,8 +517,8 @@ mod tests {
 
     #[test]
     fn added_relocation_section_reads_back() {
-        let t = TempDir::new("add");
-        let data = t.cc(SRC, &["-c"]);
+        let t = Scratch::new("elf", "add");
+        let data = cc(&t, SRC, &["-c"]);
         let syms = symbols(&data).unwrap();
         let wake = syms
             .iter()
@@ -602,10 +578,10 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_edit() {
-        let t = TempDir::new("bad");
+        let t = Scratch::new("elf", "bad");
         let e = |d: &[u8]| format!("{:#}", Elf::parse(d).err().unwrap());
         assert!(e(b"#!/bin/sh\n").contains("not a 64-bit ELF file"));
-        let exe = t.cc("int main(void) { return 0; }\n", &[]);
+        let exe = cc(&t, "int main(void) { return 0; }\n", &[]);
         assert!(e(&exe).contains("not a relocatable object"));
         assert!(symbols(b"").is_err());
     }
