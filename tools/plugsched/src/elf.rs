@@ -30,6 +30,7 @@ use object::elf::{
 use object::read::elf::{
     FileHeader,
     SectionHeader,
+    SectionTable,
     Sym, //
 };
 use object::Endianness;
@@ -52,7 +53,7 @@ pub const SHN_LIVEPATCH: u16 = 0xff20;
 const RELA_SIZE: u64 = std::mem::size_of::<object::elf::Rela64<Endianness>>() as u64;
 
 /// One symbol table entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Symbol {
     /// Its name.
     pub name: String,
@@ -60,6 +61,17 @@ pub struct Symbol {
     pub info: u8,
     /// `st_shndx`
     pub shndx: u16,
+    /// `st_value`
+    pub value: u64,
+    /// `st_size`
+    pub size: u64,
+}
+
+impl Symbol {
+    /// `ELF64_ST_TYPE`: 1 object, 2 function, 3 section.
+    pub fn st_type(&self) -> u8 {
+        self.info & 0xf
+    }
 }
 
 /// One `Elf64_Rela`.
@@ -81,7 +93,7 @@ pub fn st_bind(info: u8) -> u8 {
 }
 
 /// The file header of `data`, which must be a relocatable ELF64 LE file.
-fn header(data: &[u8]) -> Result<(&FileHeader64<Endianness>, Endianness)> {
+pub(crate) fn header(data: &[u8]) -> Result<(&FileHeader64<Endianness>, Endianness)> {
     let h = FileHeader64::<Endianness>::parse(data).context("not a 64-bit ELF file")?;
     let endian = h.endian().context("not a 64-bit ELF file")?;
     ensure!(
@@ -99,20 +111,31 @@ fn header(data: &[u8]) -> Result<(&FileHeader64<Endianness>, Endianness)> {
 /// symbol).  Reads any relocatable file, rewritten ones included.
 pub fn symbols(data: &[u8]) -> Result<Vec<Symbol>> {
     let (h, endian) = header(data)?;
-    let table = h
-        .sections(endian, data)?
-        .symbols(endian, data, SHT_SYMTAB)?;
+    Ok(symbol_table(&h.sections(endian, data)?, endian, data)?.0)
+}
+
+/// The symbols of the symbol table in `sections` (the section table of
+/// `data`), by index, and that table's section index.
+pub(crate) fn symbol_table(
+    sections: &SectionTable<'_, FileHeader64<Endianness>>,
+    endian: Endianness,
+    data: &[u8],
+) -> Result<(Vec<Symbol>, usize)> {
+    let table = sections.symbols(endian, data, SHT_SYMTAB)?;
     ensure!(!table.is_empty(), "no symbol table");
-    table
+    let syms = table
         .iter()
         .map(|s| {
             Ok(Symbol {
                 name: String::from_utf8_lossy(table.symbol_name(endian, s)?).into_owned(),
                 info: s.st_info(),
                 shndx: s.st_shndx(endian),
+                value: s.st_value(endian),
+                size: s.st_size(endian),
             })
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok((syms, table.section().0))
 }
 
 /// Whether `data` has a relocation section for the livepatch loader
@@ -473,6 +496,7 @@ mod tests {
             name: name.into(),
             info,
             shndx,
+            ..Symbol::default()
         };
         let syms = [
             sym("", 0, 0),
