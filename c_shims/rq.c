@@ -430,11 +430,6 @@ void plugsched_rq_rebuild(struct plugsched_rq_stats *st)
 	rq_unlock(rq, &rf);
 }
 
-static bool plugsched_in_module(const void *p)
-{
-	return p && within_module((unsigned long)p, THIS_MODULE);
-}
-
 /* This module's core text: [*base, *base + *size). */
 void plugsched_module_text(unsigned long *base, unsigned long *size)
 {
@@ -446,66 +441,4 @@ void plugsched_module_text(unsigned long *base, unsigned long *size)
 void plugsched_pin_module(void)
 {
 	__module_get(THIS_MODULE);
-}
-
-/*
- * After a rollback: the number of pointers into this module left in the
- * scheduler's data that outlives it (timers and works of every runqueue and
- * its root domain, bandwidth timers of every task group, deadline timers,
- * NUMA and throttle works of every task, queued balance callbacks).  The boundary keeps every
- * stored function pointer a vmlinux address, so this must be 0: the module
- * memory is about to be freed.  Process context.
- */
-unsigned long plugsched_module_pointers(void)
-{
-	struct task_struct *g, *p;
-	struct balance_callback *cb;
-	struct task_group *tg;
-	unsigned long n = 0;
-	int cpu;
-
-	rcu_read_lock();
-	for_each_possible_cpu(cpu) {
-		struct rq *rq = cpu_rq(cpu);
-
-#ifdef CONFIG_SCHED_HRTICK
-		n += plugsched_in_module(rq->hrtick_timer.function);
-#endif
-		n += plugsched_in_module(rq->fair_server.dl_timer.function);
-		n += plugsched_in_module(rq->fair_server.inactive_timer.function);
-#ifdef CONFIG_SCHED_CLASS_EXT
-		n += plugsched_in_module(rq->ext_server.dl_timer.function);
-		n += plugsched_in_module(rq->ext_server.inactive_timer.function);
-#endif
-#ifdef HAVE_RT_PUSH_IPI
-		if (rq->rd)
-			n += plugsched_in_module(rq->rd->rto_push_work.func);
-#endif
-		n += plugsched_in_module(rq->active_balance_work.fn);
-		n += plugsched_in_module(rq->push_work.fn);
-		for (cb = READ_ONCE(rq->balance_callback); cb; cb = READ_ONCE(cb->next)) {
-			n += plugsched_in_module(cb->func);
-			if (cb->next == cb)
-				break;
-		}
-	}
-#ifdef CONFIG_CFS_BANDWIDTH
-	list_for_each_entry_rcu(tg, &task_groups, list) {
-		n += plugsched_in_module(tg->cfs_bandwidth.period_timer.function);
-		n += plugsched_in_module(tg->cfs_bandwidth.slack_timer.function);
-	}
-#endif
-	for_each_process_thread(g, p) {
-		n += plugsched_in_module(p->dl.dl_timer.function);
-		n += plugsched_in_module(p->dl.inactive_timer.function);
-#ifdef CONFIG_NUMA_BALANCING
-		n += plugsched_in_module(p->numa_work.func);
-#endif
-#ifdef CONFIG_CFS_BANDWIDTH
-		n += plugsched_in_module(p->sched_throttle_work.func);
-#endif
-	}
-	rcu_read_unlock();
-	/* Lock keys and names, IPI callbacks (escape.c). */
-	return n + plugsched_module_lock_pointers();
 }

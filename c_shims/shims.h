@@ -75,12 +75,11 @@ int plugsched_rq_bufs_alloc(void);
 void plugsched_rq_bufs_free(void);
 int plugsched_rq_clear(struct plugsched_rq_stats *st);
 void plugsched_rq_rebuild(struct plugsched_rq_stats *st);
-unsigned long plugsched_module_pointers(void);
 void plugsched_module_text(unsigned long *base, unsigned long *size);
 void plugsched_pin_module(void);
 
 /* c_shims/escape.c */
-unsigned long plugsched_module_lock_pointers(void);
+unsigned long plugsched_module_pointers(void);
 void plugsched_rcu_barrier(void);
 
 /* tests-kunit/support.c (KUnit builds only) */

@@ -5,7 +5,8 @@
 //! at build time by bindgen with the kernel's options and C flags (Kbuild,
 //! `c_shims/bindgen_parameters`).  Kernel types they name are opaque.
 //!
-//! Only `rust/kapi.rs` and `rust/shim.rs` use them, through safe wrappers.
+//! Only `rust/kapi.rs` and `rust/shim.rs` (with `rust/shim/kunit.rs`, the
+//! hooks of the KUnit suites) use them, through safe wrappers.
 //! The functions the header declares for C to call are defined in Rust
 //! (`rust/shim.rs`), which checks that their types are the declared ones.
 

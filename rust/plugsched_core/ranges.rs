@@ -64,6 +64,13 @@ impl<'a> RangeTable<'a> {
     /// may run in any context.
     pub fn new(ranges: &'a mut [Range]) -> Result<Self, RangeError> {
         heapsort_by_start(ranges);
+        Self::sorted(ranges)
+    }
+
+    /// Validate `ranges` already sorted by start (as [`RangeTable::new`]
+    /// leaves them), without writing them: a pair out of order is reported
+    /// as overlapping.  Does not allocate.
+    pub fn sorted(ranges: &'a [Range]) -> Result<Self, RangeError> {
         for r in ranges.iter() {
             if r.size == 0 {
                 return Err(RangeError::Empty(r.id));
@@ -195,6 +202,19 @@ mod tests {
 
     /// Property: on random valid tables, binary search agrees with a linear
     /// scan for random addresses and for every boundary address.
+    #[test]
+    fn sorted_takes_what_new_leaves_and_rejects_disorder() {
+        let mut v = [r(0x300, 0x10, 3), r(0x100, 0x10, 1), r(0x200, 0x10, 2)];
+        let sorted = RangeTable::new(&mut v).unwrap().as_slice().to_vec();
+        let t = RangeTable::sorted(&sorted).unwrap();
+        assert_eq!(t.find(0x205).map(|r| r.id), Some(2));
+        let unsorted = [r(0x200, 0x10, 2), r(0x100, 0x10, 1)];
+        assert_eq!(
+            RangeTable::sorted(&unsorted).unwrap_err(),
+            RangeError::Overlap(2, 1)
+        );
+    }
+
     #[test]
     fn binary_search_matches_linear_scan() {
         let mut rng = Rng::new(0x5eed);

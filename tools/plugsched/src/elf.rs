@@ -30,6 +30,7 @@ use object::elf::{
 use object::read::elf::{
     FileHeader,
     SectionHeader,
+    SectionTable,
     Sym, //
 };
 use object::Endianness;
@@ -52,7 +53,7 @@ pub const SHN_LIVEPATCH: u16 = 0xff20;
 const RELA_SIZE: u64 = std::mem::size_of::<object::elf::Rela64<Endianness>>() as u64;
 
 /// One symbol table entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Symbol {
     /// Its name.
     pub name: String,
@@ -60,6 +61,17 @@ pub struct Symbol {
     pub info: u8,
     /// `st_shndx`
     pub shndx: u16,
+    /// `st_value`
+    pub value: u64,
+    /// `st_size`
+    pub size: u64,
+}
+
+impl Symbol {
+    /// `ELF64_ST_TYPE`: 1 object, 2 function, 3 section.
+    pub fn st_type(&self) -> u8 {
+        self.info & 0xf
+    }
 }
 
 /// One `Elf64_Rela`.
@@ -81,7 +93,7 @@ pub fn st_bind(info: u8) -> u8 {
 }
 
 /// The file header of `data`, which must be a relocatable ELF64 LE file.
-fn header(data: &[u8]) -> Result<(&FileHeader64<Endianness>, Endianness)> {
+pub(crate) fn header(data: &[u8]) -> Result<(&FileHeader64<Endianness>, Endianness)> {
     let h = FileHeader64::<Endianness>::parse(data).context("not a 64-bit ELF file")?;
     let endian = h.endian().context("not a 64-bit ELF file")?;
     ensure!(
@@ -99,20 +111,31 @@ fn header(data: &[u8]) -> Result<(&FileHeader64<Endianness>, Endianness)> {
 /// symbol).  Reads any relocatable file, rewritten ones included.
 pub fn symbols(data: &[u8]) -> Result<Vec<Symbol>> {
     let (h, endian) = header(data)?;
-    let table = h
-        .sections(endian, data)?
-        .symbols(endian, data, SHT_SYMTAB)?;
+    Ok(symbol_table(&h.sections(endian, data)?, endian, data)?.0)
+}
+
+/// The symbols of the symbol table in `sections` (the section table of
+/// `data`), by index, and that table's section index.
+pub(crate) fn symbol_table(
+    sections: &SectionTable<'_, FileHeader64<Endianness>>,
+    endian: Endianness,
+    data: &[u8],
+) -> Result<(Vec<Symbol>, usize)> {
+    let table = sections.symbols(endian, data, SHT_SYMTAB)?;
     ensure!(!table.is_empty(), "no symbol table");
-    table
+    let syms = table
         .iter()
         .map(|s| {
             Ok(Symbol {
                 name: String::from_utf8_lossy(table.symbol_name(endian, s)?).into_owned(),
                 info: s.st_info(),
                 shndx: s.st_shndx(endian),
+                value: s.st_value(endian),
+                size: s.st_size(endian),
             })
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok((syms, table.section().0))
 }
 
 /// Whether `data` has a relocation section for the livepatch loader
@@ -415,50 +438,26 @@ pub(crate) mod read_back {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-    use std::process::Command;
+    use crate::test_util::{
+        run,
+        Scratch, //
+    };
 
-    /// A scratch directory, removed at the end of the test.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> Self {
-            let p =
-                std::env::temp_dir().join(format!("plugsched-elf-{tag}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&p);
-            std::fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-
-        /// Compile `src` with `cc ARGS` and return the output file.
-        fn cc(&self, src: &str, args: &[&str]) -> Vec<u8> {
-            std::fs::write(self.0.join("a.c"), src).unwrap();
-            let out = Command::new("cc")
-                .current_dir(&self.0)
-                .args(args)
-                .args(["-O1", "-o", "a.out", "a.c"])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
-            std::fs::read(self.0.join("a.out")).unwrap()
-        }
-
-        fn nm(&self, data: &[u8]) -> String {
-            std::fs::write(self.0.join("b.o"), data).unwrap();
-            let out = Command::new("nm")
-                .current_dir(&self.0)
-                .arg("b.o")
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        }
+    /// Compile `src` with `cc ARGS` in `t` and return the output file.
+    fn cc(t: &Scratch, src: &str, args: &[&str]) -> Vec<u8> {
+        std::fs::write(t.join("a.c"), src).unwrap();
+        run(
+            t.path(),
+            "cc",
+            &[args, &["-O1", "-o", "a.out", "a.c"]].concat(),
+        );
+        std::fs::read(t.join("a.out")).unwrap()
     }
 
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    /// `nm` of the object `data`.
+    fn nm(t: &Scratch, data: &[u8]) -> String {
+        std::fs::write(t.join("b.o"), data).unwrap();
+        run(t.path(), "nm", &["b.o"])
     }
 
     const SRC: &str = "extern int wake_up_process(void *p);\n\
@@ -470,10 +469,10 @@ mod tests {
 
     #[test]
     fn prefix_defined_globals_renames_definitions_only() {
-        let t = TempDir::new("prefix");
-        let data = t.cc(SRC, &["-c"]);
+        let t = Scratch::new("elf", "prefix");
+        let data = cc(&t, SRC, &["-c"]);
         let (new, n) = prefix_defined_globals(&data, "__p_").unwrap();
-        let nm = t.nm(&new);
+        let nm = nm(&t, &new);
         assert_eq!(n, 3, "{nm}");
         assert!(nm.contains(" T __p_schedule"), "{nm}");
         assert!(nm.contains(" D __p_runqueues"), "{nm}");
@@ -497,6 +496,7 @@ mod tests {
             name: name.into(),
             info,
             shndx,
+            ..Symbol::default()
         };
         let syms = [
             sym("", 0, 0),
@@ -511,8 +511,8 @@ mod tests {
 
     #[test]
     fn rewrite_without_edits_keeps_sections_symbols_and_relocations() {
-        let t = TempDir::new("same");
-        let data = t.cc(SRC, &["-c", "-g"]);
+        let t = Scratch::new("elf", "same");
+        let data = cc(&t, SRC, &["-c", "-g"]);
         let out = Elf::parse(&data).unwrap().write().unwrap();
         let (s0, s1) = (read_back::sections(&data), read_back::sections(&out));
         assert_eq!(s0.len(), s1.len());
@@ -541,8 +541,8 @@ mod tests {
 
     #[test]
     fn added_relocation_section_reads_back() {
-        let t = TempDir::new("add");
-        let data = t.cc(SRC, &["-c"]);
+        let t = Scratch::new("elf", "add");
+        let data = cc(&t, SRC, &["-c"]);
         let syms = symbols(&data).unwrap();
         let wake = syms
             .iter()
@@ -602,10 +602,10 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_edit() {
-        let t = TempDir::new("bad");
+        let t = Scratch::new("elf", "bad");
         let e = |d: &[u8]| format!("{:#}", Elf::parse(d).err().unwrap());
         assert!(e(b"#!/bin/sh\n").contains("not a 64-bit ELF file"));
-        let exe = t.cc("int main(void) { return 0; }\n", &[]);
+        let exe = cc(&t, "int main(void) { return 0; }\n", &[]);
         assert!(e(&exe).contains("not a relocatable object"));
         assert!(symbols(b"").is_err());
     }

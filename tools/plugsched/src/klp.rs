@@ -351,43 +351,11 @@ pub fn convert(
 mod tests {
     use super::*;
     use crate::elf::read_back;
-    use std::path::{
-        Path,
-        PathBuf, //
+    use crate::test_util::{
+        run,
+        Scratch, //
     };
-    use std::process::Command;
-
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> Self {
-            let p =
-                std::env::temp_dir().join(format!("plugsched-klp-{tag}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&p);
-            std::fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn run(dir: &Path, cmd: &str, args: &[&str]) -> String {
-        let out = Command::new(cmd)
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-        assert!(
-            out.status.success(),
-            "{cmd} {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
+    use std::path::Path;
 
     fn cc(dir: &Path, name: &str, src: &str) {
         std::fs::write(dir.join(format!("{name}.c")), src).unwrap();
@@ -468,10 +436,10 @@ ffffffff83000030 b once
 
     #[test]
     fn converts_module_and_readelf_agrees() {
-        let t = TempDir::new("ok");
-        let map = fake_vmlinux(&t.0);
-        cc(&t.0, "mod", MODULE);
-        let before = std::fs::read(t.0.join("mod.o")).unwrap();
+        let t = Scratch::new("klp", "ok");
+        let map = fake_vmlinux(t.path());
+        cc(t.path(), "mod", MODULE);
+        let before = std::fs::read(t.join("mod.o")).unwrap();
         let hints = parse_sympos("# the second dup\ndup 2\n").unwrap();
         let (after, conv) = convert(before.clone(), &map, &exported(), &hints).unwrap();
 
@@ -490,8 +458,8 @@ ffffffff83000030 b once
         );
 
         // An independent parser (binutils) reads the result.
-        std::fs::write(t.0.join("out.o"), &after).unwrap();
-        let relocs = run(&t.0, "readelf", &["-rW", "out.o"]);
+        std::fs::write(t.join("out.o"), &after).unwrap();
+        let relocs = run(t.path(), "readelf", &["-rW", "out.o"]);
         let klp = relocs
             .split("Relocation section '.klp.rela.vmlinux..text'")
             .nth(1)
@@ -516,13 +484,13 @@ ffffffff83000030 b once
         let plain = plain.split("Relocation section").next().unwrap();
         assert_eq!(plain.matches("R_X86_64_NONE").count(), 4, "{relocs}");
         assert!(plain.contains("exported_fn"), "{relocs}");
-        let sections = run(&t.0, "readelf", &["-SW", "out.o"]);
+        let sections = run(t.path(), "readelf", &["-SW", "out.o"]);
         let line = sections
             .lines()
             .find(|l| l.contains(".klp.rela.vmlinux..text"))
             .unwrap();
         assert!(line.contains(" RELA "), "{line}");
-        let syms = run(&t.0, "readelf", &["-sW", "out.o"]);
+        let syms = run(t.path(), "readelf", &["-sW", "out.o"]);
         assert!(syms.contains(".klp.sym.vmlinux.hidden_var,0"), "{syms}");
 
         // The object crate's reader: headers, relocations, symbol section
@@ -577,10 +545,10 @@ ffffffff83000030 b once
 
     #[test]
     fn converting_a_converted_module_changes_nothing() {
-        let t = TempDir::new("twice");
-        let map = fake_vmlinux(&t.0);
-        cc(&t.0, "mod", MODULE);
-        let ko = std::fs::read(t.0.join("mod.o")).unwrap();
+        let t = Scratch::new("klp", "twice");
+        let map = fake_vmlinux(t.path());
+        cc(t.path(), "mod", MODULE);
+        let ko = std::fs::read(t.join("mod.o")).unwrap();
         let hints = parse_sympos("dup 2\n").unwrap();
         let (once, conv) = convert(ko, &map, &exported(), &hints).unwrap();
         assert_eq!(conv.len(), 3);
@@ -591,14 +559,14 @@ ffffffff83000030 b once
 
     #[test]
     fn nothing_to_convert_is_byte_identical() {
-        let t = TempDir::new("noop");
-        let map = fake_vmlinux(&t.0);
+        let t = Scratch::new("klp", "noop");
+        let map = fake_vmlinux(t.path());
         cc(
-            &t.0,
+            t.path(),
             "m",
             "extern int exported_fn(void);\nint f(void) { return exported_fn(); }\n",
         );
-        let before = std::fs::read(t.0.join("m.o")).unwrap();
+        let before = std::fs::read(t.join("m.o")).unwrap();
         let (after, conv) = convert(before.clone(), &map, &exported(), &HashMap::new()).unwrap();
         assert!(conv.is_empty());
         assert_eq!(before, after);
@@ -606,15 +574,15 @@ ffffffff83000030 b once
 
     #[test]
     fn ambiguous_and_missing_symbols_fail_naming_them() {
-        let t = TempDir::new("bad");
-        let map = fake_vmlinux(&t.0);
+        let t = Scratch::new("klp", "bad");
+        let map = fake_vmlinux(t.path());
         cc(
-            &t.0,
+            t.path(),
             "m",
             "extern int dup(int);\nextern int nowhere(void);\n\
              int f(void) { return dup(1) + nowhere(); }\n",
         );
-        let ko = std::fs::read(t.0.join("m.o")).unwrap();
+        let ko = std::fs::read(t.join("m.o")).unwrap();
         let e = convert(ko.clone(), &map, &exported(), &HashMap::new())
             .unwrap_err()
             .to_string();

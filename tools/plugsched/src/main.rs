@@ -21,6 +21,8 @@ mod klp;
 mod ktap;
 mod layout;
 mod springboard;
+#[cfg(test)]
+mod test_util;
 
 /// Host tooling of plugsched-rs: boundary analysis and extraction of the
 /// scheduler, and the checks and rewrites that build and test the module.

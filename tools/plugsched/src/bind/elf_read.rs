@@ -3,22 +3,21 @@
 //! The parts of a relocatable ELF64 LE object that `bind-data` reads --
 //! sections, symbols with their values and sizes, every relocation with
 //! its place in its relocation section -- read with the `object` crate's
-//! ELF reader.  (`crate::elf` edits; this only reads.)
+//! ELF reader.  The file's checks and its symbols are `crate::elf`'s (which
+//! also edits such files); this adds the sections and relocations.
 
-use anyhow::{
-    ensure,
-    Context,
-    Result, //
-};
+use anyhow::Result;
 use object::elf::{
-    FileHeader64,
-    ET_REL,
     SHT_NOBITS,
-    SHT_RELA,
-    SHT_SYMTAB, //
+    SHT_RELA, //
 };
-use object::read::elf::{FileHeader, Rela as _, SectionHeader, Sym as _};
-use object::Endianness;
+use object::read::elf::{
+    FileHeader,
+    Rela as _,
+    SectionHeader, //
+};
+
+use crate::elf::Symbol;
 
 /// One section header, and where its bytes are in the file.
 #[derive(Clone, Debug, Default)]
@@ -31,27 +30,10 @@ pub struct Sec {
     pub len: usize,
 }
 
-/// One symbol table entry.
-#[derive(Clone, Debug, Default)]
-pub struct Sym {
-    pub name: String,
-    pub info: u8,
-    pub shndx: u16,
-    pub value: u64,
-    pub size: u64,
-}
-
-impl Sym {
-    /// `ELF64_ST_TYPE`: 1 object, 2 function, 3 section.
-    pub fn st_type(&self) -> u8 {
-        self.info & 0xf
-    }
-}
-
-/// One `Elf64_Rela`, with the relocation section it is in and its index
-/// there.
+/// One relocation (`Elf64_Rela`): the `SHT_RELA` section it is in and its
+/// index there, the section it patches and where, and what it says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RawRela {
+pub struct Reloc {
     pub rela_sec: usize,
     pub index: usize,
     /// The section it applies to (`sh_info`).
@@ -65,19 +47,14 @@ pub struct RawRela {
 /// What `bind-data` reads of an object.
 pub struct Object {
     pub sections: Vec<Sec>,
-    pub syms: Vec<Sym>,
-    pub relas: Vec<RawRela>,
+    pub syms: Vec<Symbol>,
+    /// Every relocation against the symbol table, in file order.
+    pub relas: Vec<Reloc>,
 }
 
 /// Read `data`, a relocatable ELF64 little-endian object.
 pub fn read(data: &[u8]) -> Result<Object> {
-    let h = FileHeader64::<Endianness>::parse(data).context("not a 64-bit ELF file")?;
-    let e = h.endian()?;
-    ensure!(
-        e == Endianness::Little,
-        "only little-endian ELF is supported"
-    );
-    ensure!(h.e_type(e) == ET_REL, "not a relocatable object (ET_REL)");
+    let (h, e) = crate::elf::header(data)?;
     let table = h.sections(e, data)?;
     let mut sections = Vec::new();
     for s in table.iter() {
@@ -93,19 +70,7 @@ pub fn read(data: &[u8]) -> Result<Object> {
             len,
         });
     }
-    let symbols = table.symbols(e, data, SHT_SYMTAB)?;
-    ensure!(!symbols.is_empty(), "no symbol table");
-    let symtab = symbols.section().0;
-    let mut syms = Vec::new();
-    for s in symbols.iter() {
-        syms.push(Sym {
-            name: String::from_utf8_lossy(symbols.symbol_name(e, s)?).into_owned(),
-            info: s.st_info(),
-            shndx: s.st_shndx(e),
-            value: s.st_value(e),
-            size: s.st_size(e),
-        });
-    }
+    let (syms, symtab) = crate::elf::symbol_table(&table, e, data)?;
     let mut relas = Vec::new();
     for (r, s) in table.iter().enumerate() {
         if s.sh_type(e) != SHT_RELA || s.sh_link(e) as usize != symtab {
@@ -115,7 +80,7 @@ pub fn read(data: &[u8]) -> Result<Object> {
             continue;
         };
         for (index, x) in entries.iter().enumerate() {
-            relas.push(RawRela {
+            relas.push(Reloc {
                 rela_sec: r,
                 index,
                 sec: s.sh_info(e) as usize,

@@ -23,10 +23,10 @@ use iced_x86::{
     Instruction, //
 };
 
+pub use super::elf_read::Reloc;
 use super::elf_read::{
     self,
-    Sec,
-    Sym, //
+    Sec, //
 };
 use crate::boundary::statics::{
     self,
@@ -34,6 +34,7 @@ use crate::boundary::statics::{
     Scopes,
     StaticKey, //
 };
+use crate::elf::Symbol;
 
 const SHF_ALLOC: u64 = 0x2;
 const SHF_EXECINSTR: u64 = 0x4;
@@ -46,20 +47,6 @@ const STT_FUNC: u8 = 2;
 /// x86-64 relocation types relative to the place they patch.
 pub fn is_pc_relative(rtype: u32) -> bool {
     matches!(rtype, 2 | 4 | 24) // R_X86_64_PC32, PLT32, PC64
-}
-
-/// One relocation of a loaded section.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Reloc {
-    /// The `SHT_RELA` section and the entry's index in it.
-    pub rela_sec: usize,
-    pub index: usize,
-    /// The section it patches and where.
-    pub sec: usize,
-    pub offset: u64,
-    pub sym: usize,
-    pub rtype: u32,
-    pub addend: i64,
 }
 
 /// A function's machine code, decoded (instruction pointers are offsets in
@@ -98,8 +85,11 @@ pub struct Module {
     /// The object's bytes.
     pub data: Vec<u8>,
     pub sections: Vec<Sec>,
-    pub syms: Vec<Sym>,
+    pub syms: Vec<Symbol>,
+    /// The relocations of its loaded (`SHF_ALLOC`) sections.
     pub relocs: Vec<Reloc>,
+    /// The relocations of its other sections (`.debug_info`, ...).
+    unloaded: Vec<Reloc>,
     pub code: Vec<Code>,
     /// Defined data and function symbols of each section, by start.
     by_sec: BTreeMap<usize, Vec<(u64, u64, usize)>>,
@@ -113,25 +103,12 @@ impl Module {
     /// Parse the object and decode its functions.
     pub fn parse(data: Vec<u8>) -> Result<Self> {
         let obj = elf_read::read(&data)?;
-        let relocs: Vec<Reloc> = obj
-            .relas
-            .iter()
-            .filter(|r| {
-                obj.sections
-                    .get(r.sec)
-                    .is_some_and(|t| t.flags & SHF_ALLOC != 0)
-            })
-            .map(|r| Reloc {
-                rela_sec: r.rela_sec,
-                index: r.index,
-                sec: r.sec,
-                offset: r.offset,
-                sym: r.sym,
-                rtype: r.rtype,
-                addend: r.addend,
-            })
-            .collect();
         let (sections, syms) = (obj.sections, obj.syms);
+        let (relocs, unloaded): (Vec<Reloc>, Vec<Reloc>) = obj.relas.into_iter().partition(|r| {
+            sections
+                .get(r.sec)
+                .is_some_and(|t| t.flags & SHF_ALLOC != 0)
+        });
         let mut by_sec: BTreeMap<usize, Vec<(u64, u64, usize)>> = BTreeMap::new();
         for (i, s) in syms.iter().enumerate() {
             let defined = s.shndx != SHN_UNDEF && usize::from(s.shndx) < sections.len();
@@ -155,6 +132,7 @@ impl Module {
             sections,
             syms,
             relocs,
+            unloaded,
             code: Vec::new(),
             by_sec,
             reloc_at,
@@ -325,7 +303,7 @@ pub fn static_keys(data: &[u8], m: &Module) -> Result<BTreeMap<usize, StaticKey>
     let info_sec = obj
         .section_by_name(".debug_info")
         .ok_or_else(|| anyhow!("no .debug_info (built without -g?)"))?;
-    let relas = m.relocs_of(info_sec.index().0)?;
+    let relas = m.relocs_of(info_sec.index().0);
     let info_start = {
         use gimli::Section;
         *dwarf.debug_info.reader()
@@ -402,23 +380,16 @@ fn location_symbol(
 }
 
 impl Module {
-    /// The relocations of (non-loaded) section `sec`, sorted by offset.
-    fn relocs_of(&self, sec: usize) -> Result<Vec<Reloc>> {
-        let mut out: Vec<Reloc> = elf_read::read(&self.data)?
-            .relas
-            .into_iter()
+    /// The relocations of section `sec`, sorted by offset.
+    fn relocs_of(&self, sec: usize) -> Vec<Reloc> {
+        let mut out: Vec<Reloc> = self
+            .relocs
+            .iter()
+            .chain(&self.unloaded)
             .filter(|r| r.sec == sec)
-            .map(|r| Reloc {
-                rela_sec: r.rela_sec,
-                index: r.index,
-                sec,
-                offset: r.offset,
-                sym: r.sym,
-                rtype: r.rtype,
-                addend: r.addend,
-            })
+            .copied()
             .collect();
         out.sort_by_key(|r| r.offset);
-        Ok(out)
+        out
     }
 }

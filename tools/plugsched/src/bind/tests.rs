@@ -6,11 +6,6 @@
 //! memory that reaches vmlinux is refused, naming how.
 
 use std::collections::BTreeSet;
-use std::path::{
-    Path,
-    PathBuf, //
-};
-use std::process::Command;
 
 use super::bind;
 use crate::boundary::bindings::{
@@ -20,6 +15,11 @@ use crate::boundary::bindings::{
     StringBinding, //
 };
 use crate::boundary::statics::StaticKey;
+use crate::test_util::{
+    gcc,
+    run,
+    Scratch, //
+};
 
 /// What the module's "core.c" always has: a lock initialised with a
 /// function-scope key vmlinux also has (and its name, a string vmlinux
@@ -54,23 +54,13 @@ extern int _printk(const char *fmt, ...);
 __attribute__((noinline)) void say(void) { _printk("hello\n"); }
 "#;
 
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Compile `src` as kernel/sched/core.c and return the object's bytes.
-fn compile(test: &str, src: &str) -> (Dir, Vec<u8>) {
-    let dir = std::env::temp_dir().join(format!("plugsched-bind-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("kernel/sched")).unwrap();
-    std::fs::write(dir.join("kernel/sched/core.c"), src).unwrap();
-    let out = Command::new("gcc")
-        .current_dir(&dir)
-        .args([
+fn compile(test: &str, src: &str) -> (Scratch, Vec<u8>) {
+    let dir = Scratch::new("bind", test);
+    dir.write(&[("kernel/sched/core.c", src)]);
+    gcc(
+        dir.path(),
+        &[
             "-O2",
             "-g",
             "-fno-pic",
@@ -82,16 +72,10 @@ fn compile(test: &str, src: &str) -> (Dir, Vec<u8>) {
             "kernel/sched/core.c",
             "-o",
             "core.o",
-        ])
-        .output()
-        .expect("gcc");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     let data = std::fs::read(dir.join("core.o")).unwrap();
-    (Dir(dir), data)
+    (dir, data)
 }
 
 fn key(scope: &str, name: &str) -> StaticKey {
@@ -146,20 +130,6 @@ fn bindings(key_size: u64) -> Bindings {
     }
 }
 
-fn run(dir: &Path, cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn statics_and_strings_vmlinux_has_are_redirected() {
     let (dir, data) = compile("ok", BASE);
@@ -174,10 +144,10 @@ fn statics_and_strings_vmlinux_has_are_redirected() {
         summary.contains("and 1 to vmlinux's string literals"),
         "{summary}"
     );
-    std::fs::write(dir.0.join("bound.o"), bytes).unwrap();
+    std::fs::write(dir.join("bound.o"), bytes).unwrap();
     // binutils reads the result: init_thing's key and its name are
     // vmlinux's, each through one undefined symbol.
-    let relocs = run(&dir.0, "readelf", &["-rW", "bound.o"]);
+    let relocs = run(dir.path(), "readelf", &["-rW", "bound.o"]);
     let text = relocs
         .split("Relocation section '.rela.text'")
         .nth(1)
@@ -196,7 +166,7 @@ fn statics_and_strings_vmlinux_has_are_redirected() {
         .find(|l| l.contains("__plugsched_vmlinux_some_table,0"))
         .unwrap_or_else(|| panic!("{relocs}"));
     assert!(name_line.trim_end().ends_with("+ 10"), "{name_line}");
-    let syms = run(&dir.0, "readelf", &["-sW", "bound.o"]);
+    let syms = run(dir.path(), "readelf", &["-sW", "bound.o"]);
     for s in [
         "__plugsched_vmlinux___key.9,2",
         "__plugsched_vmlinux_some_table,0",

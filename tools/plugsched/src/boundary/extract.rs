@@ -350,220 +350,297 @@ pub fn extract_file(
     fns: &[FnInfo],
     shared_vars: &BTreeSet<String>,
 ) -> anyhow::Result<FileResult> {
+    let tree = parse(src)?;
+    let mut rw = Rewrite::new(path, src, fns, shared_vars);
+    let decls = rw.walk(tree.root_node());
+    for d in decls {
+        rw.declaration(d)?;
+    }
+    rw.report_unmatched();
+    Ok(rw.finish())
+}
+
+/// The syntax tree of `src`.  Attribute macros confuse the parser in
+/// declarations; it reads a copy in which they are blanked (same length,
+/// so every byte offset is valid in `src`, from which all text is taken).
+fn parse(src: &str) -> anyhow::Result<tree_sitter::Tree> {
     let mut parser = Parser::new();
     parser.set_language(&tree_sitter_c::LANGUAGE.into())?;
-    // Attribute macros confuse the parser in declarations; it reads a copy
-    // in which they are blanked (same length, so every byte offset is
-    // valid in `src`, from which all text is taken).
     let masked = mask_attributes(src);
-    let tree = parser
+    parser
         .parse(&masked, None)
-        .ok_or_else(|| anyhow::anyhow!("tree-sitter failed"))?;
-    let mut res = FileResult::default();
-    let mut edits: Vec<Edit> = Vec::new();
-    let by_name: BTreeMap<&str, &FnInfo> = fns.iter().map(|f| (f.name.as_str(), f)).collect();
-    let mut matched: BTreeSet<&str> = BTreeSet::new();
-    // Targets of `__alias(x)` must stay defined in this translation unit.
-    let mut alias_targets: BTreeSet<&str> = BTreeSet::new();
-    for (i, _) in src.match_indices("__alias(") {
-        let rest = &src[i + 8..];
-        let end = rest.find(')').unwrap_or(0);
-        alias_targets.insert(rest[..end].trim());
-    }
+        .ok_or_else(|| anyhow::anyhow!("tree-sitter failed"))
+}
 
-    // Functions whose name now means "the vmlinux symbol".
-    let mut bound: BTreeSet<&str> = BTreeSet::new();
-    for f in fns {
-        if matches!(f.class, Class::External | Class::Callback)
-            && !f.init
-            && !alias_targets.contains(f.name.as_str())
-        {
-            bound.insert(f.name.as_str());
+/// The rewrite of one file in progress: what is known of its functions
+/// and data, and the edits so far (applied by [`Rewrite::finish`]).
+struct Rewrite<'a> {
+    path: &'a str,
+    src: &'a str,
+    fns: &'a [FnInfo],
+    shared_vars: &'a BTreeSet<String>,
+    by_name: BTreeMap<&'a str, &'a FnInfo>,
+    /// Targets of `__alias(x)`: they must stay defined in this
+    /// translation unit.
+    alias_targets: BTreeSet<&'a str>,
+    /// Functions whose name now means "the vmlinux symbol".
+    bound: BTreeSet<&'a str>,
+    /// Functions whose definition was found at their DWARF line.
+    matched: BTreeSet<&'a str>,
+    edits: Vec<Edit>,
+    res: FileResult,
+}
+
+impl<'a> Rewrite<'a> {
+    fn new(
+        path: &'a str,
+        src: &'a str,
+        fns: &'a [FnInfo],
+        shared_vars: &'a BTreeSet<String>,
+    ) -> Self {
+        let mut alias_targets: BTreeSet<&str> = BTreeSet::new();
+        for (i, _) in src.match_indices("__alias(") {
+            let rest = &src[i + 8..];
+            let end = rest.find(')').unwrap_or(0);
+            alias_targets.insert(rest[..end].trim());
+        }
+        let bound = fns
+            .iter()
+            .filter(|f| {
+                matches!(f.class, Class::External | Class::Callback)
+                    && !f.init
+                    && !alias_targets.contains(f.name.as_str())
+            })
+            .map(|f| f.name.as_str())
+            .collect();
+        Rewrite {
+            path,
+            src,
+            fns,
+            shared_vars,
+            by_name: fns.iter().map(|f| (f.name.as_str(), f)).collect(),
+            alias_targets,
+            bound,
+            matched: BTreeSet::new(),
+            edits: Vec::new(),
+            res: FileResult::default(),
         }
     }
 
-    let mut stack = vec![tree.root_node()];
-    let mut decls: Vec<Node<'_>> = Vec::new();
-    while let Some(n) = stack.pop() {
-        match n.kind() {
-            "function_definition" => {
-                let Some(decl) = n.child_by_field_name("declarator") else {
-                    continue;
-                };
-                let Some((id, _)) = declarator_name(decl) else {
-                    continue;
-                };
-                let name = text(id, src);
-                let Some(info) = by_name.get(name) else {
-                    continue;
-                };
-                if info.line != 0 && id.start_position().row as u32 + 1 != info.line {
-                    continue; // another definition of the same name (#ifdef)
+    /// Replace `start..end` of the source by `text`.
+    fn edit(&mut self, start: usize, end: usize, text: impl Into<String>) {
+        self.edits.push(Edit {
+            start,
+            end,
+            text: text.into(),
+        });
+    }
+
+    /// Count one thing done, for the file's header.
+    fn count(&mut self, what: &'static str) {
+        *self.res.done.entry(what).or_default() += 1;
+    }
+
+    /// Rewrite the function definitions, tracepoint definitions and data
+    /// macros of the tree; returns the other declarations, for
+    /// [`Rewrite::declaration`] once every function is known.
+    fn walk<'t>(&mut self, root: Node<'t>) -> Vec<Node<'t>> {
+        let src = self.src;
+        let mut stack = vec![root];
+        let mut decls: Vec<Node<'t>> = Vec::new();
+        while let Some(n) = stack.pop() {
+            match n.kind() {
+                "function_definition" => self.function(n),
+                "preproc_def"
+                    if n.child_by_field_name("name").map(|x| text(x, src))
+                        == Some("CREATE_TRACE_POINTS") =>
+                {
+                    // The tracepoints are defined (once) in vmlinux.
+                    self.edit(
+                        n.start_byte(),
+                        n.end_byte(),
+                        "/* plugsched: CREATE_TRACE_POINTS removed, tracepoints live in vmlinux */\n",
+                    );
                 }
-                matched.insert(info.name.as_str());
-                let body = n.child_by_field_name("body");
-                if info.init {
-                    edits.push(Edit {
-                        start: n.start_byte(),
-                        end: n.end_byte(),
-                        text: format!("/* plugsched: init function {name} removed */"),
-                    });
-                    *res.done.entry("init functions removed").or_default() += 1;
-                    continue;
-                }
-                let statics = storage(n, src, &["static", "inline"]);
-                match info.class {
-                    Class::External | Class::Callback if alias_targets.contains(name) => {
-                        // `x __alias(name)` needs `name` defined right here.
-                        if info.class == Class::Callback {
-                            res.not_renamed.push(name.to_string());
-                        }
-                        *res.done.entry("alias targets kept").or_default() += 1;
-                    }
-                    Class::External => {
-                        let Some(body) = body else { continue };
-                        for s in &statics {
-                            edits.push(remove_word(*s, src));
-                        }
-                        edits.push(Edit {
-                            start: body.start_byte(),
-                            end: body.end_byte(),
-                            text: format!(
-                                ";\t/* plugsched: external, the vmlinux {name} is called */"
-                            ),
-                        });
-                        // Drop a line break between declarator and body.
-                        let gap = &src[decl.end_byte()..body.start_byte()];
-                        if gap.trim().is_empty() {
-                            edits.push(Edit {
-                                start: decl.end_byte(),
-                                end: body.start_byte(),
-                                text: String::new(),
-                            });
-                        }
-                        *res.done.entry("external bodies removed").or_default() += 1;
-                    }
-                    Class::Callback => {
-                        // Prototypes first: `name` (the vmlinux function,
-                        // also for uses inside the body) and, for global
-                        // callbacks, `__cb_name`.
-                        if let Some(body) = body {
-                            let mut hdr = String::new();
-                            let mut at = n.start_byte();
-                            for st in &statics {
-                                hdr.push_str(&src[at..st.start_byte()]);
-                                at = remove_word(*st, src).end;
-                            }
-                            hdr.push_str(&src[at..body.start_byte()]);
-                            let hdr = hdr.trim_end();
-                            let mut proto =
-                                format!("{hdr};\t/* plugsched: the vmlinux {name} */\n");
-                            if statics.is_empty() {
-                                let cb = format!(
-                                    "{}__cb_{}",
-                                    &src[n.start_byte()..id.start_byte()],
-                                    &src[id.start_byte()..body.start_byte()]
-                                );
-                                proto.push_str(cb.trim_end());
-                                proto.push_str(";\n");
-                            }
-                            edits.push(Edit {
-                                start: n.start_byte(),
-                                end: n.start_byte(),
-                                text: proto,
-                            });
-                        }
-                        edits.push(Edit {
-                            start: id.start_byte(),
-                            end: id.end_byte(),
-                            text: format!("__cb_{name}"),
-                        });
-                        if let Some(s) = statics.first() {
-                            edits.push(Edit {
-                                start: s.start_byte(),
-                                end: s.start_byte(),
-                                text: "__used ".into(),
-                            });
-                        }
-                        edits.push(Edit {
-                            start: n.end_byte(),
-                            end: n.end_byte(),
-                            text: format!(
-                                "\n/* plugsched: callback; pointers to {name} stay vmlinux addresses, whose entry is redirected to __cb_{name} */"
-                            ),
-                        });
-                        *res.done.entry("callbacks renamed").or_default() += 1;
-                    }
-                    Class::Interface | Class::Internal => {
-                        if let Some(s) = statics.first() {
-                            edits.push(Edit {
-                                start: s.start_byte(),
-                                end: s.start_byte(),
-                                text: "__used ".into(),
-                            });
-                        }
-                        if info.class == Class::Interface {
-                            edits.push(Edit {
-                                start: n.start_byte(),
-                                end: n.start_byte(),
-                                text: format!("/* plugsched: interface {name}: do not change its signature */\n"),
-                            });
-                            *res.done.entry("interfaces kept").or_default() += 1;
-                        } else {
-                            *res.done.entry("internal functions kept").or_default() += 1;
-                        }
+                // (`DEFINE_PER_CPU(struct rq, rq);` parses as a macro type.)
+                "declaration" | "expression_statement" | "macro_type_specifier" => {
+                    if !self.data_macro(n) && n.kind() == "declaration" {
+                        decls.push(n);
                     }
                 }
-            }
-            "preproc_def"
-                if n.child_by_field_name("name").map(|x| text(x, src))
-                    == Some("CREATE_TRACE_POINTS") =>
-            {
-                // The tracepoints are defined (once) in vmlinux.
-                edits.push(Edit {
-                    start: n.start_byte(),
-                    end: n.end_byte(),
-                    text: "/* plugsched: CREATE_TRACE_POINTS removed, tracepoints live in vmlinux */\n".into(),
-                });
-            }
-            // (`DEFINE_PER_CPU(struct rq, rq);` parses as a macro type.)
-            "declaration" | "expression_statement" | "macro_type_specifier" => {
-                if let Some(t) = macro_replacement(n, src, shared_vars) {
-                    let what = if t.is_empty() {
-                        "exports/initcalls removed"
-                    } else {
-                        "data definitions turned into declarations"
-                    };
-                    // `DEFINE_PER_CPU(T, x) = { ... };`: the initializer
-                    // goes too (a declaration has none).
-                    let mut end = n.end_byte();
-                    let rest = &src[end..];
-                    if rest.trim_start().starts_with('=') {
-                        if let Some(semi) = rest.find(';') {
-                            end += semi;
-                        }
-                    }
-                    edits.push(Edit {
-                        start: n.start_byte(),
-                        end,
-                        text: t,
-                    });
-                    *res.done.entry(what).or_default() += 1;
-                } else if n.kind() == "declaration" {
-                    decls.push(n);
+                _ => {
+                    let mut c = n.walk();
+                    let kids: Vec<Node<'_>> = n.children(&mut c).collect();
+                    stack.extend(kids.into_iter().rev());
                 }
             }
-            _ => {
-                let mut c = n.walk();
-                let kids: Vec<Node<'_>> = n.children(&mut c).collect();
-                stack.extend(kids.into_iter().rev());
+        }
+        decls
+    }
+
+    /// A function definition the classification knows, found at its DWARF
+    /// line: rewritten by its class.
+    fn function(&mut self, n: Node<'_>) {
+        let src = self.src;
+        let Some(decl) = n.child_by_field_name("declarator") else {
+            return;
+        };
+        let Some((id, _)) = declarator_name(decl) else {
+            return;
+        };
+        let name = text(id, src);
+        let Some(&info) = self.by_name.get(name) else {
+            return;
+        };
+        if info.line != 0 && id.start_position().row as u32 + 1 != info.line {
+            return; // another definition of the same name (#ifdef)
+        }
+        self.matched.insert(info.name.as_str());
+        let body = n.child_by_field_name("body");
+        if info.init {
+            self.edit(
+                n.start_byte(),
+                n.end_byte(),
+                format!("/* plugsched: init function {name} removed */"),
+            );
+            self.count("init functions removed");
+            return;
+        }
+        let statics = storage(n, src, &["static", "inline"]);
+        match info.class {
+            Class::External | Class::Callback if self.alias_targets.contains(name) => {
+                // `x __alias(name)` needs `name` defined right here.
+                if info.class == Class::Callback {
+                    self.res.not_renamed.push(name.to_string());
+                }
+                self.count("alias targets kept");
             }
+            Class::External => {
+                if let Some(body) = body {
+                    self.external(decl, body, name, &statics);
+                }
+            }
+            Class::Callback => self.callback(n, id, body, name, &statics),
+            Class::Interface | Class::Internal => self.kept(n, info, name, &statics),
         }
     }
 
-    for d in decls {
-        // Declarations that name functions whose name now means vmlinux:
-        // drop `static`/`inline` so they do not conflict.
+    /// An external function: the body goes, the definition becomes a
+    /// declaration of the vmlinux function.
+    fn external(&mut self, decl: Node<'_>, body: Node<'_>, name: &str, statics: &[Node<'_>]) {
+        let src = self.src;
+        for s in statics {
+            self.edits.push(remove_word(*s, src));
+        }
+        self.edit(
+            body.start_byte(),
+            body.end_byte(),
+            format!(";\t/* plugsched: external, the vmlinux {name} is called */"),
+        );
+        // Drop a line break between declarator and body.
+        let gap = &src[decl.end_byte()..body.start_byte()];
+        if gap.trim().is_empty() {
+            self.edit(decl.end_byte(), body.start_byte(), "");
+        }
+        self.count("external bodies removed");
+    }
+
+    /// A callback: renamed `__cb_<name>`, after prototypes of `<name>` (the
+    /// vmlinux function, also for uses inside the body) and, for global
+    /// callbacks, of `__cb_<name>`.
+    fn callback(
+        &mut self,
+        n: Node<'_>,
+        id: Node<'_>,
+        body: Option<Node<'_>>,
+        name: &str,
+        statics: &[Node<'_>],
+    ) {
+        let src = self.src;
+        if let Some(body) = body {
+            let mut hdr = String::new();
+            let mut at = n.start_byte();
+            for st in statics {
+                hdr.push_str(&src[at..st.start_byte()]);
+                at = remove_word(*st, src).end;
+            }
+            hdr.push_str(&src[at..body.start_byte()]);
+            let hdr = hdr.trim_end();
+            let mut proto = format!("{hdr};\t/* plugsched: the vmlinux {name} */\n");
+            if statics.is_empty() {
+                let cb = format!(
+                    "{}__cb_{}",
+                    &src[n.start_byte()..id.start_byte()],
+                    &src[id.start_byte()..body.start_byte()]
+                );
+                proto.push_str(cb.trim_end());
+                proto.push_str(";\n");
+            }
+            self.edit(n.start_byte(), n.start_byte(), proto);
+        }
+        self.edit(id.start_byte(), id.end_byte(), format!("__cb_{name}"));
+        if let Some(s) = statics.first() {
+            self.edit(s.start_byte(), s.start_byte(), "__used ");
+        }
+        self.edit(
+            n.end_byte(),
+            n.end_byte(),
+            format!(
+                "\n/* plugsched: callback; pointers to {name} stay vmlinux addresses, whose entry is redirected to __cb_{name} */"
+            ),
+        );
+        self.count("callbacks renamed");
+    }
+
+    /// An interface or internal function: kept (`static` ones `__used`),
+    /// interfaces marked as signatures not to change.
+    fn kept(&mut self, n: Node<'_>, info: &FnInfo, name: &str, statics: &[Node<'_>]) {
+        if let Some(s) = statics.first() {
+            self.edit(s.start_byte(), s.start_byte(), "__used ");
+        }
+        if info.class == Class::Interface {
+            self.edit(
+                n.start_byte(),
+                n.start_byte(),
+                format!("/* plugsched: interface {name}: do not change its signature */\n"),
+            );
+            self.count("interfaces kept");
+        } else {
+            self.count("internal functions kept");
+        }
+    }
+
+    /// A top-level macro statement that defines or exports something (see
+    /// [`macro_replacement`]): rewritten, and `true`.
+    fn data_macro(&mut self, n: Node<'_>) -> bool {
+        let Some(t) = macro_replacement(n, self.src, self.shared_vars) else {
+            return false;
+        };
+        let what = if t.is_empty() {
+            "exports/initcalls removed"
+        } else {
+            "data definitions turned into declarations"
+        };
+        // `DEFINE_PER_CPU(T, x) = { ... };`: the initializer goes too (a
+        // declaration has none).
+        let mut end = n.end_byte();
+        let rest = &self.src[end..];
+        if rest.trim_start().starts_with('=') {
+            if let Some(semi) = rest.find(';') {
+                end += semi;
+            }
+        }
+        self.edit(n.start_byte(), end, t);
+        self.count(what);
+        true
+    }
+
+    /// A declaration, once every function is known: one that names
+    /// functions whose name now means vmlinux loses `static`/`inline`, so
+    /// they do not conflict; a definition of shared variables becomes an
+    /// `extern` declaration.
+    fn declaration(&mut self, d: Node<'_>) -> anyhow::Result<()> {
+        let src = self.src;
         let mut c = d.walk();
         let mut fn_names = Vec::new();
         let mut var_inits = Vec::new();
@@ -572,92 +649,104 @@ pub fn extract_file(
             declarator_count += 1;
             if let Some((id, is_fn)) = declarator_name(ch) {
                 let nm = text(id, src);
-                if is_fn && bound.contains(nm) {
+                if is_fn && self.bound.contains(nm) {
                     fn_names.push(nm);
-                } else if !is_fn && shared_vars.contains(nm) {
+                } else if !is_fn && self.shared_vars.contains(nm) {
                     var_inits.push(ch);
                 }
             }
         }
         if !fn_names.is_empty() {
             for s in storage(d, src, &["static", "inline"]) {
-                edits.push(remove_word(s, src));
+                self.edits.push(remove_word(s, src));
             }
         }
         if var_inits.is_empty() {
-            continue;
+            return Ok(());
         }
         if !storage(d, src, &["extern"]).is_empty() {
-            continue; // already a declaration
+            return Ok(()); // already a declaration
         }
         if var_inits.len() != declarator_count {
             anyhow::bail!(
-                "{path}:{}: a definition of shared and other variables at once; split it",
+                "{}:{}: a definition of shared and other variables at once; split it",
+                self.path,
                 d.start_position().row + 1
             );
         }
-        // `static T x[..] = {...};`, `T x;`, `static struct {..} x;` ->
-        // `extern T x[..];`: every variable of the declaration is shared.
-        let mut out = String::from("extern ");
-        let mut c2 = d.walk();
-        let mut first = true;
-        for ch in d.children(&mut c2) {
-            if ch.kind() == "storage_class_specifier" || ch.kind() == ";" {
-                continue;
-            }
-            if var_inits.iter().any(|v| v.id() == ch.id()) {
-                let decl_part = if ch.kind() == "init_declarator" {
-                    ch.child_by_field_name("declarator").unwrap_or(ch)
-                } else {
-                    ch
-                };
-                if !first {
-                    out.push_str(", ");
-                }
-                first = false;
-                out.push_str(text(decl_part, src));
-                continue;
-            }
-            if ch.kind() == "," {
-                continue;
-            }
-            out.push_str(text(ch, src));
-            out.push(' ');
-        }
-        out.push_str(";\t/* plugsched: shared with vmlinux */");
-        edits.push(Edit {
-            start: d.start_byte(),
-            end: d.end_byte(),
-            text: out,
-        });
-        *res.done
-            .entry("data definitions turned into declarations")
-            .or_default() += 1;
+        let out = extern_declaration(d, &var_inits, src);
+        self.edit(d.start_byte(), d.end_byte(), out);
+        self.count("data definitions turned into declarations");
+        Ok(())
     }
 
-    for f in fns {
-        if !matched.contains(f.name.as_str()) && f.class != Class::Interface {
-            res.unmatched
-                .push(format!("{}:{} {}", path, f.line, f.name));
+    /// Note every function not found at its DWARF line (interfaces may
+    /// live in a header).
+    fn report_unmatched(&mut self) {
+        for f in self.fns {
+            if !self.matched.contains(f.name.as_str()) && f.class != Class::Interface {
+                self.res
+                    .unmatched
+                    .push(format!("{}:{} {}", self.path, f.line, f.name));
+            }
         }
     }
 
-    fallback_shared_definitions(src, shared_vars, &mut edits, &mut res);
-    edits.sort_by_key(|e| (e.start, e.end));
-    let mut out = String::with_capacity(src.len() + 4096);
-    out.push_str(&header(path, &res.done));
-    let mut at = 0;
-    for e in edits {
-        if e.start < at {
-            continue; // nested in an edit already applied (e.g. removed function)
+    /// The rewritten file: the shared definitions the parser missed are
+    /// found by line, then every edit is applied, after the header.
+    fn finish(mut self) -> FileResult {
+        let src = self.src;
+        fallback_shared_definitions(src, self.shared_vars, &mut self.edits, &mut self.res);
+        self.edits.sort_by_key(|e| (e.start, e.end));
+        let mut out = String::with_capacity(src.len() + 4096);
+        out.push_str(&header(self.path, &self.res.done));
+        let mut at = 0;
+        for e in &self.edits {
+            if e.start < at {
+                continue; // nested in an edit already applied (e.g. removed function)
+            }
+            out.push_str(&src[at..e.start]);
+            out.push_str(&e.text);
+            at = e.end;
         }
-        out.push_str(&src[at..e.start]);
-        out.push_str(&e.text);
-        at = e.end;
+        out.push_str(&src[at..]);
+        self.res.text = out;
+        self.res
     }
-    out.push_str(&src[at..]);
-    res.text = out;
-    Ok(res)
+}
+
+/// `static T x[..] = {...};`, `T x;`, `static struct {..} x;` ->
+/// `extern T x[..];`: the declaration `d`, every variable of which
+/// (`vars`) is shared.
+fn extern_declaration(d: Node<'_>, vars: &[Node<'_>], src: &str) -> String {
+    let mut out = String::from("extern ");
+    let mut c = d.walk();
+    let mut first = true;
+    for ch in d.children(&mut c) {
+        if ch.kind() == "storage_class_specifier" || ch.kind() == ";" {
+            continue;
+        }
+        if vars.iter().any(|v| v.id() == ch.id()) {
+            let decl_part = if ch.kind() == "init_declarator" {
+                ch.child_by_field_name("declarator").unwrap_or(ch)
+            } else {
+                ch
+            };
+            if !first {
+                out.push_str(", ");
+            }
+            first = false;
+            out.push_str(text(decl_part, src));
+            continue;
+        }
+        if ch.kind() == "," {
+            continue;
+        }
+        out.push_str(text(ch, src));
+        out.push(' ');
+    }
+    out.push_str(";\t/* plugsched: shared with vmlinux */");
+    out
 }
 
 fn header(path: &str, done: &BTreeMap<&'static str, usize>) -> String {

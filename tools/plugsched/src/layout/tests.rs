@@ -10,7 +10,6 @@ use std::path::{
     Path,
     PathBuf, //
 };
-use std::process::Command;
 
 use super::check::{
     self,
@@ -18,6 +17,11 @@ use super::check::{
     Reason, //
 };
 use super::*;
+use crate::test_util::{
+    self,
+    write,
+    Scratch, //
+};
 
 const LINUX_SCHED_H: &str = r#"
 typedef unsigned long long u64;
@@ -58,39 +62,19 @@ void _start(void) { for (;;) ; }
 /// Outside kernel/sched: a different `struct rq` of the same name.
 const OTHER_C: &str = "struct rq { char other[3]; } other_rq;\n";
 
-/// A scratch directory per test (tests run in parallel).
-fn scratch(test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("plugsched-layout-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
-fn write(root: &Path, files: &[(&str, &str)]) {
-    for (p, text) in files {
-        let p = root.join(p);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-}
-
+/// gcc with the options of every object of these tests.
 fn gcc(dir: &Path, args: &[&str]) {
-    let out = Command::new("gcc")
-        .current_dir(dir)
-        .args(["-g", "-O2", "-fno-pie", "-no-pie"])
-        .args(args)
-        .output()
-        .expect("gcc");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    test_util::gcc(dir, &[&["-g", "-O2", "-fno-pie", "-no-pie"], args].concat());
 }
 
 /// vmlinux from the original headers; one module object per
 /// `kernel/sched/*.c` from the (possibly changed) headers.
-fn build(test: &str, module_sched_h: &str, module_linux_h: &str) -> (PathBuf, Vec<PathBuf>) {
-    let d = scratch(test);
+fn build(
+    test: &str,
+    module_sched_h: &str,
+    module_linux_h: &str,
+) -> (Scratch, PathBuf, Vec<PathBuf>) {
+    let d = Scratch::new("layout", test);
     let (v, m) = (d.join("v"), d.join("m"));
     write(
         &v,
@@ -125,7 +109,8 @@ fn build(test: &str, module_sched_h: &str, module_linux_h: &str) -> (PathBuf, Ve
     );
     gcc(&m, &["-c", "kernel/sched/core.c", "-o", "core.o"]);
     gcc(&m, &["-c", "kernel/sched/fair.c", "-o", "fair.o"]);
-    (v.join("vmlinux"), vec![m.join("core.o"), m.join("fair.o")])
+    let objs = vec![m.join("core.o"), m.join("fair.o")];
+    (d, v.join("vmlinux"), objs)
 }
 
 fn listed() -> BTreeSet<String> {
@@ -145,7 +130,7 @@ fn findings(vmlinux: &Path, objects: &[PathBuf]) -> Vec<Finding> {
 
 #[test]
 fn identical_sources_agree() {
-    let (v, m) = build("same", SCHED_H, LINUX_SCHED_H);
+    let (_d, v, m) = build("same", SCHED_H, LINUX_SCHED_H);
     let module = module_side(&m).unwrap();
     let sel = check::select(&module, &listed(), &["kernel/sched/sched.h".into()]);
     // rq and cfs_rq from the header, load_weight held by value in them.
@@ -164,7 +149,7 @@ fn identical_sources_agree() {
 #[test]
 fn a_field_added_to_rq_is_named_with_what_it_moves() {
     let changed = SCHED_H.replace("\tu64 clock;", "\tu64 plugsched_new;\n\tu64 clock;");
-    let (v, m) = build("rq", &changed, LINUX_SCHED_H);
+    let (_d, v, m) = build("rq", &changed, LINUX_SCHED_H);
     let f = findings(&v, &m);
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0].name, "struct rq");
@@ -194,7 +179,7 @@ fn a_field_added_to_rq_is_named_with_what_it_moves() {
 #[test]
 fn a_retyped_field_of_a_listed_type_and_its_embedders() {
     let changed = LINUX_SCHED_H.replace("\tu64 vruntime;", "\tu32 vruntime;");
-    let (v, m) = build("se", SCHED_H, &changed);
+    let (_d, v, m) = build("se", SCHED_H, &changed);
     let f = findings(&v, &m);
     let se = f
         .iter()
@@ -234,7 +219,7 @@ fn anonymous_members_and_bit_fields_are_compared() {
             "sched_delayed:2, custom_slice:2",
         )
         .replace("struct { int x; } named;", "struct { long x; } named;");
-    let (v, m) = build("anon", SCHED_H, &changed);
+    let (_d, v, m) = build("anon", SCHED_H, &changed);
     let f = findings(&v, &m);
     let lines = |n: &str| {
         f.iter()
@@ -262,22 +247,22 @@ fn anonymous_members_and_bit_fields_are_compared() {
 
 #[test]
 fn module_units_that_disagree_are_refused() {
-    let d = scratch("units");
-    write(
-        &d,
-        &[
-            ("include/linux/sched.h", LINUX_SCHED_H),
-            ("kernel/sched/sched.h", SCHED_H),
-            ("kernel/sched/core.c", CORE_C),
-            (
-                "kernel/sched/fair.c",
-                "#define clock clock; int fair_extra\n#include \"sched.h\"\nstruct rq *fair_rq;\n",
-            ),
-        ],
+    let d = Scratch::new("layout", "units");
+    d.write(&[
+        ("include/linux/sched.h", LINUX_SCHED_H),
+        ("kernel/sched/sched.h", SCHED_H),
+        ("kernel/sched/core.c", CORE_C),
+        (
+            "kernel/sched/fair.c",
+            "#define clock clock; int fair_extra\n#include \"sched.h\"\nstruct rq *fair_rq;\n",
+        ),
+    ]);
+    gcc(
+        d.path(),
+        &["-nostdlib", "-o", "vmlinux", "kernel/sched/core.c"],
     );
-    gcc(&d, &["-nostdlib", "-o", "vmlinux", "kernel/sched/core.c"]);
-    gcc(&d, &["-c", "kernel/sched/core.c", "-o", "core.o"]);
-    gcc(&d, &["-c", "kernel/sched/fair.c", "-o", "fair.o"]);
+    gcc(d.path(), &["-c", "kernel/sched/core.c", "-o", "core.o"]);
+    gcc(d.path(), &["-c", "kernel/sched/fair.c", "-o", "fair.o"]);
     let f = findings(&d.join("vmlinux"), &[d.join("core.o"), d.join("fair.o")]);
     let rq = f.iter().find(|f| f.name == "struct rq").expect("rq");
     assert!(

@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The rendezvous' phases on each CPU, inside `stop_machine`: nothing here
+//! sleeps or allocates.  [`Work`] is what one switch hands every CPU;
+//! [`Online`] numbers the CPUs for the rendezvous.
+
+// The rendezvous' status words are `core` atomics: `pcore` is shared with
+// the host tests.  Everything else the CPUs share is LKMM atomics.
+use core::sync::atomic::AtomicI32;
+
+use kernel::{
+    cpu::CpuId,
+    prelude::*,
+    sync::atomic::Relaxed, //
+};
+
+use super::{
+    plan::{
+        Site,
+        MODULE_TEXT, //
+    },
+    stats::Slot,
+    Direction,
+    Inject,
+    Mode, //
+};
+use crate::kapi::{
+    self,
+    CpusReadLock,
+    RqBuffers,
+    Stopped,
+    TaskRef,
+    TextMutex,
+    Walk, //
+};
+use crate::pcore::{
+    partition,
+    ranges::RangeTable,
+    rendezvous::{
+        Rendezvous,
+        Step, //
+    },
+    x86::PATCH_LEN, //
+};
+
+/// The online CPUs of one switch, numbered `0..n` for the rendezvous, each
+/// with its [`Slot`] and status word: allocated before `stop_machine`.
+pub(super) struct Online {
+    /// The CPU of each number.
+    pub(super) ids: KVec<CpuId>,
+    /// The number of each CPU (`u32::MAX`: not online).
+    dense: KVec<u32>,
+    /// Each CPU's results, by number.
+    pub(super) slots: KVec<Slot>,
+    /// Each CPU's status word, by number.
+    pub(super) status: KVec<AtomicI32>,
+}
+
+impl Online {
+    /// Number the CPUs online now (`cpus` keeps them so).
+    pub(super) fn alloc(cpus: &CpusReadLock) -> Result<Self> {
+        let mut ids: KVec<CpuId> = KVec::new();
+        for c in cpus.online_cpus() {
+            ids.push(c, GFP_KERNEL)?;
+        }
+        let ncpus = ids.len();
+        let max_cpu = ids.iter().map(|c| c.as_u32()).max().unwrap_or(0) as usize;
+        let mut dense: KVec<u32> = KVec::with_capacity(max_cpu + 1, GFP_KERNEL)?;
+        dense.resize(max_cpu + 1, u32::MAX, GFP_KERNEL)?;
+        for (i, &c) in ids.iter().enumerate() {
+            dense[c.as_u32() as usize] = i as u32;
+        }
+        let mut slots: KVec<Slot> = KVec::with_capacity(ncpus, GFP_KERNEL)?;
+        let mut status: KVec<AtomicI32> = KVec::with_capacity(ncpus, GFP_KERNEL)?;
+        for _ in 0..ncpus {
+            slots.push(Slot::new(), GFP_KERNEL)?;
+            status.push(AtomicI32::new(0), GFP_KERNEL)?;
+        }
+        Ok(Online {
+            ids,
+            dense,
+            slots,
+            status,
+        })
+    }
+}
+
+/// What every CPU of one switch reads in the rendezvous, prepared before.
+pub(super) struct Work<'a> {
+    /// The functions no task may be in ([`super::Plan::table`]).
+    pub(super) table: &'a RangeTable<'a>,
+    pub(super) online: &'a Online,
+    pub(super) rdv: &'a Rendezvous<'a>,
+    /// The rebuild's task buffers, if the switch rebuilds the runqueues.
+    pub(super) bufs: Option<&'a RqBuffers<'a>>,
+    pub(super) text: &'a TextMutex<'a>,
+    pub(super) sites: &'a [Site],
+    /// Clear and rebuild the runqueues (check them in phase 0).
+    pub(super) rebuild: bool,
+    pub(super) dir: Direction,
+    pub(super) mode: Mode,
+    pub(super) inject: Inject,
+    /// See [`inspect`].
+    pub(super) module_wide: bool,
+    pub(super) initiator: usize,
+    pub(super) module_text: (u64, u64),
+}
+
+impl Work<'_> {
+    /// The `stop_machine` callback: this CPU's part of the rendezvous; 0
+    /// or the first error of any CPU.
+    pub(super) fn on_cpu(&self, ctx: &Stopped) -> c_int {
+        let ncpus = self.online.ids.len();
+        let me = self
+            .online
+            .dense
+            .get(ctx.this_cpu().as_u32() as usize)
+            .copied()
+            .unwrap_or(u32::MAX);
+        if me as usize >= ncpus {
+            return EINVAL.to_errno(); // cannot happen: hotplug is excluded
+        }
+        let run = self.rdv.run(
+            me as usize,
+            kapi::local_clock,
+            kapi::cpu_relax,
+            |step: Step| self.phase(ctx, step),
+        );
+        run.map_or_else(|f| f.errno, |()| 0)
+    }
+
+    /// One phase of the rendezvous on the CPU numbered `step.cpu`.
+    fn phase(&self, ctx: &Stopped, step: Step) -> Result<(), i32> {
+        let slot = &self.online.slots[step.cpu];
+        match step.phase {
+            0 if !step.aborted => {
+                if self.rebuild {
+                    ctx.rq_check()?;
+                }
+                inspect(
+                    ctx,
+                    self.table,
+                    &self.online.ids,
+                    step.cpu,
+                    self.mode,
+                    slot,
+                    self.module_wide,
+                    self.initiator,
+                    self.module_text,
+                )
+            }
+            1 if !step.aborted => match self.bufs {
+                Some(bufs) => clear(ctx, bufs, slot),
+                None => Ok(()),
+            },
+            2 if !step.aborted && step.cpu == 0 => {
+                patch(ctx, self.text, self.sites, self.dir, self.inject)
+            }
+            3 => {
+                ctx.sync_core();
+                rebuild_rq(ctx, slot);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Phase 0 on one CPU: inspect this CPU's share of the tasks.
+/// `initiator` is the task that started the switch (asleep in
+/// `stop_machine`, with module frames of its own); with `module_wide`, any
+/// other task with a return address in this module's text (`module_text`:
+/// base and size) is busy (a
+/// rollback: the module's internal functions and compiler pieces are not
+/// in the range table, and nothing of the module may stay in use).
+#[allow(clippy::too_many_arguments)]
+fn inspect(
+    ctx: &Stopped,
+    table: &RangeTable<'_>,
+    cpu_ids: &[CpuId],
+    me: usize,
+    mode: Mode,
+    slot: &Slot,
+    module_wide: bool,
+    initiator: usize,
+    module_text: (u64, u64),
+) -> Result<(), i32> {
+    let workers = match mode {
+        Mode::Parallel => cpu_ids.len(),
+        Mode::Serial => 1,
+    };
+    if me >= workers {
+        return Ok(());
+    }
+    let check = |t: TaskRef<'_>| {
+        let mut hit: Option<(u64, u32)> = None;
+        let whole_module = module_wide && t.id() != initiator;
+        let walk = ctx.walk_stack(t, &mut |addr| match table.find(addr) {
+            Some(r) => {
+                hit = Some((addr, r.id));
+                false
+            }
+            None if whole_module && addr.wrapping_sub(module_text.0) < module_text.1 => {
+                hit = Some((addr, MODULE_TEXT));
+                false
+            }
+            None => true,
+        });
+        if walk != Walk::Running {
+            slot.tasks.fetch_add(1, Relaxed);
+        }
+        match walk {
+            // A stopper runs only stop_machine code; a freed stack is a
+            // task that has exited for good.
+            Walk::Complete | Walk::Gone | Walk::Running => {}
+            Walk::Stopped => {
+                let (addr, id) = hit.unwrap_or((0, 0));
+                slot.record(ctx, t, addr, id);
+                slot.hits.fetch_add(1, Relaxed);
+            }
+            Walk::Unreliable => {
+                slot.record(ctx, t, 0, 0);
+                slot.unreliable.fetch_add(1, Relaxed);
+            }
+        }
+    };
+    ctx.for_each_task(|t, i| {
+        if partition::owner(i, workers) == me {
+            check(t);
+        }
+    });
+    // Idle tasks are not on the task list.
+    for (i, &cpu) in cpu_ids.iter().enumerate() {
+        if partition::owner(i, workers) == me {
+            if let Some(t) = ctx.idle_task(cpu) {
+                check(t);
+            }
+        }
+    }
+    if slot.hits.load(Relaxed) + slot.unreliable.load(Relaxed) > 0 {
+        Err(EBUSY.to_errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// Phase 1 on every CPU: empty its runqueue with the code being replaced.
+/// Phase 3 ([`rebuild_rq`]) must follow on this CPU.
+fn clear(ctx: &Stopped, bufs: &RqBuffers<'_>, slot: &Slot) -> Result<(), i32> {
+    let mut st = kapi::RqStats::default();
+    // SAFETY: Every CPU runs phase 3 of this rendezvous, also after an
+    // error (the rendezvous aborts, it does not skip phases), and phase 3
+    // rebuilds this CPU's runqueue: `cleared` is set below whatever the
+    // result.
+    let ret = unsafe { ctx.rq_clear(bufs, &mut st) };
+    slot.cleared.store(true, Relaxed);
+    slot.dequeued.store(st.dequeued, Relaxed);
+    slot.finished_delayed.store(st.finished_delayed, Relaxed);
+    slot.nr_running_before.store(st.nr_running_before, Relaxed);
+    ret
+}
+
+/// Phase 3 on every CPU that cleared its runqueue: refill it with the code
+/// now live.
+fn rebuild_rq(ctx: &Stopped, slot: &Slot) {
+    if !slot.cleared.load(Relaxed) {
+        return;
+    }
+    let mut st = kapi::RqStats::default();
+    ctx.rq_rebuild(&mut st);
+    slot.enqueued.store(st.enqueued, Relaxed);
+    slot.nr_running_after.store(st.nr_running_after, Relaxed);
+    slot.drift.store(&st);
+}
+
+/// Phase 2 on CPU 0: write every site, or none.  Every CPU serialises in
+/// phase 3, before any leaves the rendezvous.
+fn patch(
+    ctx: &Stopped,
+    text: &TextMutex<'_>,
+    sites: &[Site],
+    dir: Direction,
+    inject: Inject,
+) -> Result<(), i32> {
+    if inject == Inject::AfterStackCheck {
+        return Err(ECANCELED.to_errno());
+    }
+    let undo = |done: usize| {
+        for s in sites[..done].iter().rev() {
+            // SAFETY: As below: the bytes the site held before this phase.
+            unsafe { ctx.text_poke(text, s.addr, &s.before(dir)) };
+        }
+    };
+    for (i, s) in sites.iter().enumerate() {
+        let mut now = [0u8; PATCH_LEN];
+        if kapi::read_kernel(s.addr, &mut now).is_err() || now != s.before(dir) {
+            undo(i);
+            return Err(EBUSY.to_errno());
+        }
+        // SAFETY: No CPU runs the site before phase 3, in which every CPU
+        // runs `sync_core` first, aborted or not.  The site is the patch
+        // site of a function, right after its entry ENDBR, where calls
+        // enter it; it holds what this switch expects (just read, and
+        // checked under the same locks by `check_sites`).  The bytes written
+        // are its untouched ones, or a `jmp` to the function's replacement
+        // (the plan's target: the same source, signature and contract).
+        unsafe { ctx.text_poke(text, s.addr, &s.after(dir)) };
+        if inject == Inject::MidPatch {
+            undo(i + 1);
+            return Err(ECANCELED.to_errno());
+        }
+    }
+    Ok(())
+}

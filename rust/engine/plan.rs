@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The plan: the functions to redirect and their patch sites, resolved
+//! once, at load, with everything that can sleep or allocate.
+
+use kernel::prelude::*;
+
+use super::{
+    Direction,
+    Show,
+    Target, //
+};
+use crate::kapi;
+use crate::pcore::{
+    ranges::{
+        Range,
+        RangeTable, //
+    },
+    x86::{
+        self,
+        Entry,
+        PATCH_LEN, //
+    },
+};
+
+/// One patch site.
+#[derive(Clone, Copy)]
+pub(super) struct Site {
+    /// Index of the target.
+    pub(super) target: usize,
+    /// Address of the 5 patched bytes.
+    pub(super) addr: u64,
+    /// The bytes of the untouched function.
+    pub(super) orig: [u8; PATCH_LEN],
+    /// `jmp new`.
+    pub(super) jmp: [u8; PATCH_LEN],
+}
+
+impl Site {
+    /// The bytes a switch in direction `dir` finds at the site.
+    pub(super) fn before(&self, dir: Direction) -> [u8; PATCH_LEN] {
+        match dir {
+            Direction::Apply => self.orig,
+            Direction::Revert => self.jmp,
+        }
+    }
+
+    /// The bytes a switch in direction `dir` leaves at the site.
+    pub(super) fn after(&self, dir: Direction) -> [u8; PATCH_LEN] {
+        match dir {
+            Direction::Apply => self.jmp,
+            Direction::Revert => self.orig,
+        }
+    }
+}
+
+/// Range ids above this mark extra ("busy-check only") ranges.
+const NO_TARGET: u32 = u32::MAX;
+/// The range id reported for a return address elsewhere in the module.
+pub(super) const MODULE_TEXT: u32 = u32::MAX;
+
+/// A prepared set of redirections, applied and reverted as a whole.
+pub(crate) struct Plan {
+    pub(super) targets: KVec<Target>,
+    pub(super) extra_names: KVec<&'static CStr>,
+    /// Old functions with all their pieces, plus extra ranges.
+    pub(super) old_ranges: KVec<Range>,
+    /// New functions.
+    pub(super) new_ranges: KVec<Range>,
+    pub(super) sites: KVec<Site>,
+    pub(super) applied: bool,
+    /// Clear and rebuild every runqueue around the patch.
+    pub(super) rebuild: bool,
+    /// [`Plan::text_hash`] of the untouched text.
+    pub(super) initial_hash: u64,
+    /// The last switch was refused because tasks were inside functions
+    /// being replaced (a transient condition, worth retrying).
+    pub(super) busy_tasks: bool,
+    /// Every site's address, sorted: what ftrace is told to leave alone
+    /// (the C side binary-searches it).
+    pub(super) site_addrs: KVec<c_ulong>,
+}
+
+/// What the patch site at `addr` of the function `name` holds untouched:
+/// ftrace's NOP at the site of a traceable function (whatever a tracer has
+/// put there now: the plan must not freeze a tracer's call), the body of a
+/// `notrace` function, which must be untouched now.
+fn untouched_site(name: &CStr, addr: u64) -> Result<[u8; PATCH_LEN]> {
+    if kapi::is_ftrace_location(addr) {
+        return Ok(x86::NOP5);
+    }
+    let mut body = [0u8; PATCH_LEN];
+    kapi::read_kernel(addr, &mut body)?;
+    match x86::Site::of(addr, &body) {
+        x86::Site::Other(_) => Ok(body),
+        _ => {
+            pr_err!(
+                "{:?}: notrace function patched at {:#x} ({:02x?}); remove the patcher first\n",
+                name,
+                addr,
+                body
+            );
+            Err(EBUSY)
+        }
+    }
+}
+
+pub(super) fn func_range(addr: usize, id: u32, what: &CStr) -> Result<Range> {
+    match kapi::ksym_size_offset(addr as u64) {
+        Some((size, 0)) if size > 0 => Ok(Range {
+            start: addr as u64,
+            size,
+            id,
+        }),
+        _ => {
+            pr_err!(
+                "{:?} at {:#x} is not the start of a known function\n",
+                what,
+                addr
+            );
+            Err(EINVAL)
+        }
+    }
+}
+
+impl Plan {
+    /// Resolve the targets: function sizes and pieces from kallsyms, the
+    /// patch site of each old function and its current bytes.  `busy` are
+    /// further functions (name, address) in which no task may be when the
+    /// switch happens, although they are not patched.
+    pub(crate) fn new(targets: &[Target], busy: &[(&'static CStr, usize)]) -> Result<Self> {
+        let mut plan = Plan {
+            targets: KVec::with_capacity(targets.len(), GFP_KERNEL)?,
+            extra_names: KVec::with_capacity(busy.len(), GFP_KERNEL)?,
+            old_ranges: KVec::new(),
+            new_ranges: KVec::new(),
+            sites: KVec::with_capacity(targets.len(), GFP_KERNEL)?,
+            applied: false,
+            rebuild: false,
+            initial_hash: 0,
+            busy_tasks: false,
+            site_addrs: KVec::with_capacity(targets.len(), GFP_KERNEL)?,
+        };
+        for (i, t) in targets.iter().enumerate() {
+            plan.targets.push(*t, GFP_KERNEL)?;
+            let old = func_range(t.old, i as u32, t.name)?;
+            if !t.split {
+                plan.old_ranges.push(old, GFP_KERNEL)?;
+            }
+            plan.new_ranges
+                .push(func_range(t.new, i as u32, t.name)?, GFP_KERNEL)?;
+        }
+        for (i, &(name, addr)) in busy.iter().enumerate() {
+            plan.extra_names.push(name, GFP_KERNEL)?;
+            let id = NO_TARGET - 1 - i as u32;
+            plan.old_ranges
+                .push(func_range(addr, id, name)?, GFP_KERNEL)?;
+        }
+        plan.add_pieces()?;
+        // Sort and validate both tables (nothing overlaps): each switch
+        // searches them as they are now ([`Plan::table`]).
+        for (what, new) in [("old", false), ("new", true)] {
+            let table = if new {
+                &mut plan.new_ranges
+            } else {
+                &mut plan.old_ranges
+            };
+            if let Err(e) = RangeTable::new(table) {
+                if let crate::pcore::ranges::RangeError::Overlap(a, b) = e {
+                    pr_err!(
+                        "{} functions overlap: {:?} and {:?}\n",
+                        what,
+                        plan.range_name(a),
+                        plan.range_name(b)
+                    );
+                } else {
+                    pr_err!("bad {} function ranges: {}\n", what, Show(e));
+                }
+                return Err(EINVAL);
+            }
+        }
+        for (i, t) in targets.iter().enumerate() {
+            let mut head = [0u8; 4];
+            kapi::read_kernel(t.old as u64, &mut head).inspect_err(|_| {
+                pr_err!("{:?}: cannot read its code at {:#x}\n", t.name, t.old);
+            })?;
+            let addr = t.old as u64 + Entry::of(&head).patch_offset();
+            let orig = untouched_site(t.name, addr)?;
+            let jmp = x86::encode_jmp(addr, t.new as u64).map_err(|e| {
+                pr_err!("{:?}: {}\n", t.name, Show(e));
+                ERANGE
+            })?;
+            plan.sites.push(
+                Site {
+                    target: i,
+                    addr,
+                    orig,
+                    jmp,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        for s in plan.sites.iter() {
+            plan.site_addrs.push(s.addr as c_ulong, GFP_KERNEL)?;
+        }
+        // Insertion sort: the sites come in manifest order, a few hundred.
+        let a = &mut plan.site_addrs;
+        for i in 1..a.len() {
+            let mut j = i;
+            while j > 0 && a[j - 1] > a[j] {
+                a.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        plan.initial_hash = plan.text_hash()?;
+        Ok(plan)
+    }
+
+    /// The range table a switch in direction `dir` checks the stacks
+    /// against: the functions being replaced.  [`Plan::new`] sorted and
+    /// validated both tables; nothing changes them after.
+    pub(super) fn table(&self, dir: Direction) -> Result<RangeTable<'_>> {
+        let ranges = match dir {
+            Direction::Apply => &self.old_ranges,
+            Direction::Revert => &self.new_ranges,
+        };
+        RangeTable::sorted(ranges).map_err(|_| EINVAL)
+    }
+
+    /// `(start, size)` of every split target's old function.
+    pub(super) fn split_ranges(&self) -> Result<KVec<(u64, u64)>> {
+        let mut v = KVec::new();
+        for t in self.targets.iter().filter(|t| t.split) {
+            let r = func_range(t.old, 0, t.name)?;
+            v.push((r.start, r.size), GFP_KERNEL)?;
+        }
+        Ok(v)
+    }
+
+    /// Make every switch of this plan clear and rebuild the runqueues.
+    pub(crate) fn rebuild_runqueues(mut self) -> Self {
+        self.rebuild = true;
+        self
+    }
+
+    /// [`Plan::text_hash`] when the plan was made (untouched text).
+    pub(crate) fn initial_hash(&self) -> u64 {
+        self.initial_hash
+    }
+
+    /// The plan of the whole extracted scheduler, from the manifest the
+    /// build generated: interfaces and callbacks are redirected, internal
+    /// functions are only checked for running tasks.  Functions named in
+    /// `split` are redirected as [`Target::split`].  Returns the plan and
+    /// the number of internal functions.
+    pub(crate) fn from_manifest(split: &[&CStr]) -> Result<(Self, usize)> {
+        let n = kapi::manifest_len();
+        let mut targets: KVec<Target> = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut busy: KVec<(&'static CStr, usize)> = KVec::new();
+        for i in 0..n {
+            let e = kapi::manifest_get(i).ok_or(EINVAL)?;
+            let old = kapi::ksym_lookup_pos(e.name, e.sympos);
+            if old == 0 {
+                pr_err!(
+                    "manifest: {:?} (sympos {}) not found in vmlinux\n",
+                    e.name,
+                    e.sympos
+                );
+                return Err(ENOENT);
+            }
+            // Aliases (e.g. __ia32_sys_x = __x64_sys_x) are one function.
+            if targets.iter().any(|t| t.old == old) || busy.iter().any(|&(_, a)| a == old) {
+                continue;
+            }
+            match e.class {
+                kapi::ManifestClass::Internal => busy.push((e.name, old), GFP_KERNEL)?,
+                _ => targets.push(
+                    Target {
+                        name: e.name,
+                        old,
+                        new: e.new,
+                        split: split.iter().any(|&n| n == e.name),
+                    },
+                    GFP_KERNEL,
+                )?,
+            }
+        }
+        let internal = busy.len();
+        Ok((Plan::new(&targets, &busy)?, internal))
+    }
+
+    /// Number of redirected functions.
+    pub(crate) fn target_count(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// Add every `<name>.<suffix>` symbol (`.cold`, `.part.N`, `.isra.N`,
+    /// `.constprop.N`, ...) of each target to the old ranges: code of the
+    /// old function that lives outside its main symbol.
+    fn add_pieces(&mut self) -> Result {
+        let mut found: KVec<(u32, u64)> = KVec::new();
+        let mut alloc_failed = false;
+        let is_piece = |name: &[u8], base: &[u8]| {
+            name.len() > base.len() + 1 && name.starts_with(base) && name[base.len()] == b'.'
+        };
+        kapi::for_each_ksym(|name, addr| {
+            let targets = self
+                .targets
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| !t.split)
+                .map(|(i, t)| (i as u32, t.name));
+            // Pieces of the functions only checked for tasks, too.
+            let extra = self
+                .extra_names
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| (NO_TARGET - 1 - i as u32, n));
+            for (id, n) in Iterator::chain(targets, extra) {
+                if is_piece(name, n.to_bytes()) && found.push((id, addr), GFP_KERNEL).is_err() {
+                    alloc_failed = true;
+                    return false;
+                }
+            }
+            true
+        });
+        if alloc_failed {
+            return Err(ENOMEM);
+        }
+        for &(id, addr) in found.iter() {
+            let name = self.range_name(id);
+            self.old_ranges
+                .push(func_range(addr as usize, id, name)?, GFP_KERNEL)?;
+        }
+        Ok(())
+    }
+
+    /// Number of ranges checked when applying (functions and their pieces).
+    pub(crate) fn old_range_count(&self) -> usize {
+        self.old_ranges.len()
+    }
+
+    /// Whether the redirections are in place.
+    pub(crate) fn is_applied(&self) -> bool {
+        self.applied
+    }
+
+    pub(super) fn range_name(&self, id: u32) -> &'static CStr {
+        if id == MODULE_TEXT {
+            return c"plugsched.ko";
+        }
+        match self.targets.get(id as usize) {
+            Some(t) => t.name,
+            None => self.extra_names[(NO_TARGET - 1 - id) as usize],
+        }
+    }
+
+    /// Hash of the bytes at every patch site, now.
+    pub(crate) fn text_hash(&self) -> Result<u64> {
+        let mut h = crate::pcore::hash::Fnv64::new();
+        for s in self.sites.iter() {
+            // The whole entry: ENDBR (or its seal) and the patch site.
+            let mut b = [0u8; 4 + PATCH_LEN];
+            kapi::read_kernel(self.targets[s.target].old as u64, &mut b)?;
+            h.write(&b);
+        }
+        Ok(h.finish())
+    }
+
+    /// Whether the last switch was refused only because tasks were inside
+    /// the functions being replaced.
+    pub(crate) fn refused_for_busy_tasks(&self) -> bool {
+        self.busy_tasks
+    }
+}
