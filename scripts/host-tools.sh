@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Build the host tools (tools/plugsched) with the toolchain root's cargo and
-# run `plugsched ARGS...` inside the root.  With --test, run the host tests.
+# run `plugsched ARGS...` inside the root.  With --test, run the host tests;
+# with --clippy, clippy on them.
 . "$(dirname "$0")/lib.sh"
 
 cargo_env="CARGO_HOME=$PLUGSCHED_CACHE/cargo CARGO_TARGET_DIR=$PS_TOP/target/root"
@@ -16,6 +17,17 @@ fi
 if [ "${1:-}" = "--test" ]; then
 	shift
 	ps_in_root -C "$PS_TOP" "$cargo_env RUSTFLAGS='-D warnings' cargo test --locked --workspace $*"
+	exit
+fi
+# --clippy: clippy on the host tools and the module's no_std core (with
+# their tests), every warning an error.
+if [ "${1:-}" = "--clippy" ]; then
+	if ps_in_root -C "$PS_TOP" "$cargo_env cargo clippy --locked --workspace --all-targets -- -D warnings"; then
+		echo "clippy: 1 passed, 0 failed, 0 skipped"
+	else
+		echo "clippy: 0 passed, 1 failed, 0 skipped"
+		exit 1
+	fi
 	exit
 fi
 ps_in_root -C "$PS_TOP" "$cargo_env cargo build --locked --release --quiet -p plugsched"

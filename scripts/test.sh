@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # `make test`: every test of the project, in order of cost.
 #
-#   1. host: cargo test of the host tools (KTAP/console checker, ...)
+#   1. host: cargo test and clippy (-D warnings) of the host tools and the
+#      module's no_std core
 #   2. style: rustfmt on all Rust sources (the lints are clippy's, in every module build)
 #   2b. boundary analysis (`plugsched init`) of the real test kernel
 #   3. test kernel: build plugsched.ko (engine + extracted scheduler, whose
@@ -41,6 +42,7 @@ step() {
 "$PS_TOP/scripts/setup-root.sh"
 
 step "host cargo test" "$PS_TOP/scripts/host-tools.sh" --test
+step "host clippy" "$PS_TOP/scripts/host-tools.sh" --clippy
 step "rust style" "$PS_TOP/scripts/check-style.sh"
 
 for target in ${PLUGSCHED_TARGETS:-test debian}; do

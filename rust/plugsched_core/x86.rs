@@ -220,7 +220,7 @@ mod tests {
     fn encode_classify_roundtrip() {
         let mut rng = Rng::new(7);
         for _ in 0..100_000 {
-            let from = 0xffff_ffff_0000_0000 | rng.next() >> 32;
+            let from = 0xffff_ffff_0000_0000 | (rng.next() >> 32);
             let span = match rng.below(3) {
                 0 => rng.next() >> 33,
                 1 => rng.next() >> 31,
