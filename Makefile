@@ -11,6 +11,7 @@
 # TARGET=test|debian selects the kernel; unset, each command takes its own
 # default: Debian's stock kernel for demo (what users run; no kernel
 # build), the test kernel otherwise.
+#   make install   build the `plugsched` command and link it into $(PREFIX)/bin
 #   make setup     create the toolchain root only
 #   make fmt       rustfmt all Rust sources
 #   make clean     remove module and host-tool build outputs
@@ -21,7 +22,9 @@
 
 export TARGET
 
-.PHONY: all module kernel setup test demo bench fmt clean
+PREFIX ?= /usr/local
+
+.PHONY: all module kernel setup install test demo bench fmt clean
 
 all: module
 
@@ -33,6 +36,12 @@ kernel:
 
 setup:
 	@scripts/setup-root.sh
+
+install:
+	@scripts/setup-root.sh
+	@mkdir -p $(PREFIX)/bin
+	@ln -sf "$$(scripts/host-tools.sh --build)" $(PREFIX)/bin/plugsched
+	@echo "$(PREFIX)/bin/plugsched -> $$(readlink $(PREFIX)/bin/plugsched)"
 
 test:
 	@scripts/test.sh

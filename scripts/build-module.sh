@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build plugsched.ko for a target kernel (test or debian) into build/<target>/
 # and print the path of the .ko.  Builds the target kernel tree first if it is
-# not cached yet.
+# not cached yet.  The module's scheduler is the extraction with the patches
+# of sched-changes/ applied; with PLUGSCHED_SCHED_TREE=DIR, the development
+# tree DIR of `plugsched dev` as it is.
 . "$(dirname "$0")/lib.sh"
 
 target=${1:-test}
@@ -21,31 +23,40 @@ sched_args= sympos_args= vmlinux_dwarf=
 for v in vmlinux.unstripped vmlinux.debug; do
 	[ -e "$KDIR/$v" ] && vmlinux_dwarf=$KDIR/$v && break
 done
+[ -z "${PLUGSCHED_SCHED_TREE:-}" ] || [ -n "$vmlinux_dwarf" ] ||
+	ps_die "the $target kernel tree has no vmlinux with DWARF: it cannot carry a scheduler change"
 if [ -n "$vmlinux_dwarf" ]; then
-	ps_phase "module[$target]: boundary analysis and extraction (plugsched init)"
+	"$PS_TOP/scripts/host-tools.sh" --build >/dev/null
+	if [ -n "${PLUGSCHED_SCHED_TREE:-}" ]; then
+		# A development tree of `plugsched dev`, as it is (the user's edits;
+		# `plugsched build` checked them against its extraction).
+		src=$PLUGSCHED_SCHED_TREE
+		ps_info "scheduler sources: the development tree $src"
+	else
+		stage=$("$PS_TOP/scripts/extract.sh" "$target")
+		# The changes the module's scheduler carries (sched-changes/, one
+		# patch per change, in order), applied to a fresh copy of the
+		# extracted sources.
+		src=$stage.patched
+		rm -rf "$src"
+		cp -a "$stage" "$src"
+		for p in "$PS_TOP"/sched-changes/linux-7.3/*.patch; do
+			[ -e "$p" ] || continue
+			ps_in_root "patch -s -p1 --fuzz=0 --no-backup-if-mismatch -d $src -i $p" ||
+				ps_die "scheduler change $(basename "$p") does not apply to the extracted sources"
+			ps_info "scheduler change: $(basename "$p")"
+		done
+	fi
+	# Only files that differ reach the build directory, so an unchanged
+	# scheduler is not recompiled (nor, for a development tree, what it
+	# has in common with the last build).
 	rel=build/sched-src/$target
-	stage=$PS_TOP/build/sched-stage/$target
-	"$PS_TOP/scripts/host-tools.sh" init --config "$PS_TOP/boundary/linux-7.3.toml" "$KDIR" "$stage" \
-		>"$out/init.log" 2>&1 || { cat "$out/init.log" >&2; ps_die "plugsched init failed"; }
-	grep -E '^(internal|interface|callback|external) ' "$out/init.log" | sed 's/^/    /' >&2 || true
-	# The changes the module's scheduler carries (sched-changes/, one patch
-	# per change, in order), applied to a fresh copy of the extracted
-	# sources; only files that differ reach the build directory, so an
-	# unchanged scheduler is not recompiled.
-	rm -rf "$stage.patched"
-	cp -a "$stage" "$stage.patched"
-	for p in "$PS_TOP"/sched-changes/linux-7.3/*.patch; do
-		[ -e "$p" ] || continue
-		ps_in_root "patch -s -p1 --fuzz=0 --no-backup-if-mismatch -d $stage.patched -i $p" ||
-			ps_die "scheduler change $(basename "$p") does not apply to the extracted sources"
-		ps_info "scheduler change: $(basename "$p")"
-	done
-	(cd "$stage.patched" && find . -type f) | while read -r f; do
-		cmp -s "$stage.patched/$f" "$PS_TOP/$rel/$f" && continue
+	(cd "$src" && find . -path ./.git -prune -o -type f ! -name plugsched.ko -print) | while read -r f; do
+		cmp -s "$src/$f" "$PS_TOP/$rel/$f" && continue
 		mkdir -p "$(dirname "$PS_TOP/$rel/$f")"
-		cp "$stage.patched/$f" "$PS_TOP/$rel/$f"
+		cp "$src/$f" "$PS_TOP/$rel/$f"
 	done
-	sched_args="PLUGSCHED_SCHED=$rel PLUGSCHED_TOOL=$PS_TOP/target/root/release/plugsched"
+	sched_args="PLUGSCHED_SCHED=$rel PLUGSCHED_TOOL=$PS_TOOL"
 	sympos_args="--sympos $PS_TOP/$rel/sympos"
 fi
 # (A module an earlier build rejected is stale now.)

@@ -1,15 +1,22 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# `make demo`: build what is needed, boot the TARGET kernel (default:
+# `make demo`: build what is needed (or take PLUGSCHED_MODULE), boot the TARGET kernel (default:
 # Debian's unmodified stock kernel, which needs no kernel build) in QEMU with a workload running, upgrade the scheduler by
 # loading plugsched.ko (downtime breakdown), show the module's visible
 # change, roll back by unloading it, and summarise.
 . "$(dirname "$0")/lib.sh"
 
 target=${TARGET:-debian}
-"$PS_TOP/scripts/build-module.sh" "$target" >/dev/null
+# PLUGSCHED_MODULE=KO: show that module (`plugsched try`) instead of the
+# project's build.
+if [ -n "${PLUGSCHED_MODULE:-}" ]; then
+	[ -f "$PLUGSCHED_MODULE" ] || ps_die "no module $PLUGSCHED_MODULE"
+	ko=$PLUGSCHED_MODULE
+else
+	ko=$("$PS_TOP/scripts/build-module.sh" "$target")
+fi
 run=$PS_TOP/build/$target/demo.run
-"$PS_TOP/scripts/qemu-run.sh" --target "$target" --grep '^demo:' "$PS_TOP/tests-e2e/demo" 2>&1 |
+"$PS_TOP/scripts/qemu-run.sh" --target "$target" --module "$ko" --grep '^demo:' "$PS_TOP/tests-e2e/demo" 2>&1 |
 	tee "$run" || ps_die "demo failed (console: $PS_TOP/build/$target/demo.log)"
 log=$PS_TOP/build/$target/demo.log
 ps_phase "demo: summary"

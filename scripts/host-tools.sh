@@ -1,7 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Build the host tools (tools/plugsched) with the toolchain root's cargo and
-# run `plugsched ARGS...` inside the root.  With --test, run the host tests;
+# run `plugsched ARGS...` inside the root.  With --build, only build it and
+# print its path ($PS_TOOL, statically linked: the same binary runs on the
+# host, in the root and in the guests); with --test, run the host tests;
 # with --clippy, clippy on them.
 . "$(dirname "$0")/lib.sh"
 
@@ -30,6 +32,14 @@ if [ "${1:-}" = "--clippy" ]; then
 	fi
 	exit
 fi
-ps_in_root -C "$PS_TOP" "$cargo_env cargo build --locked --release --quiet -p plugsched"
+triple=$(uname -m)-unknown-linux-gnu
+static="CARGO_TARGET_$(echo "$triple" | tr 'a-z-' 'A-Z_')_RUSTFLAGS='-C target-feature=+crt-static'"
+ps_in_root -C "$PS_TOP" "$cargo_env $static cargo build --locked --release --quiet -p plugsched --target $triple"
+built=$PS_TOP/target/root/$triple/release/plugsched
+cmp -s "$built" "$PS_TOOL" || install -D -m 755 "$built" "$PS_TOOL"
+if [ "${1:-}" = "--build" ]; then
+	echo "$PS_TOOL"
+	exit
+fi
 args=$(printf '%q ' "$@")
-ps_in_root "$PS_TOP/target/root/release/plugsched $args"
+ps_in_root "$PS_TOOL $args"

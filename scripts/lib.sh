@@ -14,6 +14,9 @@ PLUGSCHED_CACHE=${PLUGSCHED_CACHE:-/var/cache/plugsched}
 PS_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PS_ROOT=$PLUGSCHED_CACHE/root
 PS_JOBS=${PS_JOBS:-$(nproc)}
+# The host tools' `plugsched`, statically linked: it runs on the host, in
+# the toolchain root and in the guests (scripts/host-tools.sh --build).
+PS_TOOL=$PS_TOP/build/bin/plugsched
 
 # Versions the project is pinned to: the ones Debian built its 7.3 kernel with.
 PS_RUSTC_VERSION="1.85.1"

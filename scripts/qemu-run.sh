@@ -11,11 +11,13 @@
 #   --grep PAT     also print the console lines matching PAT while it runs
 #   --no-check     boot only; do not judge the log
 #   --no-module    do not put plugsched.ko into the initramfs
+#   --module KO    put KO there instead of build/<target>/plugsched.ko
 #   --append ARGS  extra kernel command line
 #
 # A scenario is a directory with run.sh (run by the guest's /init as
 # /scenario/run.sh, busybox sh, modules in /lib/modules: plugsched.ko and
-# those of tests-e2e/modules, built for the target) and a list of the
+# those of tests-e2e/modules, built for the target; the `plugsched`
+# command in /bin) and a list of the
 # KTAP suites it must produce: suites.<target> or, failing that, suites.
 # Everything in the directory is copied to /scenario.  A file `cmdline` in
 # it adds kernel command-line arguments.  Every test program
@@ -28,7 +30,7 @@
 # the run.
 . "$(dirname "$0")/lib.sh"
 
-target=test timeout=300 accel=${PLUGSCHED_ACCEL:-auto} show= check=1 module=1 append=
+target=test timeout=300 accel=${PLUGSCHED_ACCEL:-auto} show= check=1 module=1 append= ko=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--target) target=$2; shift 2 ;;
@@ -38,6 +40,7 @@ while [ $# -gt 0 ]; do
 	--grep) show=$2; shift 2 ;;
 	--no-check) check=0; shift ;;
 	--no-module) module=0; shift ;;
+	--module) ko=$2; shift 2 ;;
 	--append) append=$2; shift 2 ;;
 	-*) ps_die "unknown option $1" ;;
 	*) break ;;
@@ -55,7 +58,7 @@ debian) image=$KDIR/stock/vmlinuz ;;
 esac
 [ -e "$image" ] || ps_die "no kernel image $image (run scripts/kernel.sh $target)"
 out=$PS_TOP/build/$target
-ko=$out/plugsched.ko
+ko=${ko:-$out/plugsched.ko}
 [ "$module" = 0 ] || [ -e "$ko" ] || ps_die "no $ko (run scripts/build-module.sh $target)"
 mkdir -p "$out"
 log=$out/$name.log
@@ -67,7 +70,7 @@ rm -rf "$ird"
 trap 'rm -rf "$ird"' EXIT
 mkdir -p "$ird"/{bin,dev,proc,sys,tmp,lib/modules,lib/plugsched,scenario}
 cp "$PS_ROOT/usr/bin/busybox" "$ird/bin/busybox"
-[ "$module" = 0 ] || cp "$ko" "$ird/lib/modules/"
+[ "$module" = 0 ] || cp "$ko" "$ird/lib/modules/plugsched.ko"
 # Kernel modules the scenarios load (tests-e2e/modules), built for the
 # target (incrementally: make rebuilds what changed).
 if [ "$module" = 1 ]; then
@@ -79,6 +82,8 @@ if [ "$module" = 1 ]; then
 	cp "$tm"/*.ko "$ird/lib/modules/"
 fi
 cp "$PS_TOP/scripts/guest/ktap.sh" "$ird/lib/plugsched/"
+[ -x "$PS_TOOL" ] || "$PS_TOP/scripts/host-tools.sh" --build >/dev/null
+cp "$PS_TOOL" "$ird/bin/plugsched"
 cp -r "$scen/." "$ird/scenario/"
 for c in "$PS_TOP"/tests-e2e/programs/*.c; do
 	[ -e "$c" ] || continue

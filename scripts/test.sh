@@ -18,6 +18,10 @@
 #      live module scheduler, rmmod returns), safety, escape (module state
 #      left in long-lived kernel objects)
 #   4. harness self-test: a run with a failing case must be rejected
+#   4b. the developer's workflow (scripts/workflow-tests.sh): plugsched dev
+#      and export, edits that cannot take effect refused by plugsched
+#      build, and every example of examples/ built with plugsched build and
+#      checked in QEMU (load, new behaviour, unload, old behaviour)
 #   5. Debian's unmodified stock kernel: build plugsched.ko for it (the
 #      boundary analysis reads the vmlinux of Debian's -dbg package);
 #      scenarios basic, engine, extracted, live
@@ -85,6 +89,9 @@ for target in ${PLUGSCHED_TARGETS:-test debian}; do
 				echo "harness-selftest: 0 passed, 1 failed, 0 skipped" | tee -a "$summary.out"
 				failed_steps+=("harness self-test: rejected for the wrong reason")
 			fi
+			# (Last on this target: its module builds replace build/test's.)
+			[ -e "$PS_TOP/build/$target/has-sched" ] &&
+				step "$target kernel: workflow and examples" "$PS_TOP/scripts/workflow-tests.sh" "$target"
 		fi
 	else
 		failed_steps+=("$target: module build")

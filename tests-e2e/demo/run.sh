@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Scenario "demo": what `make demo` shows.  With a workload running
 # (message-passing threads, a CPU hog, 1000 sleeping threads), loading
-# plugsched.ko makes the module's scheduler live in one stop_machine (the
+# plugsched.ko (`plugsched load`, the user's command) makes the module's scheduler live in one stop_machine (the
 # downtime breakdown is printed), /proc/<pid>/sched shows the module's
 # visible change, and unloading the module rolls back to the vmlinux
 # scheduler.  The workload keeps running throughout.
@@ -9,7 +9,6 @@
 
 say() { echo "demo: $*"; }
 show() { say "\$ $*"; "$@" 2>&1 | sed 's/^/demo:   /'; }
-d=/sys/kernel/plugsched
 ko=/lib/modules/plugsched.ko
 # The module's KUnit suites run at every load on a KUnit kernel; scenario
 # "basic" runs them.
@@ -17,15 +16,6 @@ kf=/sys/module/kunit/parameters/filter_glob
 [ -e $kf ] && echo not-in-the-demo >$kf
 
 count() { cat "$1" 2>/dev/null || echo 0; }
-downtime() {
-	say "  stop_machine $(cat $d/last_stop_machine_ns) ns:" \
-		"stack check $(cat $d/last_stack_check_ns)," \
-		"clear $(cat $d/last_clear_ns)," \
-		"redirect $(cat $d/last_redirect_ns)," \
-		"rebuild $(cat $d/last_rebuild_ns) ns"
-	say "  $(cat $d/last_functions) functions redirected, $(cat $d/last_rebuilt_tasks) queued tasks rebuilt," \
-		"$(cat $d/last_tasks) task stacks checked on $(cat $d/last_cpus) CPUs"
-}
 
 say "running kernel $(uname -r) on $(grep -c ^processor /proc/cpuinfo) CPUs"
 say "--- a workload: message passing, a CPU hog, 1000 sleeping threads ---"
@@ -45,10 +35,8 @@ say "$(ls /proc | grep -c '^[0-9]') processes, $(cat /proc/loadavg | cut -d' ' -
 say "--- upgrade: load the module ---"
 show sh -c "grep plugsched /proc/self/sched || echo '(no plugsched line: vmlinux scheduler)'"
 m0=$(count /tmp/w/msgpass)
-show insmod $ko
-show cat $d/state
+show plugsched load $ko
 dmesg | grep 'plugsched: upgrade:' | tail -n 2 | sed 's/^.*plugsched: /demo:   kernel: /'
-downtime
 say "--- the module's scheduler runs: its visible change ---"
 show sh -c "grep plugsched /proc/self/sched"
 sleep 2
@@ -56,7 +44,8 @@ m1=$(count /tmp/w/msgpass)
 say "msgpass exchanged $((m1 - m0)) messages meanwhile; hog at $(count /tmp/w/hog)"
 
 say "--- rollback: unload the module ---"
-show rmmod plugsched
+show plugsched unload
+show plugsched status
 dmesg | grep 'plugsched: rollback:' | tail -n 2 | sed 's/^.*plugsched: /demo:   kernel: /'
 show sh -c "grep plugsched /proc/self/sched || echo '(no plugsched line: vmlinux scheduler)'"
 sleep 1

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `plugsched`: host tooling of plugsched-rs.  `plugsched help` lists the
-//! subcommands, `plugsched help COMMAND` describes one.  Each lives in its
-//! own module; this file only parses the command line and reports errors.
+//! `plugsched`: the scheduler developer's command (`dev`, `build`,
+//! `export`, `try`, `load`, `status`, `unload`) and the host tooling of
+//! plugsched-rs that builds and tests the module.  `plugsched help` lists
+//! the subcommands, `plugsched help COMMAND` describes one.  Each lives in
+//! its own module; this file only parses the command line and reports
+//! errors.
 
 use std::process::ExitCode;
 
@@ -23,9 +26,11 @@ mod layout;
 mod springboard;
 #[cfg(test)]
 mod test_util;
+mod workflow;
 
-/// Host tooling of plugsched-rs: boundary analysis and extraction of the
-/// scheduler, and the checks and rewrites that build and test the module.
+/// Live update of the Linux scheduler: make a scheduler change, build it
+/// into plugsched.ko, load it; and the host tooling that builds and tests
+/// the module (boundary analysis, extraction, checks, rewrites).
 #[derive(Parser, Debug)]
 #[command(name = "plugsched", version)]
 struct Cli {
@@ -35,6 +40,31 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Make a development tree of the extracted scheduler of a target kernel.
+    ///
+    /// Writes DIR: the scheduler sources the module is built from, as a
+    /// git repository whose first commit (tag plugsched-extracted) is the
+    /// unmodified extraction and whose next commits are the project's
+    /// sched-changes/; DIR/README.plugsched says what may be edited.
+    Dev(workflow::dev::Args),
+    /// Check a development tree's edits and build plugsched.ko from it.
+    ///
+    /// Every edit that cannot take effect (a function that stays in
+    /// vmlinux, data or a structure shared with vmlinux, an interface's
+    /// signature) is an error naming it and why; then the module is built
+    /// from the tree as it is (DIR/plugsched.ko), and what it replaces and
+    /// carries is printed.  Exits 1 if an edit is refused.
+    Build(workflow::build::Args),
+    /// Write a development tree's commits as patches for sched-changes/.
+    Export(workflow::export::Args),
+    /// Boot the target kernel in QEMU and upgrade to a module there first.
+    Try(workflow::guest::Args),
+    /// Load plugsched.ko on this machine (the upgrade) and show the switch.
+    Load(workflow::machine::LoadArgs),
+    /// Roll back to vmlinux's scheduler and unload plugsched.ko.
+    Unload(workflow::machine::UnloadArgs),
+    /// Show whether plugsched.ko is loaded, its state and its last switch.
+    Status(workflow::machine::StatusArgs),
     /// Check the serial console log of a QEMU run.
     ///
     /// Reads the KTAP results from the scenario's begin marker on, and
@@ -98,6 +128,13 @@ impl Command {
     /// The subcommand's name, as typed.
     fn name(&self) -> &'static str {
         match self {
+            Command::Dev(_) => "dev",
+            Command::Build(_) => "build",
+            Command::Export(_) => "export",
+            Command::Try(_) => "try",
+            Command::Load(_) => "load",
+            Command::Unload(_) => "unload",
+            Command::Status(_) => "status",
             Command::CheckLog(_) => "check-log",
             Command::Init(_) => "init",
             Command::PrefixGlobals(_) => "prefix-globals",
@@ -111,6 +148,13 @@ impl Command {
     /// Run it: success, or a failed check (the command printed why).
     fn run(&self) -> anyhow::Result<ExitCode> {
         match self {
+            Command::Dev(a) => workflow::dev::run(a),
+            Command::Build(a) => workflow::build::run(a),
+            Command::Export(a) => workflow::export::run(a),
+            Command::Try(a) => workflow::guest::run(a),
+            Command::Load(a) => workflow::machine::load(a),
+            Command::Unload(a) => workflow::machine::unload(a),
+            Command::Status(a) => workflow::machine::status(a),
             Command::CheckLog(a) => cmd::check_log::run(a),
             Command::Init(a) => init::run(a),
             Command::PrefixGlobals(a) => cmd::prefix_globals::run(a),
@@ -151,6 +195,13 @@ mod tests {
         assert_eq!(
             names,
             [
+                "dev",
+                "build",
+                "export",
+                "try",
+                "load",
+                "unload",
+                "status",
                 "check-log",
                 "init",
                 "prefix-globals",
@@ -193,6 +244,16 @@ mod tests {
         ok("plugsched klp-convert --system-map S --symvers M --sympos P plugsched.ko");
         ok("plugsched klp-convert --system-map S --symvers M plugsched.ko");
         ok("plugsched bind-data --bindings B/bindings.json sched.o.tmp sched.o.bound");
+        ok("plugsched dev --target test build/examples/tree");
+        ok("plugsched dev DIR");
+        ok("plugsched build --output x.ko DIR");
+        ok("plugsched build --check-only DIR");
+        ok("plugsched export DIR");
+        ok("plugsched try --target test x.ko");
+        ok("plugsched load /lib/modules/plugsched.ko");
+        ok("plugsched load x.ko enable=0");
+        ok("plugsched unload");
+        ok("plugsched status");
     }
 
     #[test]
@@ -211,6 +272,10 @@ mod tests {
             "plugsched klp-convert --system-map S --symvers M",
             "plugsched bind-data sched.o.tmp sched.o.bound",
             "plugsched bind-data --bindings B in.o",
+            "plugsched dev",
+            "plugsched build",
+            "plugsched load",
+            "plugsched unload x.ko",
         ] {
             assert!(
                 Cli::try_parse_from(line.split_whitespace()).is_err(),

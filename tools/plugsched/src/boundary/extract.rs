@@ -69,13 +69,13 @@ struct Edit {
     text: String,
 }
 
-fn text<'a>(n: Node<'_>, src: &'a str) -> &'a str {
+pub(crate) fn text<'a>(n: Node<'_>, src: &'a str) -> &'a str {
     &src[n.byte_range()]
 }
 
 /// The identifier a (possibly nested) declarator declares, and whether it
 /// declares a function.
-fn declarator_name(mut n: Node<'_>) -> Option<(Node<'_>, bool)> {
+pub(crate) fn declarator_name(mut n: Node<'_>) -> Option<(Node<'_>, bool)> {
     let mut is_fn = false;
     loop {
         match n.kind() {
@@ -363,7 +363,7 @@ pub fn extract_file(
 /// The syntax tree of `src`.  Attribute macros confuse the parser in
 /// declarations; it reads a copy in which they are blanked (same length,
 /// so every byte offset is valid in `src`, from which all text is taken).
-fn parse(src: &str) -> anyhow::Result<tree_sitter::Tree> {
+pub(crate) fn parse(src: &str) -> anyhow::Result<tree_sitter::Tree> {
     let mut parser = Parser::new();
     parser.set_language(&tree_sitter_c::LANGUAGE.into())?;
     let masked = mask_attributes(src);
