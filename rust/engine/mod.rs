@@ -14,8 +14,9 @@
 //! 1. clear (plans that rebuild the runqueues): every CPU empties its own
 //!    runqueue with the code being replaced.
 //! 2. patch: CPU 0 checks that every site still holds the bytes expected
-//!    and writes the new ones with the kernel's text poking; on any failure
-//!    it restores what it wrote, so the text is byte-identical.
+//!    and writes the new ones with the kernel's text poking, one poke per
+//!    window of sites within two pages ([`pokes`]); on any failure it
+//!    restores what it wrote, so the text is byte-identical.
 //! 3. serialise and rebuild: every CPU runs `sync_core`, in every case, and
 //!    then, if it cleared its runqueue, refills it with the code now live
 //!    (the new code, or the old one if the switch failed after the clear).
@@ -25,6 +26,7 @@
 //! are held from the checks to the end of the rendezvous.
 //!
 //! The code, by concern: [`plan`] (what to redirect, resolved at load),
+//! [`pokes`] (the text writes of a switch, prepared before it),
 //! [`sites`] (the checks of the patch sites and of other patchers, before
 //! and after a switch), [`switch`] (one switch: locks, allocations, the
 //! rendezvous and what follows it), [`phases`] (the rendezvous' phases on
@@ -34,6 +36,7 @@ use kernel::prelude::*;
 
 mod phases;
 mod plan;
+mod pokes;
 mod sites;
 mod stats;
 mod switch;

@@ -15,12 +15,9 @@ use kernel::{
 };
 
 use super::{
-    plan::{
-        Site,
-        MODULE_TEXT, //
-    },
+    plan::MODULE_TEXT,
+    pokes::Pokes,
     stats::Slot,
-    Direction,
     Inject,
     Mode, //
 };
@@ -40,7 +37,6 @@ use crate::pcore::{
         Rendezvous,
         Step, //
     },
-    x86::PATCH_LEN, //
 };
 
 /// The online CPUs of one switch, numbered `0..n` for the rendezvous, each
@@ -94,10 +90,10 @@ pub(super) struct Work<'a> {
     /// The rebuild's task buffers, if the switch rebuilds the runqueues.
     pub(super) bufs: Option<&'a RqBuffers<'a>>,
     pub(super) text: &'a TextMutex<'a>,
-    pub(super) sites: &'a [Site],
+    /// The text writes, prepared.
+    pub(super) pokes: &'a Pokes,
     /// Clear and rebuild the runqueues (check them in phase 0).
     pub(super) rebuild: bool,
-    pub(super) dir: Direction,
     pub(super) mode: Mode,
     pub(super) inject: Inject,
     /// See [`inspect`].
@@ -154,7 +150,7 @@ impl Work<'_> {
                 None => Ok(()),
             },
             2 if !step.aborted && step.cpu == 0 => {
-                patch(ctx, self.text, self.sites, self.dir, self.inject)
+                patch(ctx, self.text, self.pokes, self.inject)
             }
             3 => {
                 ctx.sync_core();
@@ -275,40 +271,10 @@ fn rebuild_rq(ctx: &Stopped, slot: &Slot) {
 
 /// Phase 2 on CPU 0: write every site, or none.  Every CPU serialises in
 /// phase 3, before any leaves the rendezvous.
-fn patch(
-    ctx: &Stopped,
-    text: &TextMutex<'_>,
-    sites: &[Site],
-    dir: Direction,
-    inject: Inject,
-) -> Result<(), i32> {
-    if inject == Inject::AfterStackCheck {
-        return Err(ECANCELED.to_errno());
+fn patch(ctx: &Stopped, text: &TextMutex<'_>, pokes: &Pokes, inject: Inject) -> Result<(), i32> {
+    match inject {
+        Inject::AfterStackCheck => Err(ECANCELED.to_errno()),
+        Inject::MidPatch => pokes.write(ctx, text, Some(1)),
+        Inject::Nothing => pokes.write(ctx, text, None),
     }
-    let undo = |done: usize| {
-        for s in sites[..done].iter().rev() {
-            // SAFETY: As below: the bytes the site held before this phase.
-            unsafe { ctx.text_poke(text, s.addr, &s.before(dir)) };
-        }
-    };
-    for (i, s) in sites.iter().enumerate() {
-        let mut now = [0u8; PATCH_LEN];
-        if kapi::read_kernel(s.addr, &mut now).is_err() || now != s.before(dir) {
-            undo(i);
-            return Err(EBUSY.to_errno());
-        }
-        // SAFETY: No CPU runs the site before phase 3, in which every CPU
-        // runs `sync_core` first, aborted or not.  The site is the patch
-        // site of a function, right after its entry ENDBR, where calls
-        // enter it; it holds what this switch expects (just read, and
-        // checked under the same locks by `check_sites`).  The bytes written
-        // are its untouched ones, or a `jmp` to the function's replacement
-        // (the plan's target: the same source, signature and contract).
-        unsafe { ctx.text_poke(text, s.addr, &s.after(dir)) };
-        if inject == Inject::MidPatch {
-            undo(i + 1);
-            return Err(ECANCELED.to_errno());
-        }
-    }
-    Ok(())
 }

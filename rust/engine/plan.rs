@@ -200,17 +200,19 @@ impl Plan {
                 GFP_KERNEL,
             )?;
         }
-        for s in plan.sites.iter() {
-            plan.site_addrs.push(s.addr as c_ulong, GFP_KERNEL)?;
-        }
-        // Insertion sort: the sites come in manifest order, a few hundred.
-        let a = &mut plan.site_addrs;
-        for i in 1..a.len() {
+        // In address order: the switch writes them as few poke windows
+        // ([`super::pokes`]).  Insertion sort: the sites come in manifest
+        // order, a few hundred (core's sort trips objtool).
+        let sites = &mut plan.sites;
+        for i in 1..sites.len() {
             let mut j = i;
-            while j > 0 && a[j - 1] > a[j] {
-                a.swap(j - 1, j);
+            while j > 0 && sites[j - 1].addr > sites[j].addr {
+                sites.swap(j - 1, j);
                 j -= 1;
             }
+        }
+        for s in plan.sites.iter() {
+            plan.site_addrs.push(s.addr as c_ulong, GFP_KERNEL)?;
         }
         plan.initial_hash = plan.text_hash()?;
         Ok(plan)

@@ -14,6 +14,7 @@ use super::{
         Work, //
     },
     plan::Plan,
+    pokes::Pokes,
     stats::{
         publish,
         Slot,
@@ -81,6 +82,7 @@ impl Plan {
             None
         };
         let online = Online::alloc(&cpus)?;
+        let pokes = Pokes::prepare(&self.sites, dir, &text)?;
         let rdv = Rendezvous::new(PHASES, &online.status).ok_or(EINVAL)?;
         let work = Work {
             table: &table,
@@ -88,9 +90,8 @@ impl Plan {
             rdv: &rdv,
             bufs: bufs.as_ref(),
             text: &text,
-            sites: &self.sites,
+            pokes: &pokes,
             rebuild: self.rebuild,
-            dir,
             mode,
             inject,
             // A rollback of the whole scheduler: nothing of the module may
