@@ -7,8 +7,8 @@
 # about 0.3%), loaded with the default weight (the same), with
 # idle_weight=1024 (about 50%) and after unloading (about 0.3% again).
 # Writing a weight out of range is refused.
-load() { insmod /lib/modules/plugsched.ko "$@"; }
-unload() { rmmod plugsched; }
+load() { plugsched load /lib/modules/plugsched.ko "$@"; }
+unload() { plugsched unload; }
 
 . /lib/plugsched/ktap.sh
 
@@ -58,7 +58,7 @@ window() {
 
 window vmlinux
 load && loaded=0 || loaded=$?
-say "insmod: exit $loaded; idle_weight=$(cat $p 2>&1)"
+say "plugsched load: exit $loaded; idle_weight=$(cat $p 2>&1)"
 default=$(cat $p 2>/dev/null)
 window module_default
 echo 0 >$p && zero=0 || zero=$?
@@ -69,12 +69,12 @@ echo 1024 >$p && set1024=0 || set1024=$?
 say "writing 1024: exit $set1024; idle_weight=$(cat $p 2>&1)"
 window module_1024
 unload && unloaded=0 || unloaded=$?
-say "rmmod: exit $unloaded"
+say "plugsched unload: exit $unloaded"
 window rolled_back
 # Set at load: parse_args() of the module's loader takes the parameter.
-load idle_weight=5000 && atload=$(cat $p 2>&1) || atload="insmod failed"
-unload || atload="$atload, rmmod failed"
-say "insmod idle_weight=5000: idle_weight=$atload"
+load idle_weight=5000 && atload=$(cat $p 2>&1) || atload="load failed"
+unload || atload="$atload, unload failed"
+say "plugsched load idle_weight=5000: idle_weight=$atload"
 
 exec 3>&-
 wait $sp

@@ -5,8 +5,8 @@
 # scheduler changes under them; measured before loading (vmlinux's EEVDF:
 # about 90% and 10%), while the module is live (50% each, the slice 12 ms)
 # and after unloading (90% and 10% again).
-load() { insmod /lib/modules/plugsched.ko "$@"; }
-unload() { rmmod plugsched; }
+load() { plugsched load /lib/modules/plugsched.ko "$@"; }
+unload() { plugsched unload; }
 
 . /lib/plugsched/ktap.sh
 
@@ -54,10 +54,10 @@ window() {
 
 window vmlinux
 load && loaded=0 || loaded=$?
-say "insmod: exit $loaded"
+say "plugsched load: exit $loaded"
 window module
 unload && unloaded=0 || unloaded=$?
-say "rmmod: exit $unloaded"
+say "plugsched unload: exit $unloaded"
 window rolled_back
 
 exec 3>&-
