@@ -45,7 +45,24 @@ bool plugsched_ksym_size_offset(unsigned long addr, unsigned long *size,
 int plugsched_for_each_ksym(int (*fn)(void *, const char *, unsigned long), void *data);
 bool plugsched_core_kernel_text(unsigned long addr);
 const char *plugsched_text_reserved(unsigned long addr, size_t len);
-void plugsched_text_poke(unsigned long addr, const void *bytes, size_t len);
+/* The bytes written at a patch site (a jmp rel32, or what it replaced). */
+#define PLUGSCHED_SITE_LEN 5
+
+/* One patch site of a poke window: its offset from the window's start. */
+struct plugsched_poke_site {
+	unsigned int offset;
+	unsigned char bytes[PLUGSCHED_SITE_LEN];
+};
+
+/* Patch sites within two pages, written with one mapping of them. */
+struct plugsched_poke_window {
+	unsigned long start;	/* address of the first site */
+	size_t len;		/* from the first site's start to the last's end */
+	unsigned int nr_sites;
+	const struct plugsched_poke_site *sites;
+};
+
+void plugsched_text_poke_window(const struct plugsched_poke_window *w);
 unsigned long plugsched_ksym_lookup_pos(const char *name, unsigned long pos);
 void plugsched_patchers_lock(void);
 void plugsched_patchers_unlock(void);

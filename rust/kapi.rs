@@ -348,35 +348,45 @@ impl Stopped {
         }
     }
 
-    /// Write `bytes` at kernel text address `addr`.  All other CPUs are in
-    /// the rendezvous (`self`) and `_text` proves no other patcher is
-    /// active.  Anything outside vmlinux's core text (see
-    /// [`is_core_kernel_text`]) is left alone.
+    /// Write the patch sites of one window of kernel text with one mapping
+    /// of its pages (`plugsched_text_poke_window`): only the sites' bytes
+    /// are written.  All other CPUs are in the rendezvous (`self`) and
+    /// `_text` proves no other patcher is active.  A window outside
+    /// vmlinux's core text (see [`is_core_kernel_text`]) or beyond two pages
+    /// is left alone.
     ///
     /// # Safety
     ///
+    /// - `w.sites` points to `w.nr_sites` sites that lie within
+    ///   `w.start..w.start + w.len`.
     /// - No CPU may run the bytes written before every CPU has serialised
     ///   its instruction stream ([`Stopped::sync_core`]) after the write, in
     ///   this rendezvous.
-    /// - `bytes` must be what the code at `addr` may become: every path
-    ///   into the range must find an instruction boundary of the new bytes,
+    /// - Each site's bytes must be what the code there may become: every
+    ///   path into it must find an instruction boundary of the new bytes,
     ///   and what they run or branch to must keep the contract of the code
     ///   they replace (e.g. a `jmp` at a function's patch site, where calls
     ///   enter it, to a function with the same signature and semantics; or
     ///   the site's original bytes).
-    pub(crate) unsafe fn text_poke(&self, _text: &TextMutex<'_>, addr: u64, bytes: &[u8]) {
-        let Some(last) = addr.checked_add((bytes.len() as u64).saturating_sub(1)) else {
+    pub(crate) unsafe fn text_poke_window(
+        &self,
+        _text: &TextMutex<'_>,
+        w: &bindings::plugsched_poke_window,
+    ) {
+        let start = w.start as u64;
+        let Some(last) = start.checked_add((w.len as u64).saturating_sub(1)) else {
             return;
         };
-        if bytes.is_empty() || !is_core_kernel_text(addr) || !is_core_kernel_text(last) {
+        let two_pages = (start & !4095) + 2 * 4096;
+        if w.len == 0 || last >= two_pages || !is_core_kernel_text(start) || !is_core_kernel_text(last)
+        {
             return; // checked by the caller already; never write elsewhere
         }
-        // SAFETY: `addr..addr + len` is core kernel text (checked above), so
-        // __text_poke takes no sleeping lock; nothing else runs or patches;
-        // what the bytes do is the caller's contract.
-        unsafe {
-            bindings::plugsched_text_poke(addr as c_ulong, bytes.as_ptr().cast(), bytes.len())
-        };
+        // SAFETY: The window is core kernel text within two pages (checked
+        // above), so __text_poke takes no sleeping lock and maps both pages;
+        // the sites lie within it (the caller's contract); nothing else runs
+        // or patches; what the bytes do is the caller's contract.
+        unsafe { bindings::plugsched_text_poke_window(w) };
     }
 
     /// Check that this CPU's runqueue can be cleared and rebuilt.

@@ -272,9 +272,8 @@ fn rebuild_rq(ctx: &Stopped, slot: &Slot) {
 /// Phase 2 on CPU 0: write every site, or none.  Every CPU serialises in
 /// phase 3, before any leaves the rendezvous.
 fn patch(ctx: &Stopped, text: &TextMutex<'_>, pokes: &Pokes, inject: Inject) -> Result<(), i32> {
-    match inject {
-        Inject::AfterStackCheck => Err(ECANCELED.to_errno()),
-        Inject::MidPatch => pokes.write(ctx, text, Some(1)),
-        Inject::Nothing => pokes.write(ctx, text, None),
+    if inject == Inject::AfterStackCheck {
+        return Err(ECANCELED.to_errno());
     }
+    pokes.write(ctx, text, (inject == Inject::MidPatch).then_some(1))
 }

@@ -2,11 +2,10 @@
 
 //! The text writes of one switch, prepared before the rendezvous: the
 //! patch sites grouped into windows of at most two pages
-//! ([`crate::pcore::windows`]), each with the bytes it holds now and the
-//! bytes it will hold, so that phase 2 makes one text poke per window
-//! instead of one per site (each poke maps its pages into the poking mm
-//! and flushes them again).  The bytes between a window's sites are
-//! written back as they are.
+//! ([`crate::pcore::windows`]), so that phase 2 maps each window's pages
+//! once (the kernel's `__text_poke`, one poking-mm switch and TLB flush)
+//! and writes its sites there, instead of one mapping per site.  Only the
+//! sites' bytes are written: the code between them is not touched.
 
 use kernel::prelude::*;
 
@@ -14,6 +13,7 @@ use super::{
     plan::Site,
     Direction, //
 };
+use crate::bindings;
 use crate::kapi::{
     self,
     Stopped,
@@ -24,11 +24,28 @@ use crate::pcore::{
     x86::PATCH_LEN, //
 };
 
-/// One window: its first byte, and its bytes before and after the switch.
+/// A site of a window, as the C shim takes it.
+type PokeSite = bindings::plugsched_poke_site;
+
+/// One window: where it starts, its length, and its sites with the bytes
+/// they hold before and after the switch.
 struct PokeWindow {
     start: u64,
-    before: KVec<u8>,
-    after: KVec<u8>,
+    len: usize,
+    before: KVec<PokeSite>,
+    after: KVec<PokeSite>,
+}
+
+impl PokeWindow {
+    /// The window for the shim, writing `sites`.
+    fn c_window(&self, sites: &[PokeSite]) -> bindings::plugsched_poke_window {
+        bindings::plugsched_poke_window {
+            start: self.start as usize,
+            len: self.len,
+            nr_sites: sites.len() as u32,
+            sites: sites.as_ptr(),
+        }
+    }
 }
 
 /// The windows of one switch, in address order.
@@ -37,32 +54,39 @@ pub(super) struct Pokes {
 }
 
 impl Pokes {
-    /// Read the windows of `sites` (in address order) and compute what a
-    /// switch in direction `dir` writes.  `text_mutex` (`_text`) keeps the
-    /// bytes read valid until the rendezvous; `EBUSY` if a site does not
-    /// hold what the switch expects.
-    pub(super) fn prepare(sites: &[Site], dir: Direction, _text: &TextMutex<'_>) -> Result<Self> {
+    /// Group `sites` (in address order) into windows with what a switch in
+    /// direction `dir` finds and writes at each.
+    pub(super) fn prepare(sites: &[Site], dir: Direction) -> Result<Self> {
         let mut addrs: KVec<u64> = KVec::with_capacity(sites.len(), GFP_KERNEL)?;
         for s in sites {
             addrs.push(s.addr, GFP_KERNEL)?;
         }
         let mut out = KVec::new();
         for w in windows(&addrs, PATCH_LEN).ok_or(EINVAL)? {
-            let mut before = KVec::with_capacity(w.len, GFP_KERNEL)?;
-            before.resize(w.len, 0, GFP_KERNEL)?;
-            kapi::read_kernel(w.start, &mut before)?;
-            let mut after = KVec::with_capacity(w.len, GFP_KERNEL)?;
-            after.extend_from_slice(&before, GFP_KERNEL)?;
+            let n = w.end - w.first;
+            let mut before = KVec::with_capacity(n, GFP_KERNEL)?;
+            let mut after = KVec::with_capacity(n, GFP_KERNEL)?;
             for s in &sites[w.first..w.end] {
-                let at = (s.addr - w.start) as usize;
-                if before[at..at + PATCH_LEN] != s.before(dir) {
-                    return Err(EBUSY);
-                }
-                after[at..at + PATCH_LEN].copy_from_slice(&s.after(dir));
+                let offset = (s.addr - w.start) as u32;
+                before.push(
+                    PokeSite {
+                        offset,
+                        bytes: s.before(dir),
+                    },
+                    GFP_KERNEL,
+                )?;
+                after.push(
+                    PokeSite {
+                        offset,
+                        bytes: s.after(dir),
+                    },
+                    GFP_KERNEL,
+                )?;
             }
             out.push(
                 PokeWindow {
                     start: w.start,
+                    len: w.len,
                     before,
                     after,
                 },
@@ -87,13 +111,18 @@ impl Pokes {
                 return Err(EBUSY.to_errno());
             }
             // SAFETY: No CPU runs the window before phase 3, in which every
-            // CPU runs `sync_core` first, aborted or not.  Between its sites
-            // the window gets back the bytes it holds (just compared, and
-            // `text_mutex` keeps every other patcher out); each site gets
-            // its untouched bytes or a `jmp` to the function's replacement
-            // at the function's patch site, where calls enter it (the
-            // plan's target: the same source, signature and contract).
-            unsafe { ctx.text_poke(text, w.start, &w.after) };
+            // CPU runs `sync_core` first, aborted or not.  Each site is the
+            // patch site of a function, right after its entry ENDBR, where
+            // calls enter it; it holds what this switch expects (just
+            // checked, and `text_mutex` keeps every other patcher out); it
+            // gets its untouched bytes or a `jmp` to the function's
+            // replacement (the plan's target: the same source, signature
+            // and contract).  The sites lie within the window (`prepare`).
+            unsafe { ctx.text_poke_window(text, &w.c_window(&w.after)) };
+            if !holds(w.start, &w.after) {
+                self.undo(ctx, text, i + 1);
+                return Err(EIO.to_errno());
+            }
             if stop_after == Some(i + 1) {
                 self.undo(ctx, text, i + 1);
                 return Err(ECANCELED.to_errno());
@@ -105,25 +134,17 @@ impl Pokes {
     /// Restore the first `done` windows, last first.
     fn undo(&self, ctx: &Stopped, text: &TextMutex<'_>, done: usize) {
         for w in self.windows[..done].iter().rev() {
-            // SAFETY: As in `write`: the bytes the window held before this
+            // SAFETY: As in `write`: the bytes the sites held before this
             // phase, in the same rendezvous.
-            unsafe { ctx.text_poke(text, w.start, &w.before) };
+            unsafe { ctx.text_poke_window(text, &w.c_window(&w.before)) };
         }
     }
 }
 
-/// Whether the kernel text at `start` holds `bytes`.
-fn holds(start: u64, bytes: &[u8]) -> bool {
-    let mut buf = [0u8; 256];
-    let mut off = 0;
-    while off < bytes.len() {
-        let n = (bytes.len() - off).min(buf.len());
-        if kapi::read_kernel(start + off as u64, &mut buf[..n]).is_err()
-            || buf[..n] != bytes[off..off + n]
-        {
-            return false;
-        }
-        off += n;
-    }
-    true
+/// Whether every site of a window starting at `start` holds its bytes.
+fn holds(start: u64, sites: &[PokeSite]) -> bool {
+    sites.iter().all(|s| {
+        let mut now = [0u8; PATCH_LEN];
+        kapi::read_kernel(start + u64::from(s.offset), &mut now).is_ok() && now == s.bytes
+    })
 }

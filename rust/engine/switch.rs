@@ -82,7 +82,7 @@ impl Plan {
             None
         };
         let online = Online::alloc(&cpus)?;
-        let pokes = Pokes::prepare(&self.sites, dir, &text)?;
+        let pokes = Pokes::prepare(&self.sites, dir)?;
         let rdv = Rendezvous::new(PHASES, &online.status).ok_or(EINVAL)?;
         let work = Work {
             table: &table,

@@ -64,7 +64,12 @@ impl Project {
     {
         let path = self.top.join("scripts").join(name);
         let mut cmd = Command::new(&path);
-        cmd.args(args).stdin(Stdio::null()).stderr(Stdio::inherit());
+        // (From the checkout: the scripts run commands in the toolchain
+        // root, where only the checkout and the cache are visible.)
+        cmd.args(args)
+            .current_dir(&self.top)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit());
         for (k, v) in envs {
             cmd.env(k, v);
         }
