@@ -378,7 +378,10 @@ impl Stopped {
             return;
         };
         let two_pages = (start & !4095) + 2 * 4096;
-        if w.len == 0 || last >= two_pages || !is_core_kernel_text(start) || !is_core_kernel_text(last)
+        if w.len == 0
+            || last >= two_pages
+            || !is_core_kernel_text(start)
+            || !is_core_kernel_text(last)
         {
             return; // checked by the caller already; never write elsewhere
         }

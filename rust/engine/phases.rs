@@ -149,9 +149,7 @@ impl Work<'_> {
                 Some(bufs) => clear(ctx, bufs, slot),
                 None => Ok(()),
             },
-            2 if !step.aborted && step.cpu == 0 => {
-                patch(ctx, self.text, self.pokes, self.inject)
-            }
+            2 if !step.aborted && step.cpu == 0 => patch(ctx, self.text, self.pokes, self.inject),
             3 => {
                 ctx.sync_core();
                 rebuild_rq(ctx, slot);

@@ -82,12 +82,17 @@ mod tests {
         let w = all(&[0x1ff0, 0x2000, 0x2ff0, 0x2ffc, 0x3008]);
         assert_eq!(w.len(), 2);
         assert_eq!((w[0].first, w[0].end), (0, 3));
-        assert_eq!((w[1].first, w[1].end, w[1].start, w[1].len), (3, 5, 0x2ffc, 17));
+        assert_eq!(
+            (w[1].first, w[1].end, w[1].start, w[1].len),
+            (3, 5, 0x2ffc, 17)
+        );
     }
 
     #[test]
     fn every_site_is_in_exactly_one_window_within_two_pages() {
-        let mut sites: Vec<u64> = (0..500u64).map(|i| 0x10000 + i * i * 37 % 997 * 64).collect();
+        let mut sites: Vec<u64> = (0..500u64)
+            .map(|i| 0x10000 + i * i * 37 % 997 * 64)
+            .collect();
         sites.sort_unstable();
         sites.dedup();
         let w = all(&sites);
