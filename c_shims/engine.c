@@ -94,7 +94,11 @@ void plugsched_sync_core(void)
 	sync_core();
 }
 
-/* Inside stop_machine: visit every thread of every process, in list order. */
+/*
+ * Visit every thread of every process, in list order: inside stop_machine
+ * (the list is stable), or in process context (tasks may come and go; each
+ * is valid during its visit).
+ */
 void plugsched_for_each_task(void (*fn)(void *, struct task_struct *, unsigned long),
 			     void *data)
 {
@@ -142,6 +146,49 @@ int plugsched_walk_stack(struct task_struct *t,
 	ret = arch_stack_walk_reliable(consume, cookie, t);
 	put_task_stack(t);
 	return ret;
+}
+
+/* @t's context-switch count and start time (see pcore::taskmap::Mark). */
+void plugsched_task_mark(struct task_struct *t, struct plugsched_task_mark *mark)
+{
+	mark->switches = READ_ONCE(t->nvcsw) + READ_ONCE(t->nivcsw);
+	mark->start = t->start_time;
+}
+
+struct plugsched_held_walk {
+	bool (*consume)(void *, unsigned long);
+	void *cookie;
+	struct plugsched_task_mark *mark;
+};
+
+static int plugsched_walk_held(struct task_struct *t, void *arg)
+{
+	struct plugsched_held_walk *w = arg;
+
+	if (READ_ONCE(t->on_cpu))
+		return -EBUSY;
+	plugsched_task_mark(t, w->mark);
+	return plugsched_walk_stack(t, w->consume, w->cookie);
+}
+
+/*
+ * Process context (the check before the rendezvous): walk @t's stack as
+ * plugsched_walk_stack() does, while task_call_func() holds @t off CPU (its
+ * pi_lock, and its runqueue's lock if it is queued: it can neither be woken
+ * nor run), as livepatch checks a task's stack; @mark gets its mark, read
+ * under the same locks.  -EBUSY if @t is running.
+ */
+int plugsched_walk_stack_held(struct task_struct *t,
+			      bool (*consume)(void *, unsigned long), void *cookie,
+			      struct plugsched_task_mark *mark)
+{
+	struct plugsched_held_walk w = {
+		.consume = consume,
+		.cookie = cookie,
+		.mark = mark,
+	};
+
+	return task_call_func(t, plugsched_walk_held, &w);
 }
 
 /* Size of the kernel symbol containing @addr, and @addr's offset in it. */

@@ -40,6 +40,16 @@ bool plugsched_task_on_cpu(struct task_struct *t);
 void plugsched_task_info(struct task_struct *t, int *pid, char *comm, size_t len);
 int plugsched_walk_stack(struct task_struct *t,
 			 bool (*consume)(void *, unsigned long), void *cookie);
+
+/* What identifies the state of a task's stack between two looks at it. */
+struct plugsched_task_mark {
+	u64 switches;	/* nvcsw + nivcsw */
+	u64 start;	/* start_time */
+};
+void plugsched_task_mark(struct task_struct *t, struct plugsched_task_mark *mark);
+int plugsched_walk_stack_held(struct task_struct *t,
+			      bool (*consume)(void *, unsigned long), void *cookie,
+			      struct plugsched_task_mark *mark);
 bool plugsched_ksym_size_offset(unsigned long addr, unsigned long *size,
 				unsigned long *offset);
 int plugsched_for_each_ksym(int (*fn)(void *, const char *, unsigned long), void *data);

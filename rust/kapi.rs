@@ -23,6 +23,7 @@ use kernel::{
 };
 
 use crate::bindings;
+use crate::pcore::taskmap::Mark;
 
 /// Every other patcher of kernel text is excluded while this lives:
 /// livepatch (`klp_mutex`), kprobes (`kprobe_mutex`) and ftrace
@@ -231,6 +232,106 @@ impl TaskRef<'_> {
     }
 }
 
+/// A task visited in process context ([`for_each_live_task`]): it may run
+/// or exit at any time; the visit holds a reference to it.
+///
+/// # Invariants
+///
+/// `self.0` points to a `struct task_struct` that is valid for `'a`.
+pub(crate) struct LiveTask<'a>(*mut bindings::task_struct, PhantomData<&'a ()>);
+
+impl LiveTask<'_> {
+    /// The task's identity (its address), as [`TaskRef::id`].
+    pub(crate) fn id(&self) -> usize {
+        self.0 as usize
+    }
+
+    /// Walk the task's stack while it is held off CPU (as livepatch does),
+    /// calling `f` with each return address until it returns `false`;
+    /// with the task's [`Mark`] read under the same hold.  A running task
+    /// is [`Walk::Running`] (no mark).
+    pub(crate) fn walk_held(&self, f: &mut dyn FnMut(u64) -> bool) -> (Walk, Mark) {
+        let mut cookie = WalkCookie { f, stopped: false };
+        let mut m = bindings::plugsched_task_mark::default();
+        // SAFETY: `self.0` is valid (the type's invariant); the C side
+        // walks it only while task_call_func keeps it off CPU, and gives
+        // `walk_consume` our cookie; `m` is writable.
+        let ret = unsafe {
+            bindings::plugsched_walk_stack_held(
+                self.0,
+                Some(walk_consume),
+                core::ptr::from_mut(&mut cookie).cast(),
+                &mut m,
+            )
+        };
+        let walk = if ret == EBUSY.to_errno() {
+            Walk::Running
+        } else {
+            walk_outcome(ret, cookie.stopped)
+        };
+        let mark = Mark {
+            switches: m.switches,
+            start: m.start,
+        };
+        (walk, mark)
+    }
+}
+
+/// Visit every thread of every process in process context (under RCU: the
+/// list may change meanwhile; every task visited is valid for its visit).
+/// Must not be called from `stop_machine` (use [`Stopped::for_each_task`]).
+pub(crate) fn for_each_live_task<F: FnMut(LiveTask<'_>)>(mut f: F) {
+    /// # Safety
+    ///
+    /// `data` must point to the closure below, used by this CPU only; `t`
+    /// must be valid during the call.
+    unsafe extern "C" fn visit<F: FnMut(LiveTask<'_>)>(
+        data: *mut c_void,
+        t: *mut bindings::task_struct,
+        _i: c_ulong,
+    ) {
+        // SAFETY: `data` is the `&mut F` passed below.
+        let f = unsafe { &mut *data.cast::<F>() };
+        // INVARIANT: The C side visits `t` under rcu_read_lock.
+        f(LiveTask(t, PhantomData));
+    }
+    // SAFETY: The C side holds rcu_read_lock around the walk of the list,
+    // so every task it passes stays valid during its visit; `visit::<F>`
+    // gets a pointer to `f`.
+    unsafe {
+        bindings::plugsched_for_each_task(Some(visit::<F>), core::ptr::from_mut(&mut f).cast())
+    };
+}
+
+/// The visitor of a stack walk, and whether it stopped the walk.
+struct WalkCookie<'a> {
+    f: &'a mut dyn FnMut(u64) -> bool,
+    stopped: bool,
+}
+
+/// The C unwinder's callback: one return address.
+///
+/// # Safety
+///
+/// `cookie` must point to a [`WalkCookie`] that no one else uses.
+unsafe extern "C" fn walk_consume(cookie: *mut c_void, addr: c_ulong) -> bool {
+    // SAFETY: `cookie` is the `WalkCookie` of the walk, used by one CPU.
+    let c = unsafe { &mut *cookie.cast::<WalkCookie<'_>>() };
+    let more = (c.f)(addr as u64);
+    c.stopped |= !more;
+    more
+}
+
+/// The outcome of the C unwinder's result `ret`.
+fn walk_outcome(ret: c_int, stopped: bool) -> Walk {
+    match ret {
+        0 => Walk::Complete,
+        _ if ret == ESRCH.to_errno() => Walk::Gone,
+        _ if stopped => Walk::Stopped,
+        _ => Walk::Unreliable,
+    }
+}
+
 /// The outcome of walking a task's stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Walk {
@@ -295,7 +396,7 @@ impl Stopped {
     }
 
     /// Whether `t` is on a CPU now (here: it is a stopper thread).
-    fn on_cpu(&self, t: TaskRef<'_>) -> bool {
+    pub(crate) fn on_cpu(&self, t: TaskRef<'_>) -> bool {
         // SAFETY: `t` is valid (`TaskRef`'s invariant).
         unsafe { bindings::plugsched_task_on_cpu(t.0) }
     }
@@ -312,39 +413,31 @@ impl Stopped {
     /// Walk the stack of the off-CPU task `t` with the reliable unwinder,
     /// calling `f` with each return address until it returns `false`.
     pub(crate) fn walk_stack(&self, t: TaskRef<'_>, f: &mut dyn FnMut(u64) -> bool) -> Walk {
-        struct Cookie<'a> {
-            f: &'a mut dyn FnMut(u64) -> bool,
-            stopped: bool,
-        }
-        /// # Safety
-        ///
-        /// `cookie` must point to a `Cookie` that no one else uses.
-        unsafe extern "C" fn consume(cookie: *mut c_void, addr: c_ulong) -> bool {
-            // SAFETY: `cookie` is the `Cookie` passed below, used by one CPU.
-            let c = unsafe { &mut *cookie.cast::<Cookie<'_>>() };
-            let more = (c.f)(addr as u64);
-            c.stopped |= !more;
-            more
-        }
         if self.on_cpu(t) {
             return Walk::Running;
         }
-        let mut cookie = Cookie { f, stopped: false };
+        let mut cookie = WalkCookie { f, stopped: false };
         // SAFETY: `t` is valid (`TaskRef`'s invariant) and off-CPU inside
         // stop_machine (`self`), so its stack cannot change under the
-        // unwinder; `consume` gets our cookie.
+        // unwinder; `walk_consume` gets our cookie.
         let ret = unsafe {
             bindings::plugsched_walk_stack(
                 t.0,
-                Some(consume),
+                Some(walk_consume),
                 core::ptr::from_mut(&mut cookie).cast(),
             )
         };
-        match ret {
-            0 => Walk::Complete,
-            _ if ret == ESRCH.to_errno() => Walk::Gone,
-            _ if cookie.stopped => Walk::Stopped,
-            _ => Walk::Unreliable,
+        walk_outcome(ret, cookie.stopped)
+    }
+
+    /// `t`'s [`Mark`]: inside the rendezvous it cannot change.
+    pub(crate) fn task_mark(&self, t: TaskRef<'_>) -> Mark {
+        let mut m = bindings::plugsched_task_mark::default();
+        // SAFETY: `t` is valid (`TaskRef`'s invariant); `m` is writable.
+        unsafe { bindings::plugsched_task_mark(t.0, &mut m) };
+        Mark {
+            switches: m.switches,
+            start: m.start,
         }
     }
 

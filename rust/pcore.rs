@@ -12,6 +12,8 @@ pub mod partition;
 pub mod ranges;
 #[path = "plugsched_core/rendezvous.rs"]
 pub mod rendezvous;
+#[path = "plugsched_core/taskmap.rs"]
+pub mod taskmap;
 #[path = "plugsched_core/windows.rs"]
 pub mod windows;
 #[path = "plugsched_core/x86.rs"]

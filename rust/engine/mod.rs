@@ -37,6 +37,7 @@ use kernel::prelude::*;
 mod phases;
 mod plan;
 mod pokes;
+mod prescan;
 mod sites;
 mod stats;
 mod switch;

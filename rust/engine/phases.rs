@@ -15,8 +15,11 @@ use kernel::{
 };
 
 use super::{
-    plan::MODULE_TEXT,
     pokes::Pokes,
+    prescan::{
+        Busy,
+        Prescan, //
+    },
     stats::Slot,
     Inject,
     Mode, //
@@ -32,7 +35,6 @@ use crate::kapi::{
 };
 use crate::pcore::{
     partition,
-    ranges::RangeTable,
     rendezvous::{
         Rendezvous,
         Step, //
@@ -83,8 +85,10 @@ impl Online {
 
 /// What every CPU of one switch reads in the rendezvous, prepared before.
 pub(super) struct Work<'a> {
-    /// The functions no task may be in ([`super::Plan::table`]).
-    pub(super) table: &'a RangeTable<'a>,
+    /// What makes a task busy.
+    pub(super) busy: Busy<'a>,
+    /// The tasks found clean before the rendezvous, if they were checked.
+    pub(super) prescan: Option<&'a Prescan>,
     pub(super) online: &'a Online,
     pub(super) rdv: &'a Rendezvous<'a>,
     /// The rebuild's task buffers, if the switch rebuilds the runqueues.
@@ -96,10 +100,6 @@ pub(super) struct Work<'a> {
     pub(super) rebuild: bool,
     pub(super) mode: Mode,
     pub(super) inject: Inject,
-    /// See [`inspect`].
-    pub(super) module_wide: bool,
-    pub(super) initiator: usize,
-    pub(super) module_text: (u64, u64),
 }
 
 impl Work<'_> {
@@ -135,14 +135,12 @@ impl Work<'_> {
                 }
                 inspect(
                     ctx,
-                    self.table,
+                    &self.busy,
+                    self.prescan,
                     &self.online.ids,
                     step.cpu,
                     self.mode,
                     slot,
-                    self.module_wide,
-                    self.initiator,
-                    self.module_text,
                 )
             }
             1 if !step.aborted => match self.bufs {
@@ -160,24 +158,17 @@ impl Work<'_> {
     }
 }
 
-/// Phase 0 on one CPU: inspect this CPU's share of the tasks.
-/// `initiator` is the task that started the switch (asleep in
-/// `stop_machine`, with module frames of its own); with `module_wide`, any
-/// other task with a return address in this module's text (`module_text`:
-/// base and size) is busy (a
-/// rollback: the module's internal functions and compiler pieces are not
-/// in the range table, and nothing of the module may stay in use).
-#[allow(clippy::too_many_arguments)]
+/// Phase 0 on one CPU: inspect this CPU's share of the tasks.  A task
+/// the check before the rendezvous found clean, and that has not run
+/// since, is not walked again.
 fn inspect(
     ctx: &Stopped,
-    table: &RangeTable<'_>,
+    busy: &Busy<'_>,
+    prescan: Option<&Prescan>,
     cpu_ids: &[CpuId],
     me: usize,
     mode: Mode,
     slot: &Slot,
-    module_wide: bool,
-    initiator: usize,
-    module_text: (u64, u64),
 ) -> Result<(), i32> {
     let workers = match mode {
         Mode::Parallel => cpu_ids.len(),
@@ -187,18 +178,15 @@ fn inspect(
         return Ok(());
     }
     let check = |t: TaskRef<'_>| {
+        if !ctx.on_cpu(t) && prescan.is_some_and(|p| p.unchanged(t.id(), ctx.task_mark(t))) {
+            slot.tasks.fetch_add(1, Relaxed);
+            slot.unchanged.fetch_add(1, Relaxed);
+            return;
+        }
         let mut hit: Option<(u64, u32)> = None;
-        let whole_module = module_wide && t.id() != initiator;
-        let walk = ctx.walk_stack(t, &mut |addr| match table.find(addr) {
-            Some(r) => {
-                hit = Some((addr, r.id));
-                false
-            }
-            None if whole_module && addr.wrapping_sub(module_text.0) < module_text.1 => {
-                hit = Some((addr, MODULE_TEXT));
-                false
-            }
-            None => true,
+        let walk = ctx.walk_stack(t, &mut |addr| {
+            hit = busy.at(t.id(), addr);
+            hit.is_none()
         });
         if walk != Walk::Running {
             slot.tasks.fetch_add(1, Relaxed);

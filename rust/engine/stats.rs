@@ -27,6 +27,13 @@ pub(crate) struct Stats {
     pub(crate) cpus: usize,
     /// Tasks whose stacks were inspected (idle tasks included).
     pub(crate) tasks: usize,
+    /// Of them, tasks found clean before the rendezvous that had not run
+    /// since: not walked again.
+    pub(crate) unchanged: usize,
+    /// Tasks the check before the rendezvous found clean.
+    pub(crate) prescan_clean: usize,
+    /// Nanoseconds of the check before the rendezvous (not downtime).
+    pub(crate) prescan_ns: u64,
     /// Tasks found inside a checked function.
     pub(crate) hits: usize,
     /// Tasks whose stacks could not be walked reliably.
@@ -124,6 +131,7 @@ impl Stats {
     /// Add what one CPU's slot measured.
     pub(super) fn add(&mut self, s: &Slot) {
         self.tasks += s.tasks.load(Relaxed);
+        self.unchanged += s.unchanged.load(Relaxed);
         self.hits += s.hits.load(Relaxed);
         self.unreliable += s.unreliable.load(Relaxed);
         self.rebuilt += s.enqueued.load(Relaxed);
@@ -142,6 +150,8 @@ struct LastSwitch {
     stop_machine_ns: Atomic<u64>,
     phase_ns: [Atomic<u64>; PHASES],
     tasks: Atomic<u64>,
+    unchanged: Atomic<u64>,
+    prescan_ns: Atomic<u64>,
     cpus: Atomic<u64>,
     functions: Atomic<u64>,
     rebuilt: Atomic<u64>,
@@ -153,6 +163,8 @@ static LAST: LastSwitch = LastSwitch {
     stop_machine_ns: Atomic::new(0),
     phase_ns: [const { Atomic::new(0) }; PHASES],
     tasks: Atomic::new(0),
+    unchanged: Atomic::new(0),
+    prescan_ns: Atomic::new(0),
     cpus: Atomic::new(0),
     functions: Atomic::new(0),
     rebuilt: Atomic::new(0),
@@ -172,6 +184,8 @@ pub(crate) fn last_switch_stat(name: &[u8]) -> Option<i64> {
         b"last_rebuild_ns" => LAST.phase_ns[3].load(Relaxed) as i64,
         b"last_rebuilt_tasks" => LAST.rebuilt.load(Relaxed) as i64,
         b"last_tasks" => LAST.tasks.load(Relaxed) as i64,
+        b"last_unchanged_tasks" => LAST.unchanged.load(Relaxed) as i64,
+        b"last_prescan_ns" => LAST.prescan_ns.load(Relaxed) as i64,
         b"last_cpus" => LAST.cpus.load(Relaxed) as i64,
         b"last_functions" => LAST.functions.load(Relaxed) as i64,
         _ => return None,
@@ -185,6 +199,8 @@ pub(super) fn publish(stats: &Stats, functions: usize, result: c_int) {
         d.store(v, Relaxed);
     }
     LAST.tasks.store(stats.tasks as u64, Relaxed);
+    LAST.unchanged.store(stats.unchanged as u64, Relaxed);
+    LAST.prescan_ns.store(stats.prescan_ns, Relaxed);
     LAST.cpus.store(stats.cpus as u64, Relaxed);
     LAST.functions.store(functions as u64, Relaxed);
     LAST.rebuilt.store(stats.rebuilt as u64, Relaxed);
@@ -194,6 +210,8 @@ pub(super) fn publish(stats: &Stats, functions: usize, result: c_int) {
 /// Per-CPU results of the stack inspection, written by one CPU only.
 pub(super) struct Slot {
     pub(super) tasks: Atomic<usize>,
+    /// Tasks not walked again (see [`Stats::unchanged`]).
+    pub(super) unchanged: Atomic<usize>,
     pub(super) hits: Atomic<usize>,
     pub(super) unreliable: Atomic<usize>,
     pub(super) first_pid: Atomic<i32>,
@@ -214,6 +232,7 @@ impl Slot {
     pub(super) const fn new() -> Self {
         Slot {
             tasks: Atomic::new(0),
+            unchanged: Atomic::new(0),
             hits: Atomic::new(0),
             unreliable: Atomic::new(0),
             first_pid: Atomic::new(0),

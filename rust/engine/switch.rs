@@ -15,6 +15,10 @@ use super::{
     },
     plan::Plan,
     pokes::Pokes,
+    prescan::{
+        Busy,
+        Prescan, //
+    },
     stats::{
         publish,
         Slot,
@@ -84,8 +88,24 @@ impl Plan {
         let online = Online::alloc(&cpus)?;
         let pokes = Pokes::prepare(&self.sites, dir)?;
         let rdv = Rendezvous::new(PHASES, &online.status).ok_or(EINVAL)?;
-        let work = Work {
+        let busy = Busy {
             table: &table,
+            // A rollback of the whole scheduler: nothing of the module may
+            // be on any stack but the initiator's.
+            module_wide: self.rebuild && dir == Direction::Revert,
+            initiator: kapi::current_task_id(),
+            module_text: kapi::module_text(),
+        };
+        self.claim_sites(&patchers, dir)?;
+        // (Last before the rendezvous: the fewer tasks run in between, the
+        // fewer are walked again inside it.)
+        let prescan = match mode {
+            Mode::Parallel => Some(Prescan::run(&busy)?),
+            Mode::Serial => None,
+        };
+        let work = Work {
+            busy,
+            prescan: prescan.as_ref(),
             online: &online,
             rdv: &rdv,
             bufs: bufs.as_ref(),
@@ -94,17 +114,15 @@ impl Plan {
             rebuild: self.rebuild,
             mode,
             inject,
-            // A rollback of the whole scheduler: nothing of the module may
-            // be on any stack but the initiator's.
-            module_wide: self.rebuild && dir == Direction::Revert,
-            initiator: kapi::current_task_id(),
-            module_text: kapi::module_text(),
         };
-        self.claim_sites(&patchers, dir)?;
 
         let t0 = kapi::local_clock();
         let ret = cpus.stop_machine(&|ctx: &Stopped| work.on_cpu(ctx));
         let mut stats = self.collect(&online, &rdv, kapi::local_clock() - t0);
+        if let Some(p) = &prescan {
+            stats.prescan_ns = p.ns;
+            stats.prescan_clean = p.clean;
+        }
 
         // A successful rendezvous wrote every site: from here on the state
         // is what the text says, whatever the checks below find.

@@ -15,6 +15,7 @@ pub mod hash;
 pub mod partition;
 pub mod ranges;
 pub mod rendezvous;
+pub mod taskmap;
 pub mod windows;
 pub mod x86;
 
