@@ -75,7 +75,10 @@ impl kernel::Module for Plugsched {
         } else {
             // Load = upgrade: a refused upgrade fails the load (and frees
             // the prepared plan, which lives in a static).
+            let t0 = kapi::local_clock();
             let up = live::prepare().and_then(|()| {
+                // (Part of the load time; `make bench` reports it.)
+                pr_info!("plan: prepared in {} ns\n", kapi::local_clock() - t0);
                 if module_parameters::enable.value() {
                     live::upgrade()
                 } else {

@@ -19,6 +19,11 @@ use crate::{
         Plan,
         Target, //
     },
+    kapi::{
+        self,
+        CpusReadLock,
+        Stopped, //
+    },
     shim,
 };
 
@@ -134,7 +139,34 @@ fn bench() -> Result {
             );
         }
     }
+    let mut floor = [0u64; 5];
+    for ns in floor.iter_mut() {
+        *ns = empty_rendezvous_ns();
+    }
+    // (Insertion sort: core's sort trips objtool.)
+    for i in 1..floor.len() {
+        let mut j = i;
+        while j > 0 && floor[j - 1] > floor[j] {
+            floor.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+    pr_info!(
+        "floor: runs={} min_ns={} median_ns={}\n",
+        floor.len(),
+        floor[0],
+        floor[floor.len() / 2]
+    );
     Ok(())
+}
+
+/// The floor of every switch: one `stop_machine` on all online CPUs whose
+/// callback does nothing, in nanoseconds.
+fn empty_rendezvous_ns() -> u64 {
+    let cpus = CpusReadLock::lock();
+    let t0 = kapi::local_clock();
+    cpus.stop_machine(&|_: &Stopped| 0);
+    kapi::local_clock() - t0
 }
 
 /// Whether the self-test redirections are in place.

@@ -1,15 +1,18 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # `make bench`: the engine benchmark (scenario bench-engine) on TARGET
-# (default test).  Prints, per thread count and inspection mode, the
-# stop_machine time and its phases in nanoseconds; then the same for the
-# whole-scheduler upgrade and rollback.
+# (default test).  Prints, per thread count (100 to 30000) and inspection
+# mode, the stop_machine time and its phases in nanoseconds; then the same
+# for the whole-scheduler upgrade and rollback, the floor (an empty
+# stop_machine), the ratios issue #12 sets targets for, the load time and
+# its parts, and a plot of downtime against threads (build/<target>/
+# bench.svg).
 . "$(dirname "$0")/lib.sh"
 
 target=${TARGET:-test}
 "$PS_TOP/scripts/build-module.sh" "$target" >/dev/null
 out=$PS_TOP/build/$target/bench-engine.run
-"$PS_TOP/scripts/qemu-run.sh" --target "$target" --timeout 900 "$PS_TOP/tests-e2e/bench-engine" >"$out" 2>&1 ||
+"$PS_TOP/scripts/qemu-run.sh" --target "$target" --timeout 1500 "$PS_TOP/tests-e2e/bench-engine" >"$out" 2>&1 ||
 	{ cat "$out"; ps_die "benchmark run failed"; }
 ps_phase "bench: engine switches ($(grep -o 'accelerator [a-z]*' "$out" | head -n1), $(nproc) host CPUs)"
 log=$PS_TOP/build/$target/bench-engine.log
@@ -30,6 +33,8 @@ table bench: '%-8s %-9s %-7s %5s %7s %7s %14s %12s %10s %10s\n' \
 	threads mode dir cpus tasks ranges stop_machine_ns inspect_ns patch_ns sync_ns
 if grep -aq '^live: threads=' "$log"; then
 	ps_phase "bench: whole-scheduler update (upgrade and rollback)"
-	table live: '%-8s %-9s %7s %8s %14s %12s %10s %12s %11s\n' \
-		threads dir tasks rebuilt stop_machine_ns stack_check clear_ns redirect_ns rebuild_ns
+	table live: '%-8s %-9s %7s %9s %11s %8s %14s %12s %10s %12s %11s\n' \
+		threads dir tasks unchanged prescan_ns rebuilt stop_machine_ns stack_check clear_ns redirect_ns rebuild_ns
+	ps_phase "bench: summary (downtime in ms; the floor is an empty stop_machine on all CPUs)"
+	"$PS_TOOL" bench-report "$log" "$PS_TOP/build/$target/bench.svg"
 fi

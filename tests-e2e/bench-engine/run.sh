@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0
-# Scenario "bench-engine": time the engine's switches with 100, 1000 and
-# 10000 extra sleeping threads.  For each count, the module's self-test
+# Scenario "bench-engine": time the engine's switches with 100, 1000,
+# 10000 and 30000 extra sleeping threads.  For each count, the module's self-test
 # applies and reverts its redirections once with parallel and once with
 # serial stack inspection and logs what each stop_machine measured; this
 # script prints those lines prefixed with "bench: threads=N".  Where the
 # module carries the extracted scheduler, the whole-scheduler upgrade and
-# rollback are timed too ("live: threads=N ...").  A benchmark,
+# rollback are timed too ("live: threads=N ..."), and an empty
+# stop_machine on all CPUs, the floor of any switch ("floor: threads=N
+# ...").  A benchmark,
 # not a test: the only checks are that every step ran.
 . /lib/plugsched/ktap.sh
 st=/sys/kernel/plugsched/selftest
@@ -25,12 +27,15 @@ run_bench() {
 	dmesg -c >/dev/null
 	echo bench >$st || return 1
 	dmesg | grep 'bench:' | sed "s/.*bench:/bench: threads=$n/" >/tmp/bench.$n
+	dmesg | grep 'floor:' | sed "s/.*floor:/floor: threads=$n/" >>/tmp/bench.$n
 	# The whole-scheduler update, where the module carries the scheduler.
 	if [ "$(cat /sys/kernel/plugsched/text_hash)" != none ]; then
 		for dir in 1 0; do
 			echo $dir >/sys/kernel/plugsched/enable || return 1
 			echo "live: threads=$n dir=$( [ $dir = 1 ] && echo upgrade || echo rollback)" \
 				"tasks=$(cat /sys/kernel/plugsched/last_tasks)" \
+				"unchanged=$(cat /sys/kernel/plugsched/last_unchanged_tasks)" \
+				"prescan_ns=$(cat /sys/kernel/plugsched/last_prescan_ns)" \
 				"rebuilt=$(cat /sys/kernel/plugsched/last_rebuilt_tasks)" \
 				"stop_machine_ns=$(cat /sys/kernel/plugsched/last_stop_machine_ns)" \
 				"stack_check_ns=$(cat /sys/kernel/plugsched/last_stack_check_ns)" \
@@ -44,9 +49,19 @@ run_bench() {
 	[ "$(grep -c '^bench:' /tmp/bench.$n)" = 4 ]
 }
 
-insmod /lib/modules/plugsched.ko enable=0
-ktap_suite plugsched_bench 3
-for n in 100 1000 10000; do
+# The load time and its parts (KUnit suites, which the test kernel runs
+# at every load, are left out): insmod as a whole, the plan the module
+# prepares (kallsyms look-ups, symbol sizes, sites), and the rest (the
+# module loader: reading and laying out the module, klp relocations).
+kf=/sys/module/kunit/parameters/filter_glob
+[ -e $kf ] && echo not-in-the-benchmark >$kf
+dmesg -c >/dev/null
+timeit insmod insmod /lib/modules/plugsched.ko enable=0 >/tmp/load.time
+plan=$(dmesg | sed -n 's/.*plan: prepared in \([0-9]*\) ns.*/\1/p' | tail -n 1)
+total=$(sed -n 's/.*ns=\([0-9]*\).*/\1/p' /tmp/load.time)
+echo "load: insmod_ns=$total plan_ns=${plan:-0} loader_ns=$((total - ${plan:-0}))" >/tmp/bench.load
+ktap_suite plugsched_bench 4
+for n in 100 1000 10000 30000; do
 	ktap_case "threads_$n" run_bench "$n"
 done
 ktap_end

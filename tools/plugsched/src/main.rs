@@ -65,6 +65,8 @@ enum Command {
     Unload(workflow::machine::UnloadArgs),
     /// Show whether plugsched.ko is loaded, its state and its last switch.
     Status(workflow::machine::StatusArgs),
+    /// Tables, ratios and an SVG plot of a `make bench` console log.
+    BenchReport(cmd::bench_report::Args),
     /// Check the serial console log of a QEMU run.
     ///
     /// Reads the KTAP results from the scenario's begin marker on, and
@@ -135,6 +137,7 @@ impl Command {
             Command::Load(_) => "load",
             Command::Unload(_) => "unload",
             Command::Status(_) => "status",
+            Command::BenchReport(_) => "bench-report",
             Command::CheckLog(_) => "check-log",
             Command::Init(_) => "init",
             Command::PrefixGlobals(_) => "prefix-globals",
@@ -155,6 +158,7 @@ impl Command {
             Command::Load(a) => workflow::machine::load(a),
             Command::Unload(a) => workflow::machine::unload(a),
             Command::Status(a) => workflow::machine::status(a),
+            Command::BenchReport(a) => cmd::bench_report::run(a),
             Command::CheckLog(a) => cmd::check_log::run(a),
             Command::Init(a) => init::run(a),
             Command::PrefixGlobals(a) => cmd::prefix_globals::run(a),
@@ -202,6 +206,7 @@ mod tests {
                 "load",
                 "unload",
                 "status",
+                "bench-report",
                 "check-log",
                 "init",
                 "prefix-globals",
@@ -254,6 +259,7 @@ mod tests {
         ok("plugsched load x.ko enable=0");
         ok("plugsched unload");
         ok("plugsched status");
+        ok("plugsched bench-report build/test/bench-engine.log build/bench.svg");
     }
 
     #[test]
