@@ -82,6 +82,12 @@ unsigned long plugsched_probed_in(bool (*covered)(void *, unsigned long), void *
 long plugsched_ftrace_mark(const unsigned long *ips, size_t n, bool disable);
 unsigned long plugsched_ftrace_user(const unsigned long *ips, size_t n);
 
+/* c_shims/switchlog.c */
+int plugsched_switch_log_start(unsigned int cap);
+void plugsched_switch_log_stop(void);
+struct task_struct *const *plugsched_switch_log_get(unsigned int cpu, unsigned int *n,
+						    bool *overflow);
+
 /* c_shims/rq.c */
 struct plugsched_rq_stats {
 	unsigned long nr_running_before;	/* before the clear */

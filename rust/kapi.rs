@@ -19,7 +19,9 @@ use core::marker::PhantomData;
 
 use kernel::{
     cpu::CpuId,
-    prelude::*, //
+    prelude::*,
+    sync::aref::ARef,
+    task::Task, //
 };
 
 use crate::bindings;
@@ -232,6 +234,37 @@ impl TaskRef<'_> {
     }
 }
 
+/// The tasks switched out on each CPU since [`SwitchLog::start`]
+/// (`c_shims/switchlog.c`), each held by a reference until the log is
+/// dropped.  Start and drop it without `text_mutex` (the tracepoint's
+/// static key is patched).
+pub(crate) struct SwitchLog(PhantomData<*mut ()>);
+
+// SAFETY: Shared references only read the log, and only inside
+// stop_machine, where no CPU switches tasks (so none writes it).
+unsafe impl Sync for SwitchLog {}
+
+impl SwitchLog {
+    /// Start logging, `cap` tasks per CPU at most.  May sleep.
+    pub(crate) fn start(cap: u32) -> Result<Self> {
+        // SAFETY: Process context; one log at a time (EBUSY otherwise);
+        // stopped in `drop`.
+        let r = unsafe { bindings::plugsched_switch_log_start(cap) };
+        if r < 0 {
+            return Err(Error::from_errno(r));
+        }
+        Ok(SwitchLog(PhantomData))
+    }
+}
+
+impl Drop for SwitchLog {
+    fn drop(&mut self) {
+        // SAFETY: Started in `start`, stopped exactly once here, in
+        // process context.
+        unsafe { bindings::plugsched_switch_log_stop() };
+    }
+}
+
 /// A task visited in process context ([`for_each_live_task`]): it may run
 /// or exit at any time; the visit holds a reference to it.
 ///
@@ -241,6 +274,14 @@ impl TaskRef<'_> {
 pub(crate) struct LiveTask<'a>(*mut bindings::task_struct, PhantomData<&'a ()>);
 
 impl LiveTask<'_> {
+    /// A reference to the task that keeps its `task_struct`.
+    pub(crate) fn hold(&self) -> ARef<Task> {
+        // SAFETY: `self.0` is a valid task for the visit (the type's
+        // invariant), and `Task` is a transparent wrapper of it.
+        let t = unsafe { &*self.0.cast::<Task>() };
+        ARef::from(t)
+    }
+
     /// The task's identity (its address), as [`TaskRef::id`].
     pub(crate) fn id(&self) -> usize {
         self.0 as usize
@@ -428,6 +469,37 @@ impl Stopped {
             )
         };
         walk_outcome(ret, cookie.stopped)
+    }
+
+    /// The tasks switched out on CPU `cpu` since `log` started, or `None`
+    /// if its log overflowed.
+    pub(crate) fn switched_out<'a>(
+        &'a self,
+        log: &'a SwitchLog,
+        cpu: u32,
+    ) -> Option<impl Iterator<Item = TaskRef<'a>> + 'a> {
+        let (mut n, mut overflow) = (0u32, false);
+        // SAFETY: `log` is started (its type's invariant) and `cpu` is
+        // below nr_cpu_ids (the callers'); the C side only reads the log,
+        // which no CPU writes inside stop_machine (`self`).
+        let tasks = unsafe { bindings::plugsched_switch_log_get(cpu, &mut n, &mut overflow) };
+        if overflow {
+            return None;
+        }
+        let _ = log;
+        Some((0..n as usize).map(move |i| {
+            // SAFETY: `tasks` has `n` entries, valid while `log` lives.
+            let t = unsafe { *tasks.add(i) };
+            // INVARIANT: The log holds a reference to each task until it
+            // is dropped, after `'a`.
+            TaskRef(t, PhantomData)
+        }))
+    }
+
+    /// A task held by a reference, as a [`TaskRef`] for the rendezvous.
+    pub(crate) fn held<'a>(&'a self, t: &'a ARef<Task>) -> TaskRef<'a> {
+        // INVARIANT: `t` keeps the task alive for `'a`.
+        TaskRef(t.as_ptr().cast(), PhantomData)
     }
 
     /// `t`'s [`Mark`]: inside the rendezvous it cannot change.

@@ -18,7 +18,8 @@ use super::{
     pokes::Pokes,
     prescan::{
         Busy,
-        Prescan, //
+        Prescan,
+        Recorded, //
     },
     stats::Slot,
     Inject,
@@ -29,6 +30,7 @@ use crate::kapi::{
     CpusReadLock,
     RqBuffers,
     Stopped,
+    SwitchLog,
     TaskRef,
     TextMutex,
     Walk, //
@@ -87,8 +89,9 @@ impl Online {
 pub(super) struct Work<'a> {
     /// What makes a task busy.
     pub(super) busy: Busy<'a>,
-    /// The tasks found clean before the rendezvous, if they were checked.
-    pub(super) prescan: Option<&'a Prescan>,
+    /// The tasks found clean before the rendezvous, if they were checked,
+    /// and the tasks switched out since.
+    pub(super) prescan: Option<(&'a Prescan, &'a SwitchLog)>,
     pub(super) online: &'a Online,
     pub(super) rdv: &'a Rendezvous<'a>,
     /// The rebuild's task buffers, if the switch rebuilds the runqueues.
@@ -164,7 +167,7 @@ impl Work<'_> {
 fn inspect(
     ctx: &Stopped,
     busy: &Busy<'_>,
-    prescan: Option<&Prescan>,
+    prescan: Option<(&Prescan, &SwitchLog)>,
     cpu_ids: &[CpuId],
     me: usize,
     mode: Mode,
@@ -177,12 +180,7 @@ fn inspect(
     if me >= workers {
         return Ok(());
     }
-    let check = |t: TaskRef<'_>| {
-        if !ctx.on_cpu(t) && prescan.is_some_and(|p| p.unchanged(t.id(), ctx.task_mark(t))) {
-            slot.tasks.fetch_add(1, Relaxed);
-            slot.unchanged.fetch_add(1, Relaxed);
-            return;
-        }
+    let walk_one = |t: TaskRef<'_>| {
         let mut hit: Option<(u64, u32)> = None;
         let walk = ctx.walk_stack(t, &mut |addr| {
             hit = busy.at(t.id(), addr);
@@ -206,16 +204,56 @@ fn inspect(
             }
         }
     };
-    ctx.for_each_task(|t, i| {
-        if partition::owner(i, workers) == me {
-            check(t);
+    // Whether the check before the rendezvous found `t` clean and it has
+    // not run since.
+    let unchanged = |p: &Prescan, t: TaskRef<'_>| {
+        !ctx.on_cpu(t) && p.recorded(t.id()) == Some(Recorded::Clean(ctx.task_mark(t)))
+    };
+    match prescan {
+        Some((p, log)) if p.complete && !log_overflowed(ctx, log) => {
+            // Only the tasks switched out since the check (of them, those
+            // it found clean that have not run since it are skipped), and
+            // those it did not find clean.
+            for cpu in 0..kernel::cpu::nr_cpu_ids() {
+                if partition::owner(cpu as usize, workers) != me {
+                    continue;
+                }
+                for t in ctx.switched_out(log, cpu).into_iter().flatten() {
+                    match p.recorded(t.id()) {
+                        Some(Recorded::Unclean) => continue, // walked below
+                        Some(Recorded::Clean(_)) if unchanged(p, t) => continue,
+                        Some(Recorded::Clean(_)) => {
+                            slot.rewalked.fetch_add(1, Relaxed);
+                        }
+                        None => {}
+                    }
+                    walk_one(t);
+                }
+            }
+            for (i, t) in p.unclean.iter().enumerate() {
+                if partition::owner(i, workers) == me {
+                    walk_one(ctx.held(t));
+                }
+            }
+            slot.only_ran.store(true, Relaxed);
         }
-    });
+        _ => ctx.for_each_task(|t, i| {
+            if partition::owner(i, workers) != me {
+                return;
+            }
+            if prescan.is_some_and(|(p, _)| unchanged(p, t)) {
+                slot.tasks.fetch_add(1, Relaxed);
+                slot.unchanged.fetch_add(1, Relaxed);
+            } else {
+                walk_one(t);
+            }
+        }),
+    }
     // Idle tasks are not on the task list.
     for (i, &cpu) in cpu_ids.iter().enumerate() {
         if partition::owner(i, workers) == me {
             if let Some(t) = ctx.idle_task(cpu) {
-                check(t);
+                walk_one(t);
             }
         }
     }
@@ -224,6 +262,12 @@ fn inspect(
     } else {
         Ok(())
     }
+}
+
+/// Whether any CPU's switch log overflowed (the same answer on every CPU:
+/// inside stop_machine no CPU switches tasks).
+fn log_overflowed(ctx: &Stopped, log: &SwitchLog) -> bool {
+    (0..kernel::cpu::nr_cpu_ids()).any(|cpu| ctx.switched_out(log, cpu).is_none())
 }
 
 /// Phase 1 on every CPU: empty its runqueue with the code being replaced.

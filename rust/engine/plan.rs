@@ -302,10 +302,13 @@ impl Plan {
     fn add_pieces(&mut self) -> Result {
         let mut found: KVec<(u32, u64)> = KVec::new();
         let mut alloc_failed = false;
-        let is_piece = |name: &[u8], base: &[u8]| {
-            name.len() > base.len() + 1 && name.starts_with(base) && name[base.len()] == b'.'
-        };
         kapi::for_each_ksym(|name, addr| {
+            // A piece is `<function>.<suffix>`, and a C name has no dot:
+            // most symbols are rejected here (the load time, issue #12).
+            let Some(dot) = name.iter().position(|&b| b == b'.') else {
+                return true;
+            };
+            let base = &name[..dot];
             let targets = self
                 .targets
                 .iter()
@@ -319,7 +322,10 @@ impl Plan {
                 .enumerate()
                 .map(|(i, &n)| (NO_TARGET - 1 - i as u32, n));
             for (id, n) in Iterator::chain(targets, extra) {
-                if is_piece(name, n.to_bytes()) && found.push((id, addr), GFP_KERNEL).is_err() {
+                if dot + 1 < name.len()
+                    && n.to_bytes() == base
+                    && found.push((id, addr), GFP_KERNEL).is_err()
+                {
                     alloc_failed = true;
                     return false;
                 }

@@ -6,10 +6,22 @@
 //! found clean are recorded with their [`Mark`] (context-switch count and
 //! start time).  Inside the rendezvous, a task whose mark has not changed
 //! has not run since, so its stack is what was checked: only the others
-//! are walked again ([`super::phases`]).  The downtime then grows with the
-//! tasks that ran meanwhile, not with all tasks.
+//! are walked again ([`super::phases`]).  Which tasks ran is known without
+//! visiting every task: a task that ran since its check was switched out
+//! before the rendezvous (inside it every CPU runs its stopper), and the
+//! [`kapi::SwitchLog`], started before the check, records every task
+//! switched out.  So the rendezvous walks the tasks of the log, the tasks
+//! the check did not find clean, and the idle tasks; tasks created after
+//! the check that never ran have only their fork frame.  If a log
+//! overflowed, it visits every task and walks those whose mark changed.
+//! The downtime then grows with the tasks that ran meanwhile, not with
+//! all tasks.
 
-use kernel::prelude::*;
+use kernel::{
+    prelude::*,
+    sync::aref::ARef,
+    task::Task, //
+};
 
 use super::plan::MODULE_TEXT;
 use crate::kapi::{
@@ -50,9 +62,30 @@ impl Busy<'_> {
     }
 }
 
+/// The mark of a task the check did not find clean (no task has it:
+/// switch counts do not reach it).
+const UNCLEAN: Mark = Mark {
+    switches: u64::MAX,
+    start: u64::MAX,
+};
+
+/// What the check before the rendezvous recorded for a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Recorded {
+    /// Found clean, with its mark then.
+    Clean(Mark),
+    /// Not found clean: it is in [`Prescan::unclean`].
+    Unclean,
+}
+
 /// The tasks found clean before the rendezvous.
 pub(super) struct Prescan {
     slots: KVec<taskmap::Slot>,
+    /// The tasks seen but not recorded clean (busy, running, unreliable),
+    /// held until the switch is over.
+    pub(super) unclean: KVec<ARef<Task>>,
+    /// Every task seen is either recorded clean or in `unclean`.
+    pub(super) complete: bool,
     /// Tasks recorded clean.
     pub(super) clean: usize,
     /// Nanoseconds the check took.
@@ -71,7 +104,8 @@ impl Prescan {
         let cap = taskmap::capacity_for(n + n / 8 + 64);
         let mut slots = KVec::with_capacity(cap, GFP_KERNEL)?;
         slots.resize(cap, taskmap::Slot::default(), GFP_KERNEL)?;
-        let mut clean = 0;
+        let mut unclean = KVec::with_capacity(cap / 2, GFP_KERNEL)?;
+        let (mut clean, mut complete) = (0, true);
         kapi::for_each_live_task(|t| {
             let id = t.id();
             let mut hit = false;
@@ -81,18 +115,26 @@ impl Prescan {
             });
             if walk == Walk::Complete && !hit && taskmap::insert(&mut slots, id as u64, mark) {
                 clean += 1;
+            } else if !taskmap::insert(&mut slots, id as u64, UNCLEAN)
+                || unclean.push_within_capacity(t.hold()).is_err()
+            {
+                complete = false;
             }
         });
         Ok(Prescan {
             slots,
+            unclean,
+            complete,
             clean,
             ns: kapi::local_clock() - t0,
         })
     }
 
-    /// Whether the task `id` was found clean and has not run since (its
-    /// mark is still `now`).
-    pub(super) fn unchanged(&self, id: usize, now: Mark) -> bool {
-        taskmap::find(&self.slots, id as u64) == Some(now)
+    /// What the check recorded for the task `id`.
+    pub(super) fn recorded(&self, id: usize) -> Option<Recorded> {
+        match taskmap::find(&self.slots, id as u64)? {
+            UNCLEAN => Some(Recorded::Unclean),
+            m => Some(Recorded::Clean(m)),
+        }
     }
 }

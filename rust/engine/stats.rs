@@ -32,6 +32,10 @@ pub(crate) struct Stats {
     pub(crate) unchanged: usize,
     /// Tasks the check before the rendezvous found clean.
     pub(crate) prescan_clean: usize,
+    /// Of them, tasks walked again in the rendezvous (they ran since).
+    pub(crate) rewalked: usize,
+    /// The rendezvous visited only the tasks that ran since the check.
+    pub(crate) only_ran: bool,
     /// Nanoseconds of the check before the rendezvous (not downtime).
     pub(crate) prescan_ns: u64,
     /// Tasks found inside a checked function.
@@ -132,6 +136,8 @@ impl Stats {
     pub(super) fn add(&mut self, s: &Slot) {
         self.tasks += s.tasks.load(Relaxed);
         self.unchanged += s.unchanged.load(Relaxed);
+        self.rewalked += s.rewalked.load(Relaxed);
+        self.only_ran |= s.only_ran.load(Relaxed);
         self.hits += s.hits.load(Relaxed);
         self.unreliable += s.unreliable.load(Relaxed);
         self.rebuilt += s.enqueued.load(Relaxed);
@@ -212,6 +218,11 @@ pub(super) struct Slot {
     pub(super) tasks: Atomic<usize>,
     /// Tasks not walked again (see [`Stats::unchanged`]).
     pub(super) unchanged: Atomic<usize>,
+    /// Tasks found clean before the rendezvous but walked again in it
+    /// (they ran since).
+    pub(super) rewalked: Atomic<usize>,
+    /// Only the tasks that ran since the check were visited.
+    pub(super) only_ran: Atomic<bool>,
     pub(super) hits: Atomic<usize>,
     pub(super) unreliable: Atomic<usize>,
     pub(super) first_pid: Atomic<i32>,
@@ -233,6 +244,8 @@ impl Slot {
         Slot {
             tasks: Atomic::new(0),
             unchanged: Atomic::new(0),
+            rewalked: Atomic::new(0),
+            only_ran: Atomic::new(false),
             hits: Atomic::new(0),
             unreliable: Atomic::new(0),
             first_pid: Atomic::new(0),

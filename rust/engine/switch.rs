@@ -35,9 +35,14 @@ use crate::kapi::{
     Patchers,
     RqBuffers,
     Stopped,
+    SwitchLog,
     TextMutex, //
 };
 use crate::pcore::rendezvous::Rendezvous;
+
+/// Tasks logged per CPU between the check before the rendezvous and the
+/// rendezvous; more, and the rendezvous visits every task.
+const SWITCH_LOG_CAP: u32 = 4096;
 
 impl Plan {
     /// Switch in direction `dir`.  On any failure nothing has changed.
@@ -72,6 +77,13 @@ impl Plan {
         if (dir == Direction::Apply) == self.applied {
             return Err(EINVAL);
         }
+        // Tasks switched out from now on: those whose stacks may change
+        // after the check before the rendezvous (started before
+        // text_mutex, which registering the tracepoint probe takes).
+        let log = match mode {
+            Mode::Parallel => Some(SwitchLog::start(SWITCH_LOG_CAP)?),
+            Mode::Serial => None,
+        };
         // From the checks to the end: no other patcher can decide or write
         // anything (Documentation/live-update.rst, "Other patchers").
         let patchers = Patchers::lock();
@@ -99,13 +111,13 @@ impl Plan {
         self.claim_sites(&patchers, dir)?;
         // (Last before the rendezvous: the fewer tasks run in between, the
         // fewer are walked again inside it.)
-        let prescan = match mode {
-            Mode::Parallel => Some(Prescan::run(&busy)?),
-            Mode::Serial => None,
+        let prescan = match log {
+            Some(_) => Some(Prescan::run(&busy)?),
+            None => None,
         };
         let work = Work {
             busy,
-            prescan: prescan.as_ref(),
+            prescan: prescan.as_ref().zip(log.as_ref()),
             online: &online,
             rdv: &rdv,
             bufs: bufs.as_ref(),
@@ -122,6 +134,11 @@ impl Plan {
         if let Some(p) = &prescan {
             stats.prescan_ns = p.ns;
             stats.prescan_clean = p.clean;
+            if stats.only_ran {
+                // The others were found clean before and not walked again.
+                stats.unchanged = p.clean - stats.rewalked.min(p.clean);
+                stats.tasks += stats.unchanged;
+            }
         }
 
         // A successful rendezvous wrote every site: from here on the state
