@@ -20,7 +20,15 @@
 # command in /bin) and a list of the
 # KTAP suites it must produce: suites.<target> or, failing that, suites.
 # Everything in the directory is copied to /scenario.  A file `cmdline` in
-# it adds kernel command-line arguments.  Every test program
+# it adds kernel command-line arguments.  A file `binaries` lists programs
+# of the toolchain root (absolute paths, one a line, e.g. /usr/bin/hackbench
+# of Debian's rt-tests), copied to the same paths in the initramfs together
+# with the shared libraries `ldd` finds for them in the root.  A file
+# `icount` (QEMU -icount options, e.g. shift=3,align=off,sleep=off) runs a
+# TCG guest with one TCG thread and its clock following the executed
+# instructions, for benchmarks that compare small differences (guest
+# timings then hardly depend on the host's load); ignored under KVM.
+# Every test program
 # tests-e2e/programs/NAME.c is built (static, in the toolchain root) into
 # /bin/NAME of every initramfs.  The harness builds a
 # busybox initramfs holding plugsched.ko built for the target, boots, saves
@@ -90,6 +98,24 @@ for c in "$PS_TOP"/tests-e2e/programs/*.c; do
 	ps_in_root "gcc -static -O2 -Wall -Werror -pthread -o $ird/bin/$(basename "$c" .c) $c" ||
 		ps_die "cannot build test program $c"
 done
+# Debian programs of the root that the scenario runs, with their libraries
+# (and the dynamic loader) at the paths the root has them.
+if [ -f "$scen/binaries" ]; then
+	bins=$(grep -vE '^[[:space:]]*(#|$)' "$scen/binaries" || true)
+	for b in $bins; do
+		case "$b" in /*) ;; *) ps_die "$scen/binaries: $b is not an absolute path" ;; esac
+		[ -x "$PS_ROOT$b" ] || ps_die "$scen/binaries: no $b in the toolchain root (add its package to scripts/setup-root.sh)"
+	done
+	# ldd prints "name => /path (addr)" for a library, "/path (addr)"
+	# for the loader, and nothing usable for the vDSO.
+	libs=$(ps_in_root "for b in $(echo $bins); do ldd \$b || true; done" |
+		awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
+	for f in $bins $libs; do
+		mkdir -p "$ird$(dirname "$f")"
+		cp -L "$PS_ROOT$f" "$ird$f"
+	done
+	ps_info "root binaries: $(echo $bins) (libraries: $(echo $libs))"
+fi
 cat >"$ird/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -127,6 +153,16 @@ tcg) qaccel="-accel tcg,thread=multi -cpu max" ;;
 *) ps_die "unknown accelerator $accel (auto, tcg or kvm)" ;;
 esac
 smp=${PLUGSCHED_SMP:-2}
+if [ -f "$scen/icount" ]; then
+	icount=$(grep -vE '^[[:space:]]*(#|$)' "$scen/icount" | head -n 1)
+	if [ "$accel" = tcg ]; then
+		# -icount needs a single TCG thread (the vCPUs take turns).
+		qaccel="-accel tcg,thread=single -icount $icount -cpu max"
+		why="$why; -icount $icount"
+	else
+		ps_info "scenario asks for -icount $icount: not available with $accel, ignored"
+	fi
+fi
 
 ps_phase "qemu[$target/$name]: booting $(basename "$image") with accelerator $accel ($why), $smp vCPUs, timeout ${timeout}s"
 ps_info "console log: $log"

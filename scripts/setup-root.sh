@@ -9,7 +9,7 @@ ps_host_deps
 
 PKGS="rustc cargo rust-src rustfmt rust-clippy bindgen libclang-dev clang llvm lld gcc-14 make flex
 bison bc libelf-dev libssl-dev dwarves cpio kmod python3 busybox-static qemu-system-x86 qemu-utils
-xz-utils zstd rsync openssl time file procps ca-certificates patch"
+xz-utils zstd rsync openssl time file procps ca-certificates patch rt-tests"
 
 if [ ! -e "$PS_ROOT/.ok" ]; then
 	ps_phase "toolchain root: mmdebstrap trixie into $PS_ROOT (about 1 min)"
