@@ -6,7 +6,7 @@
 # for the whole-scheduler upgrade and rollback, the floor (an empty
 # stop_machine), the ratios issue #12 sets targets for, the load time and
 # its parts, and a plot of downtime against threads (build/<target>/
-# bench.svg).
+# bench.svg); then the steady state (scripts/bench-steady.sh).
 . "$(dirname "$0")/lib.sh"
 
 target=${TARGET:-test}
@@ -38,3 +38,5 @@ if grep -aq '^live: threads=' "$log"; then
 	ps_phase "bench: summary (downtime in ms; the floor is an empty stop_machine on all CPUs)"
 	"$PS_TOOL" bench-report "$log" "$PS_TOP/build/$target/bench.svg"
 fi
+# The steady state: hackbench under vmlinux's and the module's scheduler.
+"$PS_TOP/scripts/bench-steady.sh"
