@@ -7,6 +7,9 @@
 # stop_machine), the ratios issue #12 sets targets for, the load time and
 # its parts, and a plot of downtime against threads (build/<target>/
 # bench.svg); then the steady state (scripts/bench-steady.sh).
+# PLUGSCHED_ICOUNT=shift=3,align=off,sleep=off runs the engine benchmark
+# with QEMU's -icount too: guest times then follow executed instructions,
+# not the host's load, but the vCPUs take turns (no parallel speed-up).
 . "$(dirname "$0")/lib.sh"
 
 target=${TARGET:-test}

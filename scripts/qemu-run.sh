@@ -153,8 +153,12 @@ tcg) qaccel="-accel tcg,thread=multi -cpu max" ;;
 *) ps_die "unknown accelerator $accel (auto, tcg or kvm)" ;;
 esac
 smp=${PLUGSCHED_SMP:-2}
-if [ -f "$scen/icount" ]; then
+# PLUGSCHED_ICOUNT=OPTIONS asks for -icount for any scenario (benchmarks on
+# a shared host).
+icount=${PLUGSCHED_ICOUNT:-}
+[ -n "$icount" ] || [ ! -f "$scen/icount" ] ||
 	icount=$(grep -vE '^[[:space:]]*(#|$)' "$scen/icount" | head -n 1)
+if [ -n "$icount" ]; then
 	if [ "$accel" = tcg ]; then
 		# -icount needs a single TCG thread (the vCPUs take turns).
 		qaccel="-accel tcg,thread=single -icount $icount -cpu max"
