@@ -89,7 +89,7 @@ if [ "$module" = 1 ]; then
 		{ cat "$tm.log" >&2; ps_die "cannot build the test modules of tests-e2e/modules"; }
 	cp "$tm"/*.ko "$ird/lib/modules/"
 fi
-cp "$PS_TOP/scripts/guest/ktap.sh" "$ird/lib/plugsched/"
+cp "$PS_TOP"/scripts/guest/*.sh "$ird/lib/plugsched/"
 [ -x "$PS_TOOL" ] || "$PS_TOP/scripts/host-tools.sh" --build >/dev/null
 cp "$PS_TOOL" "$ird/bin/plugsched"
 cp -r "$scen/." "$ird/scenario/"

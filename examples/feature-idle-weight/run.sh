@@ -11,6 +11,7 @@ load() { plugsched load /lib/modules/plugsched.ko "$@"; }
 unload() { plugsched unload; }
 
 . /lib/plugsched/ktap.sh
+. /lib/plugsched/share.sh
 
 say() { echo "idle-weight: $*"; }
 p=/sys/module/plugsched/parameters/idle_weight
@@ -19,42 +20,10 @@ p=/sys/module/plugsched/parameters/idle_weight
 kf=/sys/module/kunit/parameters/filter_glob
 [ -e $kf ] && echo not-in-the-example >$kf
 
-# val LINE KEY: the value of KEY=... in a line of `share`.
-val() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
-# lt A B: A < B, decimals; false if either is missing.
-lt() {
-	[ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'
-}
-# between X LO HI: LO < X < HI.
-between() { lt "$2" "$1" && lt "$1" "$3"; }
-
 # The hogs: `share -i` measures a window (3 s warm-up: a starved idle task
 # picks up a new weight when it next gets the CPU, 2 s measured) for each
 # line written to its input.
-share_out=/tmp/share.out
-mkfifo /tmp/share.ctl
-share -i -c 1 -w 3 -t 2 other:0 idle:0 </tmp/share.ctl >$share_out 2>&1 &
-sp=$!
-exec 3>/tmp/share.ctl
-for i in $(seq 100); do
-	grep -q '^share started' $share_out && break
-	sleep 0.1
-done
-say "$(cat $share_out)"
-
-# window NAME: measure one window; its line of `share` goes into $NAME.
-window() {
-	local n line
-	n=$(($(grep -c '^share a_pct' $share_out) + 1))
-	echo go >&3
-	for i in $(seq 300); do
-		[ "$(grep -c '^share a_pct' $share_out)" -ge $n ] && break
-		sleep 0.1
-	done
-	line=$(grep '^share a_pct' $share_out | sed -n "${n}p")
-	say "$1: $line"
-	eval "$1=\"\$line\""
-}
+share_start -c 1 -w 3 -t 2 other:0 idle:0
 
 window vmlinux
 load && loaded=0 || loaded=$?
@@ -76,9 +45,7 @@ load idle_weight=5000 && atload=$(cat $p 2>&1) || atload="load failed"
 unload || atload="$atload, unload failed"
 say "plugsched load idle_weight=5000: idle_weight=$atload"
 
-exec 3>&-
-wait $sp
-sp_rc=$?
+share_stop
 
 # The checks (the idle hog is b).
 vmlinux_idle_starved() { lt "$(val "$vmlinux" b_pct)" 5; }

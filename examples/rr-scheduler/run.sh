@@ -9,6 +9,7 @@ load() { plugsched load /lib/modules/plugsched.ko "$@"; }
 unload() { plugsched unload; }
 
 . /lib/plugsched/ktap.sh
+. /lib/plugsched/share.sh
 
 say() { echo "rr-scheduler: $*"; }
 # The module's KUnit suites run at every load on a KUnit kernel; scenario
@@ -16,41 +17,9 @@ say() { echo "rr-scheduler: $*"; }
 kf=/sys/module/kunit/parameters/filter_glob
 [ -e $kf ] && echo not-in-the-example >$kf
 
-# val LINE KEY: the value of KEY=... in a line of `share`.
-val() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
-# lt A B: A < B, decimals; false if either is missing.
-lt() {
-	[ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'
-}
-# between X LO HI: LO < X < HI.
-between() { lt "$2" "$1" && lt "$1" "$3"; }
-
 # The hogs: `share -i` measures a window (1 s warm-up, 3 s measured) for
 # each line written to its input.
-share_out=/tmp/share.out
-mkfifo /tmp/share.ctl
-share -i -c 1 -w 1 -t 3 other:0 other:10 </tmp/share.ctl >$share_out 2>&1 &
-sp=$!
-exec 3>/tmp/share.ctl
-for i in $(seq 100); do
-	grep -q '^share started' $share_out && break
-	sleep 0.1
-done
-say "$(cat $share_out)"
-
-# window NAME: measure one window; its line of `share` goes into $NAME.
-window() {
-	local n line
-	n=$(($(grep -c '^share a_pct' $share_out) + 1))
-	echo go >&3
-	for i in $(seq 300); do
-		[ "$(grep -c '^share a_pct' $share_out)" -ge $n ] && break
-		sleep 0.1
-	done
-	line=$(grep '^share a_pct' $share_out | sed -n "${n}p")
-	say "$1: $line"
-	eval "$1=\"\$line\""
-}
+share_start -c 1 -w 1 -t 3 other:0 other:10
 
 window vmlinux
 load && loaded=0 || loaded=$?
@@ -60,9 +29,7 @@ unload && unloaded=0 || unloaded=$?
 say "plugsched unload: exit $unloaded"
 window rolled_back
 
-exec 3>&-
-wait $sp
-sp_rc=$?
+share_stop
 
 # The checks (a: nice 0, b: nice 10).  EEVDF gives them 1024/1134 and
 # 110/1134 of the CPU; round-robin half each.
