@@ -157,12 +157,25 @@ mod tests {
             let par = plan.switch_stats(Direction::Apply, Mode::Parallel);
             let ser = plan.switch_stats(Direction::Apply, Mode::Serial);
             last = (par.tasks, ser.tasks, par.hits, ser.hits);
-            if par.tasks == ser.tasks && par.hits == 1 && ser.hits == 1 {
+            // The parallel mode counts the tasks of the check before its
+            // rendezvous: tasks created or exited in between make the
+            // counts differ by a few; the verdict must be the same.
+            let close = par.tasks.abs_diff(ser.tasks) <= ser.tasks / 10;
+            if close && par.hits == 1 && ser.hits == 1 {
                 same = true;
                 break;
             }
         }
         drop(threads);
+        if !same {
+            pr_err!(
+                "parallel: {} tasks, {} hits; serial: {} tasks, {} hits\n",
+                last.0,
+                last.2,
+                last.1,
+                last.3
+            );
+        }
         assert!(same);
         assert!(last.0 > 1000);
         assert_eq!(last.2, 1);
