@@ -25,7 +25,10 @@ use kernel::{
 };
 
 use crate::bindings;
-use crate::pcore::taskmap::Mark;
+use crate::pcore::{
+    taskmap::Mark,
+    windows::PAGE, //
+};
 
 /// Every other patcher of kernel text is excluded while this lives:
 /// livepatch (`klp_mutex`), kprobes (`kprobe_mutex`) and ftrace
@@ -542,7 +545,7 @@ impl Stopped {
         let Some(last) = start.checked_add((w.len as u64).saturating_sub(1)) else {
             return;
         };
-        let two_pages = (start & !4095) + 2 * 4096;
+        let two_pages = (start & !(PAGE - 1)) + 2 * PAGE;
         if w.len == 0
             || last >= two_pages
             || !is_core_kernel_text(start)

@@ -141,8 +141,12 @@ impl Report {
     }
 
     fn error(&mut self, file: &str, what: String, why: String) {
+        self.find(true, file, what, why);
+    }
+
+    fn find(&mut self, error: bool, file: &str, what: String, why: String) {
         self.findings.push(Finding {
-            error: true,
+            error,
             file: file.to_string(),
             what,
             why,
@@ -181,12 +185,7 @@ impl Report {
     }
 
     fn warning(&mut self, file: &str, what: String, why: String) {
-        self.findings.push(Finding {
-            error: false,
-            file: file.to_string(),
-            what,
-            why,
-        });
+        self.find(false, file, what, why);
     }
 }
 
