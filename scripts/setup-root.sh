@@ -9,7 +9,8 @@ ps_host_deps
 
 PKGS="rustc cargo rust-src rustfmt rust-clippy bindgen libclang-dev clang llvm lld gcc-14 make flex
 bison bc libelf-dev libssl-dev dwarves cpio kmod python3 busybox-static qemu-system-x86 qemu-utils
-xz-utils zstd rsync openssl time file procps ca-certificates patch rt-tests"
+xz-utils zstd rsync openssl time file procps ca-certificates patch rt-tests
+qemu-system-arm gcc-14-aarch64-linux-gnu libc6-dev-arm64-cross"
 
 if [ ! -e "$PS_ROOT/.ok" ]; then
 	ps_phase "toolchain root: mmdebstrap trixie into $PS_ROOT (about 1 min)"
