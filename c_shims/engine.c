@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Thin C layer of the live-update engine: what Rust cannot reach because it
- * is a macro or an inline function (for_each_process_thread, sync_core,
+ * is a macro or an inline function (for_each_process_thread,
  * try_get_task_stack, ...) or is not exported from vmlinux (stop_machine's
- * cpuslocked variant, __text_poke, idle_task, the reliable stack walker,
+ * cpuslocked variant, idle_task, the reliable stack walker,
  * ...).  Non-exported symbols are bound at load through klp relocations.
+ * Writing kernel text is per architecture: text_x86.c, text_arm64.c.
  *
  * No logic lives here: every decision is made by the Rust side
  * (rust/engine.rs, rust/plugsched_core/).
@@ -28,7 +29,6 @@
 #include <linux/static_call.h>
 #include <linux/stop_machine.h>
 #include <linux/string.h>
-#include <asm/sync_core.h>
 #include <asm/text-patching.h>
 
 #include "manifest.h"
@@ -87,11 +87,6 @@ u64 plugsched_local_clock(void)
 void plugsched_touch_nmi_watchdog(void)
 {
 	touch_nmi_watchdog();
-}
-
-void plugsched_sync_core(void)
-{
-	sync_core();
 }
 
 /*
@@ -225,40 +220,6 @@ const char *plugsched_text_reserved(unsigned long addr, size_t len)
 		if (get_kprobe((void *)(addr + i)))
 			return "kprobe";
 	return NULL;
-}
-
-/*
- * The kernel's text poking core (arch/x86/kernel/alternative.c, static, so
- * bound by klp-convert like the other non-exported symbols): maps the one
- * or two pages of @addr..@addr+@len into the poking mm and calls @func with
- * the mapped address.  text_poke_kgdb() is this with memcpy.
- */
-typedef void plugsched_text_poke_f(void *dst, const void *src, size_t len);
-void *__text_poke(plugsched_text_poke_f *func, void *addr, const void *src, size_t len);
-
-/* Write a window's sites at their offsets from the mapped start. */
-static void plugsched_poke_sites(void *dst, const void *src, size_t len)
-{
-	const struct plugsched_poke_window *w = src;
-	unsigned int i;
-
-	for (i = 0; i < w->nr_sites; i++)
-		memcpy(dst + w->sites[i].offset, w->sites[i].bytes, PLUGSCHED_SITE_LEN);
-}
-
-/*
- * Write the sites of @w with one mapping of its pages (at most two).  Only
- * inside stop_machine, with every other CPU spinning in the rendezvous and
- * text_mutex held by the task that started it: the situation
- * text_poke_kgdb() is made for (text_poke() would assert that the stopper
- * thread itself owns text_mutex).  Only core kernel text: for anything else
- * __text_poke() takes a sleeping lock.  Only the sites' bytes are written
- * (a write to code makes QEMU's TCG discard its translations of the bytes
- * written); the caller checks them after.
- */
-void plugsched_text_poke_window(const struct plugsched_poke_window *w)
-{
-	__text_poke(plugsched_poke_sites, (void *)w->start, w, w->len);
 }
 
 /*

@@ -55,13 +55,24 @@ bool plugsched_ksym_size_offset(unsigned long addr, unsigned long *size,
 int plugsched_for_each_ksym(int (*fn)(void *, const char *, unsigned long), void *data);
 bool plugsched_core_kernel_text(unsigned long addr);
 const char *plugsched_text_reserved(unsigned long addr, size_t len);
-/* The bytes written at a patch site (a jmp rel32, or what it replaced). */
-#define PLUGSCHED_SITE_LEN 5
+/*
+ * The most bytes written at a patch site: x86_64's jmp rel32; arm64's
+ * veneer (LDR X16, BR X16, the 64-bit target) where a B cannot reach.
+ */
+#ifdef CONFIG_ARM64
+#define PLUGSCHED_SITE_MAX 16
+#else
+#define PLUGSCHED_SITE_MAX 5
+#endif
 
-/* One patch site of a poke window: its offset from the window's start. */
+/*
+ * One patch site of a poke window: its offset from the window's start and
+ * the @len bytes it gets.
+ */
 struct plugsched_poke_site {
 	unsigned int offset;
-	unsigned char bytes[PLUGSCHED_SITE_LEN];
+	unsigned int len;
+	unsigned char bytes[PLUGSCHED_SITE_MAX];
 };
 
 /* Patch sites within two pages, written with one mapping of them. */

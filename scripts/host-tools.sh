@@ -32,6 +32,21 @@ if [ "${1:-}" = "--clippy" ]; then
 	fi
 	exit
 fi
+# --build-for aarch64: the same static binary for arm64 guests, cross-built
+# with Debian's cross gcc as linker (and C compiler of the tree-sitter
+# grammars), into build/bin/aarch64/plugsched.
+if [ "${1:-}" = "--build-for" ]; then
+	triple=$2-unknown-linux-gnu out=$PS_TOP/build/bin/$2/plugsched
+	T=$(echo "$triple" | tr 'a-z-' 'A-Z_')
+	ps_in_root -C "$PS_TOP" "$cargo_env CARGO_TARGET_${T}_LINKER=$2-linux-gnu-gcc-14 \
+		CC_$(echo "$triple" | tr '-' '_')=$2-linux-gnu-gcc-14 \
+		CARGO_TARGET_${T}_RUSTFLAGS='-C target-feature=+crt-static' \
+		cargo build --locked --release --quiet -p plugsched --target $triple"
+	built=$PS_TOP/target/root/$triple/release/plugsched
+	cmp -s "$built" "$out" || install -D -m 755 "$built" "$out"
+	echo "$out"
+	exit
+fi
 triple=$(uname -m)-unknown-linux-gnu
 static="CARGO_TARGET_$(echo "$triple" | tr 'a-z-' 'A-Z_')_RUSTFLAGS='-C target-feature=+crt-static'"
 ps_in_root -C "$PS_TOP" "$cargo_env $static cargo build --locked --release --quiet -p plugsched --target $triple"

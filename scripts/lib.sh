@@ -29,6 +29,14 @@ PS_KSRC_PKG="linux-source-7.3"
 # same version.
 PS_DEB_KREL=${PLUGSCHED_DEB_KREL:-7.3.4+deb13-amd64}
 
+# ps_arch TARGET: the machine a target kernel runs on (uname -m).
+ps_arch() {
+	case "$1" in
+	arm64) echo aarch64 ;;
+	*) echo x86_64 ;;
+	esac
+}
+
 ps_t0=${ps_t0:-$(date +%s)}
 export ps_t0
 

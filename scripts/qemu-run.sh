@@ -4,7 +4,7 @@
 #
 #   scripts/qemu-run.sh [options] SCENARIO_DIR
 #
-#   --target T     kernel to boot: test (default) or debian
+#   --target T     kernel to boot: test (default), debian or arm64
 #   --timeout S    kill the guest after S seconds (default 300)
 #   --accel A      auto (default), tcg or kvm
 #   --show         also print the console while it runs
@@ -63,7 +63,10 @@ KDIR=$("$PS_TOP/scripts/kernel.sh" --kdir "$target")
 case "$target" in
 test) image=$KDIR/vmlinux ;;	# PVH entry: boots straight from the ELF
 debian) image=$KDIR/stock/vmlinuz ;;
+arm64) image=$KDIR/arch/arm64/boot/Image ;;
+*) ps_die "unknown target $target (test, debian or arm64)" ;;
 esac
+arch=$(ps_arch "$target")
 [ -e "$image" ] || ps_die "no kernel image $image (run scripts/kernel.sh $target)"
 out=$PS_TOP/build/$target
 ko=${ko:-$out/plugsched.ko}
@@ -77,7 +80,11 @@ ird=$out/$name.initramfs
 rm -rf "$ird"
 trap 'rm -rf "$ird"' EXIT
 mkdir -p "$ird"/{bin,dev,proc,sys,tmp,lib/modules,lib/plugsched,scenario}
-cp "$PS_ROOT/usr/bin/busybox" "$ird/bin/busybox"
+case "$arch" in
+x86_64) cp "$PS_ROOT/usr/bin/busybox" "$ird/bin/busybox" ;;
+# Debian's arm64 busybox-static (scripts/setup-root.sh keeps it).
+aarch64) cp "$PLUGSCHED_CACHE/arm64/busybox" "$ird/bin/busybox" ;;
+esac
 [ "$module" = 0 ] || cp "$ko" "$ird/lib/modules/plugsched.ko"
 # Kernel modules the scenarios load (tests-e2e/modules), built for the
 # target (incrementally: make rebuilds what changed).
@@ -90,17 +97,25 @@ if [ "$module" = 1 ]; then
 	cp "$tm"/*.ko "$ird/lib/modules/"
 fi
 cp "$PS_TOP"/scripts/guest/*.sh "$ird/lib/plugsched/"
-[ -x "$PS_TOOL" ] || "$PS_TOP/scripts/host-tools.sh" --build >/dev/null
-cp "$PS_TOOL" "$ird/bin/plugsched"
+if [ "$arch" = x86_64 ]; then
+	[ -x "$PS_TOOL" ] || "$PS_TOP/scripts/host-tools.sh" --build >/dev/null
+	cp "$PS_TOOL" "$ird/bin/plugsched"
+else
+	cp "$("$PS_TOP/scripts/host-tools.sh" --build-for "$arch")" "$ird/bin/plugsched"
+fi
+cc=gcc
+[ "$arch" = x86_64 ] || cc=$arch-linux-gnu-gcc-14
 cp -r "$scen/." "$ird/scenario/"
 for c in "$PS_TOP"/tests-e2e/programs/*.c; do
 	[ -e "$c" ] || continue
-	ps_in_root "gcc -static -O2 -Wall -Werror -pthread -o $ird/bin/$(basename "$c" .c) $c" ||
+	ps_in_root "$cc -static -O2 -Wall -Werror -pthread -o $ird/bin/$(basename "$c" .c) $c" ||
 		ps_die "cannot build test program $c"
 done
 # Debian programs of the root that the scenario runs, with their libraries
 # (and the dynamic loader) at the paths the root has them.
 if [ -f "$scen/binaries" ]; then
+	[ "$arch" = x86_64 ] || ps_die "$scen/binaries: root programs are x86_64 only"
+
 	bins=$(grep -vE '^[[:space:]]*(#|$)' "$scen/binaries" || true)
 	for b in $bins; do
 		case "$b" in /*) ;; *) ps_die "$scen/binaries: $b is not an absolute path" ;; esac
@@ -138,7 +153,10 @@ ps_in_root -C "$ird" "find . | cpio -o -H newc --quiet | gzip -1 >$out/$name.cpi
 # --- accelerator ---------------------------------------------------------------
 # /dev/kvm alone proves nothing: on the project's machines it is a software
 # PVM that cannot run a normal guest.  KVM only with real VMX/SVM, or asked.
-if [ "$accel" = auto ]; then
+if [ "$arch" != "$(uname -m)" ]; then
+	[ "$accel" != kvm ] || ps_die "a $arch guest cannot use KVM on this $(uname -m) host"
+	accel=tcg why="foreign architecture"
+elif [ "$accel" = auto ]; then
 	if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then
 		accel=kvm why="CPU has vmx/svm"
 	else
@@ -147,9 +165,16 @@ if [ "$accel" = auto ]; then
 else
 	why="requested"
 fi
+# arm64: -cpu max has pointer authentication and BTI; pauth-impdef uses
+# QEMU's cheap implementation-defined PAC algorithm instead of emulating
+# QARMA (the same instructions and faults, much faster under TCG).
+case "$arch" in
+x86_64) qemu=qemu-system-x86_64 qcpu=max console=ttyS0 ;;
+aarch64) qemu="qemu-system-aarch64 -machine virt,gic-version=3" qcpu=max,pauth-impdef=on console=ttyAMA0 ;;
+esac
 case "$accel" in
 kvm) qaccel="-accel kvm -cpu host" ;;
-tcg) qaccel="-accel tcg,thread=multi -cpu max" ;;
+tcg) qaccel="-accel tcg,thread=multi -cpu $qcpu" ;;
 *) ps_die "unknown accelerator $accel (auto, tcg or kvm)" ;;
 esac
 smp=${PLUGSCHED_SMP:-2}
@@ -161,7 +186,7 @@ icount=${PLUGSCHED_ICOUNT:-}
 if [ -n "$icount" ]; then
 	if [ "$accel" = tcg ]; then
 		# -icount needs a single TCG thread (the vCPUs take turns).
-		qaccel="-accel tcg,thread=single -icount $icount -cpu max"
+		qaccel="-accel tcg,thread=single -icount $icount -cpu $qcpu"
 		why="$why; -icount $icount"
 	else
 		ps_info "scenario asks for -icount $icount: not available with $accel, ignored"
@@ -171,8 +196,8 @@ fi
 ps_phase "qemu[$target/$name]: booting $(basename "$image") with accelerator $accel ($why), $smp vCPUs, timeout ${timeout}s"
 ps_info "console log: $log"
 [ -f "$scen/cmdline" ] && append="$append $(cat "$scen/cmdline")"
-cmdline="console=ttyS0 panic=-1 oops=panic printk.devkmsg=on rdinit=/init $append"
-qcmd="timeout -k 5 $timeout qemu-system-x86_64 $qaccel -smp $smp -m 2G -nographic -no-reboot \
+cmdline="console=$console panic=-1 oops=panic printk.devkmsg=on rdinit=/init $append"
+qcmd="timeout -k 5 $timeout $qemu $qaccel -smp $smp -m 2G -nographic -no-reboot \
 	-kernel $image -initrd $out/$name.cpio.gz -append '$cmdline'"
 t0=$(date +%s.%N)
 rc=0

@@ -68,20 +68,8 @@ impl Pokes {
             let mut after = KVec::with_capacity(n, GFP_KERNEL)?;
             for s in &sites[w.first..w.end] {
                 let offset = (s.addr - w.start) as u32;
-                before.push(
-                    PokeSite {
-                        offset,
-                        bytes: s.before(dir),
-                    },
-                    GFP_KERNEL,
-                )?;
-                after.push(
-                    PokeSite {
-                        offset,
-                        bytes: s.after(dir),
-                    },
-                    GFP_KERNEL,
-                )?;
+                before.push(poke_site(offset, &s.before(dir)), GFP_KERNEL)?;
+                after.push(poke_site(offset, &s.after(dir)), GFP_KERNEL)?;
             }
             out.push(
                 PokeWindow {
@@ -141,10 +129,22 @@ impl Pokes {
     }
 }
 
+/// The site at `offset` of a window, getting `bytes`.
+fn poke_site(offset: u32, bytes: &[u8; PATCH_LEN]) -> PokeSite {
+    let mut site = PokeSite {
+        offset,
+        len: PATCH_LEN as u32,
+        ..Default::default()
+    };
+    site.bytes[..PATCH_LEN].copy_from_slice(bytes);
+    site
+}
+
 /// Whether every site of a window starting at `start` holds its bytes.
 fn holds(start: u64, sites: &[PokeSite]) -> bool {
     sites.iter().all(|s| {
         let mut now = [0u8; PATCH_LEN];
-        kapi::read_kernel(start + u64::from(s.offset), &mut now).is_ok() && now == s.bytes
+        kapi::read_kernel(start + u64::from(s.offset), &mut now).is_ok()
+            && now[..] == s.bytes[..PATCH_LEN]
     })
 }
