@@ -46,6 +46,11 @@ const SYSCALLS: [&CStr; 2] = [
     c"__x64_sys_sched_get_priority_max",
     c"__x64_sys_sched_get_priority_min",
 ];
+#[cfg(CONFIG_ARM64)]
+const SYSCALLS: [&CStr; 2] = [
+    c"__arm64_sys_sched_get_priority_max",
+    c"__arm64_sys_sched_get_priority_min",
+];
 
 /// The two redirections.
 pub(crate) fn targets() -> Result<[Target; 2]> {

@@ -13,6 +13,12 @@
 
 KTAP_BUF=/tmp/ktap.buf
 
+# The prefix of system-call entry points on this machine's architecture.
+case "$(uname -m)" in
+aarch64) SYS=__arm64_sys_ ;;
+*) SYS=__x64_sys_ ;;
+esac
+
 ktap_out() { echo "$*" >>"$KTAP_BUF"; }
 
 ktap_suite() {

@@ -15,7 +15,7 @@ kf=/sys/module/kunit/parameters/filter_glob
 tr=/sys/kernel/tracing
 mount -t tracefs nodev $tr 2>/dev/null
 probe_on() {
-	echo 'p:plugsched_probe __x64_sys_sched_yield' >>$tr/kprobe_events &&
+	echo "p:plugsched_probe ${SYS}sched_yield" >>$tr/kprobe_events &&
 		echo 1 >$tr/events/kprobes/plugsched_probe/enable
 }
 probe_off() {
@@ -25,7 +25,7 @@ refused() {
 	dmesg -c >/dev/null
 	! insmod "$ko" 2>/dev/null || { echo "insmod succeeded"; rmmod plugsched; return 1; }
 	dmesg | grep -q 'plugsched: upgrade: failed' || { dmesg | tail -n 20; return 1; }
-	dmesg | grep -E '__x64_sys_sched_yield|tracer' | head -n 3
+	dmesg | grep -E "${SYS}sched_yield|tracer" | head -n 3
 	! grep -q '^plugsched ' /proc/modules
 }
 

@@ -29,7 +29,11 @@ static long ps_sched_get_priority_max(const struct pt_regs *regs)
 
 static struct klp_func ps_funcs[] = {
 	{
+#ifdef CONFIG_ARM64
+		.old_name = "__arm64_sys_sched_get_priority_max",
+#else
 		.old_name = "__x64_sys_sched_get_priority_max",
+#endif
 		.new_func = ps_sched_get_priority_max,
 	},
 	{}
