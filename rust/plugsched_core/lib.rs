@@ -11,6 +11,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod arm64;
 pub mod hash;
 pub mod partition;
 pub mod ranges;
