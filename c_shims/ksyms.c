@@ -39,7 +39,7 @@ int plugsched_check_build_id(const char *expected, const u8 *id, char *hex)
 	size_t len;
 
 	if (!id)
-		id = vmlinux_build_id;
+		id = NULL;
 	*bin2hex(hex, id, BUILD_ID_SIZE_MAX) = '\0';
 	if (!expected)
 		expected = PLUGSCHED_BUILD_ID;

@@ -56,11 +56,12 @@ int plugsched_for_each_ksym(int (*fn)(void *, const char *, unsigned long), void
 bool plugsched_core_kernel_text(unsigned long addr);
 const char *plugsched_text_reserved(unsigned long addr, size_t len);
 /*
- * The most bytes written at a patch site: x86_64's jmp rel32; arm64's
- * veneer (LDR X16, BR X16, the 64-bit target) where a B cannot reach.
+ * The most bytes written at a patch site: x86_64's jmp rel32; on arm64 a
+ * BTI C in place of a leading PACIASP and a veneer (LDR X16, BR X16, the
+ * 64-bit target) where a B cannot reach (pcore::arm64::PATCH_MAX).
  */
 #ifdef CONFIG_ARM64
-#define PLUGSCHED_SITE_MAX 16
+#define PLUGSCHED_SITE_MAX 20
 #else
 #define PLUGSCHED_SITE_MAX 5
 #endif

@@ -15,7 +15,7 @@
  * every CPU runs plugsched_sync_core() (an ISB) before it executes code that
  * may have changed.
  */
-#include <linux/string.h>
+#include <linux/unaligned.h>
 #include <asm/barrier.h>
 #include <asm/text-patching.h>
 
@@ -28,23 +28,20 @@ void plugsched_sync_core(void)
 }
 
 /*
- * Write the sites of @w, one instruction word at a time.  A site is 4
- * bytes (a B) or 16 (a veneer: LDR X16, BR X16 and the 64-bit target,
- * written as two words); both are multiples of 4 at 4-byte aligned
- * addresses.  The caller reads the bytes back and checks them.
+ * Write the sites of @w, one instruction word at a time.  A site is whole
+ * instructions at a 4-byte aligned address: a B (and ftrace's second NOP),
+ * a veneer (LDR X16, BR X16 and the 64-bit target, written as two words),
+ * either after a BTI C in place of a leading PACIASP.  The caller reads the bytes back and checks them.
  */
 void plugsched_text_poke_window(const struct plugsched_poke_window *w)
 {
 	unsigned int i, off;
-	u32 word;
 
 	for (i = 0; i < w->nr_sites; i++) {
 		const struct plugsched_poke_site *s = &w->sites[i];
 
-		for (off = 0; off + 4 <= s->len; off += 4) {
-			memcpy(&word, s->bytes + off, 4);
+		for (off = 0; off + 4 <= s->len; off += 4)
 			aarch64_insn_patch_text_nosync((void *)(w->start + s->offset + off),
-						       le32_to_cpu((__force __le32)word));
-		}
+						       get_unaligned_le32(s->bytes + off));
 	}
 }

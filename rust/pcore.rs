@@ -4,6 +4,9 @@
 //! same files form the host crate `plugsched-core`, where `cargo test`
 //! checks them.
 
+#[cfg(CONFIG_ARM64)]
+#[path = "plugsched_core/arm64.rs"]
+pub mod arm64;
 #[path = "plugsched_core/hash.rs"]
 pub mod hash;
 #[path = "plugsched_core/partition.rs"]
@@ -16,5 +19,6 @@ pub mod rendezvous;
 pub mod taskmap;
 #[path = "plugsched_core/windows.rs"]
 pub mod windows;
+#[cfg(CONFIG_X86_64)]
 #[path = "plugsched_core/x86.rs"]
 pub mod x86;

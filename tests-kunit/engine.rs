@@ -25,9 +25,7 @@ mod tests {
             Stats,
             Target, //
         },
-        kapi, kunit_support as support,
-        pcore::x86,
-        selftest,
+        kapi, kunit_support as support, selftest,
         shim::{
             self,
             TestKprobe,
@@ -90,9 +88,9 @@ mod tests {
         assert!(s.tasks > 0);
         assert_eq!(s.hits + s.unreliable, 0);
         // Through a function pointer to the old entry, i.e. an indirect
-        // call that lands on its ENDBR and falls into our jmp.
+        // call that lands on its landing pad and falls into our redirect.
         assert_eq!(prio(), (selftest::NEW_MAX, selftest::NEW_MIN));
-        // The ENDBR (or its seal) is intact.
+        // The landing pad (ENDBR or its seal, BTI) is intact.
         assert_eq!(entry(targets[0].old), heads[0]);
         assert_eq!(entry(targets[1].old), heads[1]);
         assert!(plan.text_hash()? != hash0);
@@ -105,13 +103,26 @@ mod tests {
     }
 
     #[test]
-    fn patch_site_is_after_endbr() -> Result {
-        // Whichever scheduler is live: a jmp goes after the ENDBR.
+    fn patch_site_is_after_landing_pad() -> Result {
+        // Whichever scheduler is live: the redirect goes after the landing
+        // pad of indirect calls, which stays.
         for t in selftest::targets()? {
-            let head = entry(t.old);
-            assert!(head == x86::ENDBR64 || head == x86::ENDBR_SEALED);
+            assert!(landing_pad(entry(t.old)));
         }
         Ok(())
+    }
+
+    /// Whether `head` is x86's ENDBR (or its seal).
+    #[cfg(CONFIG_X86_64)]
+    fn landing_pad(head: [u8; 4]) -> bool {
+        use crate::pcore::x86;
+        head == x86::ENDBR64 || head == x86::ENDBR_SEALED
+    }
+
+    /// Whether `head` is arm64's BTI.
+    #[cfg(CONFIG_ARM64)]
+    fn landing_pad(head: [u8; 4]) -> bool {
+        crate::pcore::arm64::is_bti(u32::from_le_bytes(head))
     }
 
     #[test]

@@ -36,6 +36,32 @@ mod tests {
         },
     };
 
+    /// Where the redirect at the entry of `func` jumps (x86: a `jmp` at
+    /// the entry of a function without ENDBR such as `__schedule`).
+    #[cfg(CONFIG_X86_64)]
+    fn redirect_dest(func: u64) -> Option<u64> {
+        use crate::pcore::x86::Site;
+        let mut head = [0u8; 5];
+        kapi::read_kernel(func, &mut head).ok()?;
+        match Site::of(func, &head) {
+            Site::Jmp(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Where the redirect at the entry of `func` jumps (arm64: a `B` or a
+    /// veneer after its landing pad).
+    #[cfg(CONFIG_ARM64)]
+    fn redirect_dest(func: u64) -> Option<u64> {
+        use crate::pcore::arm64::{Code, Site, PATCH_MAX};
+        let mut head = [0u8; PATCH_MAX];
+        kapi::read_kernel(func, &mut head).ok()?;
+        match Site::of(func, &Code::from_bytes(&head)?) {
+            Site::Jmp(t) | Site::Veneer(t) => Some(t),
+            _ => None,
+        }
+    }
+
     fn stat(name: &str) -> i64 {
         live::stat(name.as_bytes())
             .or_else(|| engine::last_switch_stat(name.as_bytes()))
@@ -60,15 +86,14 @@ mod tests {
         let initial = live::initial_text_hash();
         assert!(initial.is_some());
         assert!(live::text_hash() != initial);
-        // vmlinux's __schedule now starts with a jmp into the module: every
-        // context switch runs the module's __schedule, which continues in
-        // vmlinux's (the split).  This thread has slept through it above.
+        // vmlinux's __schedule now starts with a jump into the module:
+        // every context switch runs the module's __schedule, which
+        // continues in vmlinux's (the split).  This thread has slept
+        // through it above.
         let sched = kapi::ksym_lookup_pos(c"__schedule", 0);
-        let mut head = [0u8; 5];
-        assert_eq!(kapi::read_kernel(sched as u64, &mut head), Ok(()));
-        assert_eq!(head[0], 0xe9);
-        let rel = i32::from_le_bytes([head[1], head[2], head[3], head[4]]);
-        let dest = (sched as i64 + 5 + i64::from(rel)) as u64;
+        let dest = redirect_dest(sched as u64);
+        assert!(dest.is_some());
+        let dest = dest.unwrap_or(0);
         assert_eq!(kapi::ksym_size_offset(dest).map(|(_, off)| off), Some(0));
         let (base, size) = kapi::module_text();
         assert!(dest.wrapping_sub(base) < size);

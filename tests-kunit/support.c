@@ -172,8 +172,14 @@ void plugsched_test_threads_stop(void)
 long plugsched_test_call_syscall(unsigned long fn, unsigned long arg)
 {
 	long (*f)(const struct pt_regs *) = (void *)fn;
-	struct pt_regs regs = { .di = arg };
+	struct pt_regs regs = {};
 
+	/* The first argument's register of the syscall ABI. */
+#ifdef CONFIG_ARM64
+	regs.regs[0] = arg;
+#else
+	regs.di = arg;
+#endif
 	return f(&regs);
 }
 

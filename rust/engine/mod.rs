@@ -34,6 +34,7 @@
 
 use kernel::prelude::*;
 
+mod arch;
 mod phases;
 mod plan;
 mod pokes;

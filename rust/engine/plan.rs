@@ -5,22 +5,19 @@
 
 use kernel::prelude::*;
 
+use super::arch::{
+    self,
+    Bytes, //
+};
 use super::{
     Direction,
     Show,
     Target, //
 };
 use crate::kapi;
-use crate::pcore::{
-    ranges::{
-        Range,
-        RangeTable, //
-    },
-    x86::{
-        self,
-        Entry,
-        PATCH_LEN, //
-    },
+use crate::pcore::ranges::{
+    Range,
+    RangeTable, //
 };
 
 /// One patch site.
@@ -28,17 +25,19 @@ use crate::pcore::{
 pub(super) struct Site {
     /// Index of the target.
     pub(super) target: usize,
-    /// Address of the 5 patched bytes.
+    /// Address of the patched bytes.
     pub(super) addr: u64,
+    /// What ftrace calls the function (its record's ip), if traceable.
+    pub(super) ftrace_ip: u64,
     /// The bytes of the untouched function.
-    pub(super) orig: [u8; PATCH_LEN],
-    /// `jmp new`.
-    pub(super) jmp: [u8; PATCH_LEN],
+    pub(super) orig: Bytes,
+    /// The redirect to the new function (`jmp`, `B` or a veneer).
+    pub(super) jmp: Bytes,
 }
 
 impl Site {
     /// The bytes a switch in direction `dir` finds at the site.
-    pub(super) fn before(&self, dir: Direction) -> [u8; PATCH_LEN] {
+    pub(super) fn before(&self, dir: Direction) -> Bytes {
         match dir {
             Direction::Apply => self.orig,
             Direction::Revert => self.jmp,
@@ -46,7 +45,7 @@ impl Site {
     }
 
     /// The bytes a switch in direction `dir` leaves at the site.
-    pub(super) fn after(&self, dir: Direction) -> [u8; PATCH_LEN] {
+    pub(super) fn after(&self, dir: Direction) -> Bytes {
         match dir {
             Direction::Apply => self.jmp,
             Direction::Revert => self.orig,
@@ -79,30 +78,6 @@ pub(crate) struct Plan {
     /// Every site's address, sorted: what ftrace is told to leave alone
     /// (the C side binary-searches it).
     pub(super) site_addrs: KVec<c_ulong>,
-}
-
-/// What the patch site at `addr` of the function `name` holds untouched:
-/// ftrace's NOP at the site of a traceable function (whatever a tracer has
-/// put there now: the plan must not freeze a tracer's call), the body of a
-/// `notrace` function, which must be untouched now.
-fn untouched_site(name: &CStr, addr: u64) -> Result<[u8; PATCH_LEN]> {
-    if kapi::is_ftrace_location(addr) {
-        return Ok(x86::NOP5);
-    }
-    let mut body = [0u8; PATCH_LEN];
-    kapi::read_kernel(addr, &mut body)?;
-    match x86::Site::of(addr, &body) {
-        x86::Site::Other(_) => Ok(body),
-        _ => {
-            pr_err!(
-                "{:?}: notrace function patched at {:#x} ({:02x?}); remove the patcher first\n",
-                name,
-                addr,
-                body
-            );
-            Err(EBUSY)
-        }
-    }
 }
 
 pub(super) fn func_range(addr: usize, id: u32, what: &CStr) -> Result<Range> {
@@ -180,22 +155,17 @@ impl Plan {
             }
         }
         for (i, t) in targets.iter().enumerate() {
-            let mut head = [0u8; 4];
-            kapi::read_kernel(t.old as u64, &mut head).inspect_err(|_| {
-                pr_err!("{:?}: cannot read its code at {:#x}\n", t.name, t.old);
-            })?;
-            let addr = t.old as u64 + Entry::of(&head).patch_offset();
-            let orig = untouched_site(t.name, addr)?;
-            let jmp = x86::encode_jmp(addr, t.new as u64).map_err(|e| {
-                pr_err!("{:?}: {}\n", t.name, Show(e));
-                ERANGE
+            let size = func_range(t.old, 0, t.name)?.size;
+            let p = arch::plan(t.name, t.old as u64, size, t.new as u64).inspect_err(|_| {
+                pr_err!("{:?}: cannot redirect it at {:#x}\n", t.name, t.old);
             })?;
             plan.sites.push(
                 Site {
                     target: i,
-                    addr,
-                    orig,
-                    jmp,
+                    addr: p.at,
+                    ftrace_ip: p.ftrace_ip,
+                    orig: p.orig,
+                    jmp: p.redirect,
                 },
                 GFP_KERNEL,
             )?;
@@ -212,7 +182,7 @@ impl Plan {
             }
         }
         for s in plan.sites.iter() {
-            plan.site_addrs.push(s.addr as c_ulong, GFP_KERNEL)?;
+            plan.site_addrs.push(s.ftrace_ip as c_ulong, GFP_KERNEL)?;
         }
         plan.initial_hash = plan.text_hash()?;
         Ok(plan)
@@ -367,10 +337,14 @@ impl Plan {
     pub(crate) fn text_hash(&self) -> Result<u64> {
         let mut h = crate::pcore::hash::Fnv64::new();
         for s in self.sites.iter() {
-            // The whole entry: ENDBR (or its seal) and the patch site.
-            let mut b = [0u8; 4 + PATCH_LEN];
-            kapi::read_kernel(self.targets[s.target].old as u64, &mut b)?;
-            h.write(&b);
+            // The whole entry: its landing pad (x86's ENDBR or its seal,
+            // arm64's BTI or PACIASP) and the patch site.
+            let mut b = [0u8; 4 + arch::SITE_MAX];
+            let func = self.targets[s.target].old as u64;
+            let len = (s.addr + s.orig.len() as u64 - func) as usize;
+            let b = b.get_mut(..len).ok_or(EINVAL)?;
+            kapi::read_kernel(func, b)?;
+            h.write(b);
         }
         Ok(h.finish())
     }

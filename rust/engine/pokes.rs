@@ -10,19 +10,19 @@
 use kernel::prelude::*;
 
 use super::{
+    arch::{
+        Bytes,
+        SITE_MAX, //
+    },
     plan::Site,
     Direction, //
 };
 use crate::bindings;
 use crate::kapi::{
-    self,
     Stopped,
     TextMutex, //
 };
-use crate::pcore::{
-    windows::windows,
-    x86::PATCH_LEN, //
-};
+use crate::pcore::windows::windows;
 
 /// A site of a window, as the C shim takes it.
 type PokeSite = bindings::plugsched_poke_site;
@@ -62,7 +62,7 @@ impl Pokes {
             addrs.push(s.addr, GFP_KERNEL)?;
         }
         let mut out = KVec::new();
-        for w in windows(&addrs, PATCH_LEN).ok_or(EINVAL)? {
+        for w in windows(&addrs, SITE_MAX).ok_or(EINVAL)? {
             let n = w.end - w.first;
             let mut before = KVec::with_capacity(n, GFP_KERNEL)?;
             let mut after = KVec::with_capacity(n, GFP_KERNEL)?;
@@ -130,21 +130,23 @@ impl Pokes {
 }
 
 /// The site at `offset` of a window, getting `bytes`.
-fn poke_site(offset: u32, bytes: &[u8; PATCH_LEN]) -> PokeSite {
+fn poke_site(offset: u32, bytes: &Bytes) -> PokeSite {
     let mut site = PokeSite {
         offset,
-        len: PATCH_LEN as u32,
+        len: bytes.len() as u32,
         ..Default::default()
     };
-    site.bytes[..PATCH_LEN].copy_from_slice(bytes);
+    for (d, s) in site.bytes.iter_mut().zip(bytes.as_slice()) {
+        *d = *s;
+    }
     site
 }
 
 /// Whether every site of a window starting at `start` holds its bytes.
 fn holds(start: u64, sites: &[PokeSite]) -> bool {
     sites.iter().all(|s| {
-        let mut now = [0u8; PATCH_LEN];
-        kapi::read_kernel(start + u64::from(s.offset), &mut now).is_ok()
-            && now[..] == s.bytes[..PATCH_LEN]
+        let len = s.len as usize;
+        Bytes::read(start + u64::from(s.offset), len)
+            .is_ok_and(|now| s.bytes.get(..len) == Some(now.as_slice()))
     })
 }

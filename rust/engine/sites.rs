@@ -6,6 +6,10 @@
 
 use kernel::prelude::*;
 
+use super::arch::{
+    self,
+    Bytes, //
+};
 use super::{
     plan::{
         Plan,
@@ -23,14 +27,7 @@ use crate::kapi::{
     CpusReadLock,
     TextMutex, //
 };
-use crate::pcore::{
-    ranges::RangeTable,
-    x86::{
-        self,
-        Expected,
-        PATCH_LEN, //
-    },
-};
+use crate::pcore::ranges::RangeTable;
 
 impl Plan {
     /// The checks before the rendezvous, under every lock: probes on
@@ -117,21 +114,19 @@ impl Plan {
     /// the site and the reason.
     fn check_site(&self, patchers: &Patchers, s: &Site, dir: Direction) -> Result {
         let name = self.targets[s.target].name;
-        if !kapi::is_core_kernel_text(s.addr)
-            || !kapi::is_core_kernel_text(s.addr + PATCH_LEN as u64 - 1)
+        let len = s.orig.len();
+        if !kapi::is_core_kernel_text(s.addr) || !kapi::is_core_kernel_text(s.addr + len as u64 - 1)
         {
             pr_err!("{:?}: {:#x} is not core kernel text\n", name, s.addr);
             return Err(EINVAL);
         }
-        if let Some(owner) = kapi::text_reserved(patchers, s.addr, PATCH_LEN) {
+        if let Some(owner) = kapi::text_reserved(patchers, s.addr, len) {
             pr_err!("{:?}: patch site {:#x} is a {:?}\n", name, s.addr, owner);
             return Err(EBUSY);
         }
-        let mut now = [0u8; PATCH_LEN];
-        kapi::read_kernel(s.addr, &mut now)?;
+        let now = Bytes::read(s.addr, len)?;
         if now != s.before(dir) {
-            let why = x86::check_untouched(s.addr, &now, Expected::Body(s.orig));
-            match why {
+            match arch::why_not(s.addr, &now, &s.orig) {
                 Err(e) => pr_err!("{:?}: patch site {:#x}: {}\n", name, s.addr, Show(e)),
                 Ok(()) => pr_err!("{:?}: patch site {:#x} was changed\n", name, s.addr),
             }
@@ -139,12 +134,8 @@ impl Plan {
         }
         if dir == Direction::Apply {
             // Untouched: the ftrace NOP, or the body of a notrace
-            // function; never a call, jmp or int3 left by a patcher.
-            let expect = match x86::Site::of(s.addr, &now) {
-                x86::Site::Other(body) => Expected::Body(body),
-                _ => Expected::FtraceNop,
-            };
-            if let Err(e) = x86::check_untouched(s.addr, &now, expect) {
+            // function; never a call, jump or breakpoint left by a patcher.
+            if let Err(e) = arch::check_untouched(s.addr, &now) {
                 pr_err!("{:?}: patch site {:#x}: {}\n", name, s.addr, Show(e));
                 return Err(EBUSY);
             }
@@ -181,9 +172,7 @@ impl Plan {
             return Ok(());
         }
         for s in self.sites.iter() {
-            let mut now = [0u8; PATCH_LEN];
-            kapi::read_kernel(s.addr, &mut now)?;
-            if now != s.after(dir) {
+            if Bytes::read(s.addr, s.orig.len())? != s.after(dir) {
                 pr_crit!(
                     "patch site {:#x} does not hold the bytes written; this is a bug\n",
                     s.addr

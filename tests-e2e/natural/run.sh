@@ -90,7 +90,7 @@ ktap_case kunit_skips_name_the_reason skipped_live upgrade_then_rollback \
 	failures_after_the_clear_rebuild_with_the_old_code kprobed_function_is_refused \
 	redirect_and_revert_syscalls
 # Tests that hold in either state.
-ktap_case kunit_checks_ran_while_live passed patch_site_is_after_endbr \
+ktap_case kunit_checks_ran_while_live passed patch_site_is_after_landing_pad \
 	state_node_shows_the_state build_id_is_checked non_exported_function_is_callable
 ktap_case rmmod_returns rmmod_returns
 ktap_case module_gone sh -c "! [ -e $d ] && ! grep -q '^plugsched ' /proc/modules"
