@@ -25,6 +25,11 @@ unsigned long plugsched_ksym_text_mutex(void)
 	return (unsigned long)&text_mutex;
 }
 
+/* vmlinux_build_id exists only with these (include/linux/buildid.h). */
+#if !IS_ENABLED(CONFIG_VMCORE_INFO) && !IS_ENABLED(CONFIG_STACKTRACE_BUILD_ID)
+#error "plugsched needs the running kernel's build ID: CONFIG_VMCORE_INFO (e.g. through CRASH_DUMP) or CONFIG_STACKTRACE_BUILD_ID"
+#endif
+
 /*
  * Compare the build ID @id (BUILD_ID_SIZE_MAX bytes, zero-padded as
  * vmlinux_build_id is; NULL: the running kernel's) with the hex string
@@ -39,7 +44,7 @@ int plugsched_check_build_id(const char *expected, const u8 *id, char *hex)
 	size_t len;
 
 	if (!id)
-		id = NULL;
+		id = vmlinux_build_id;
 	*bin2hex(hex, id, BUILD_ID_SIZE_MAX) = '\0';
 	if (!expected)
 		expected = PLUGSCHED_BUILD_ID;

@@ -25,6 +25,8 @@
 #   5. Debian's unmodified stock kernel: build plugsched.ko for it (the
 #      boundary analysis reads the vmlinux of Debian's -dbg package);
 #      scenarios basic, engine, extracted, live
+#   6. the arm64 test kernel (cross-built, booted in qemu-system-aarch64):
+#      plugsched.ko for it, scenarios basic, engine, extracted, live
 #
 # Each step prints "LABEL: N passed, N failed, N skipped"; the last line sums them.
 . "$(dirname "$0")/lib.sh"
@@ -49,7 +51,7 @@ step "host cargo test" "$PS_TOP/scripts/host-tools.sh" --test
 step "host clippy" "$PS_TOP/scripts/host-tools.sh" --clippy
 step "rust style" "$PS_TOP/scripts/check-style.sh"
 
-for target in ${PLUGSCHED_TARGETS:-test debian}; do
+for target in ${PLUGSCHED_TARGETS:-test debian arm64}; do
 	if [ "$target" = test ] && "$PS_TOP/scripts/kernel.sh" test >/dev/null; then
 		step "boundary analysis of the test kernel" "$PS_TOP/scripts/check-boundary.sh"
 	fi
@@ -63,8 +65,8 @@ for target in ${PLUGSCHED_TARGETS:-test debian}; do
 		# one of Debian's -dbg package): the whole-scheduler scenarios.
 		# Those that need KUnit or the debug kernel run on the test kernel.
 		if [ -e "$PS_TOP/build/$target/has-sched" ]; then
-			[ "$target" = debian ] &&
-				step "boundary counts of Debian's kernel" "$PS_TOP/scripts/check-counts.sh" debian
+			[ "$target" = test ] ||
+				step "boundary counts of the $target kernel" "$PS_TOP/scripts/check-counts.sh" "$target"
 			scens="$scens extracted live"
 			[ "$target" = test ] && scens="$scens safety natural escape"
 		fi
