@@ -127,4 +127,4 @@ pub const HINT_PACIASP: u32 = 25;
 pub const HINT_AUTIASP: u32 = 29;
 
 #[cfg(test)]
-mod tests;
+pub mod tests;

@@ -37,7 +37,7 @@ pub(crate) const SAMPLE: &[u32] = &[
     0x910043fd, // add x29, sp, #0x10
 ];
 
-pub(crate) fn bytes(words: &[u32]) -> Vec<u8> {
+pub fn bytes(words: &[u32]) -> Vec<u8> {
     words.iter().flat_map(|w| w.to_le_bytes()).collect()
 }
 
