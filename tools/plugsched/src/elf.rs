@@ -190,7 +190,7 @@ const SHT_LLVM_ADDRSIG: u32 = 0x6fff_4c03;
 pub fn without_addrsig(data: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>> {
     let word = |at: usize, n: usize| -> Result<u64> {
         let b = data.get(at..at + n).context("truncated ELF header")?;
-        Ok(b.iter().rev().fold(0u64, |v, &x| v << 8 | u64::from(x)))
+        Ok(b.iter().rev().fold(0u64, |v, &x| (v << 8) | u64::from(x)))
     };
     let (shoff, shentsize, shnum) = (word(0x28, 8)?, word(0x3a, 2)?, word(0x3c, 2)?);
     let types: Vec<usize> = (0..shnum)

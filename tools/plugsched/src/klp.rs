@@ -592,7 +592,10 @@ ffffffff83000030 b once
         );
         std::fs::write(t.join("out.o"), &after).unwrap();
         let relocs = run(t.path(), "llvm-readelf", &["-rW", "out.o"]);
-        let plain = relocs.split("Relocation section '.rela.text'").nth(1).unwrap();
+        let plain = relocs
+            .split("Relocation section '.rela.text'")
+            .nth(1)
+            .unwrap();
         let plain = plain.split("Relocation section").next().unwrap();
         assert_eq!(plain.matches("R_AARCH64_NONE").count(), 5, "{relocs}");
         assert!(plain.contains("exported_fn"), "{relocs}");

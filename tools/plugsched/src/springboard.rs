@@ -34,12 +34,12 @@ use std::collections::{
     HashMap, //
 };
 
+use crate::arch::Arch;
 use anyhow::{
     bail,
     Context as _,
     Result, //
 };
-use crate::arch::Arch;
 use iced_x86::{
     Code,
     Decoder,
@@ -501,34 +501,71 @@ pub fn describe(s: &Split) -> String {
 pub fn check_module_file(data: &[u8], vm: &Split) -> Result<()> {
     match vm {
         Split::X86_64(f) => check_module_file_x86(data, f),
-        Split::Aarch64(f) => {
-            let obj = object::File::parse(data)?;
-            let (code, addr, _) = function_bytes(&obj, "__schedule")?;
-            arm64::check_module(&code, addr, f)
-        }
+        Split::Aarch64(f) => check_module_file_arm64(data, f),
     }
 }
 
-/// The static-branch sites of `__jump_table` (code -> target):
+/// [`arm64::check_module`] for the module ELF image `data`.
+fn check_module_file_arm64(data: &[u8], vm: &arm64::Facts) -> Result<()> {
+    use object::{
+        Object,
+        ObjectSection,
+        ObjectSymbol, //
+    };
+    let obj = object::File::parse(data)?;
+    let (code, addr, sec) = function_bytes(&obj, "__schedule")?;
+    let mut jumps: HashMap<u64, arm64::Jump> = HashMap::new();
+    for (off, r) in sec.relocations() {
+        if let object::RelocationTarget::Symbol(si) = r.target() {
+            if let Some(n) = obj.symbol_by_index(si).ok().and_then(|s| s.name().ok()) {
+                jumps.insert(sec.address() + off, (n.to_string(), r.addend()));
+            }
+        }
+    }
+    arm64::check_module(&code, addr, vm, &|a| jumps.get(&a).cloned())
+}
+
+/// The static-branch sites of the jump table (code -> target):
 /// `struct jump_entry { s32 code; s32 target; long key; }`, relative, on
-/// x86_64 and arm64 alike.
+/// x86_64 and arm64 alike.  The table is a `__jump_table` section in an
+/// object, and in vmlinux the bytes between `__start___jump_table` and
+/// `__stop___jump_table` (inside `.rodata`).
 fn jump_labels(obj: &object::File<'_>) -> Result<HashMap<u64, u64>> {
     use object::{
         Object,
-        ObjectSection, //
+        ObjectSection,
+        ObjectSymbol, //
     };
+    let addr_of = |n: &str| {
+        obj.symbols()
+            .find(|s| s.name() == Ok(n))
+            .map(|s| s.address())
+    };
+    let (start, stop) = match obj.section_by_name("__jump_table") {
+        Some(jt) => (jt.address(), jt.address() + jt.size()),
+        None => match addr_of("__start___jump_table").zip(addr_of("__stop___jump_table")) {
+            Some(r) => r,
+            None => return Ok(HashMap::new()),
+        },
+    };
+    let sec = obj
+        .sections()
+        .find(|s| s.address() <= start && stop <= s.address() + s.size())
+        .context("no section holds the jump table")?;
+    let data = sec.data()?;
+    let from = (start - sec.address()) as usize;
+    let table = data
+        .get(from..from + (stop - start) as usize)
+        .context("the jump table lies outside its section's bytes")?;
     let mut out = HashMap::new();
-    if let Some(jt) = obj.section_by_name("__jump_table") {
-        let d = jt.data()?;
-        for (k, e) in d.chunks_exact(16).enumerate() {
-            let at = jt.address() + 16 * k as u64;
-            let code = i32::from_le_bytes([e[0], e[1], e[2], e[3]]) as i64;
-            let target = i32::from_le_bytes([e[4], e[5], e[6], e[7]]) as i64;
-            out.insert(
-                at.wrapping_add(code as u64),
-                (at + 4).wrapping_add(target as u64),
-            );
-        }
+    for (k, e) in table.chunks_exact(16).enumerate() {
+        let at = start + 16 * k as u64;
+        let code = i32::from_le_bytes([e[0], e[1], e[2], e[3]]) as i64;
+        let target = i32::from_le_bytes([e[4], e[5], e[6], e[7]]) as i64;
+        out.insert(
+            at.wrapping_add(code as u64),
+            (at + 4).wrapping_add(target as u64),
+        );
     }
     Ok(out)
 }
@@ -547,7 +584,12 @@ fn from_vmlinux_arm64(obj: &object::File<'_>) -> Result<arm64::Facts> {
     };
     let mut symbols: Vec<(u64, u64, String)> = obj
         .symbols()
-        .filter(|s| matches!(s.kind(), object::SymbolKind::Data | object::SymbolKind::Text))
+        .filter(|s| {
+            matches!(
+                s.kind(),
+                object::SymbolKind::Data | object::SymbolKind::Text
+            )
+        })
         .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_string())))
         .collect();
     symbols.sort();
@@ -566,7 +608,6 @@ fn from_vmlinux_arm64(obj: &object::File<'_>) -> Result<arm64::Facts> {
 fn from_vmlinux_x86(data: &[u8]) -> Result<Facts> {
     use object::{
         Object,
-        ObjectSection,
         ObjectSymbol, //
     };
     let obj = object::File::parse(data)?;

@@ -52,7 +52,7 @@ const R_AARCH64_CALL26: u32 = 283;
 const ARGS: Regs = 0xff;
 const X0: Regs = 1;
 /// What a call may change: `x0`-`x18`, `x30`.
-const CALL_CLOBBERED: Regs = 0x7_ffff | 1 << 30;
+const CALL_CLOBBERED: Regs = 0x7_ffff | (1 << 30);
 
 /// Every instruction forming the address of a symbol the module defines
 /// (other than its own function's: `_THIS_IP_`) or of a string literal.

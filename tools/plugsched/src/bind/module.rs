@@ -28,15 +28,15 @@ use super::elf_read::{
     self,
     Sec, //
 };
+use crate::arch::{
+    arm64,
+    Arch, //
+};
 use crate::boundary::statics::{
     self,
     Decl,
     Scopes,
     StaticKey, //
-};
-use crate::arch::{
-    arm64,
-    Arch, //
 };
 use crate::elf::Symbol;
 
@@ -186,12 +186,20 @@ impl Module {
                 m.code_of = m.code.iter().enumerate().map(|(i, c)| (c.sym, i)).collect();
             }
             Arch::Aarch64 => {
-                m.code64 = m.functions().map(|(sym, sec, start, b)| Code64 {
-                    sym,
-                    sec,
-                    insns: arm64::decode(b, start),
-                }).collect();
-                m.code_of = m.code64.iter().enumerate().map(|(i, c)| (c.sym, i)).collect();
+                m.code64 = m
+                    .functions()
+                    .map(|(sym, sec, start, b)| Code64 {
+                        sym,
+                        sec,
+                        insns: arm64::decode(b, start),
+                    })
+                    .collect();
+                m.code_of = m
+                    .code64
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.sym, i))
+                    .collect();
             }
         }
         Ok(m)

@@ -66,13 +66,28 @@ fn statics_and_strings_vmlinux_has_are_redirected() {
         .split("Relocation section")
         .next()
         .unwrap();
-    let key: Vec<&str> = text.lines().filter(|l| l.contains("__plugsched_vmlinux___key.9,2")).collect();
+    let key: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("__plugsched_vmlinux___key.9,2"))
+        .collect();
     assert_eq!(key.len(), 2, "{relocs}");
-    assert!(key.iter().any(|l| l.contains("R_AARCH64_ADR_PREL_PG_HI21")), "{relocs}");
-    assert!(key.iter().any(|l| l.contains("R_AARCH64_ADD_ABS_LO12_NC")), "{relocs}");
-    let name: Vec<&str> = text.lines().filter(|l| l.contains("__plugsched_vmlinux_some_table,0")).collect();
+    assert!(
+        key.iter().any(|l| l.contains("R_AARCH64_ADR_PREL_PG_HI21")),
+        "{relocs}"
+    );
+    assert!(
+        key.iter().any(|l| l.contains("R_AARCH64_ADD_ABS_LO12_NC")),
+        "{relocs}"
+    );
+    let name: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("__plugsched_vmlinux_some_table,0"))
+        .collect();
     assert_eq!(name.len(), 2, "{relocs}");
-    assert!(name.iter().all(|l| l.trim_end().ends_with("+ 10")), "{name:?}");
+    assert!(
+        name.iter().all(|l| l.trim_end().ends_with("+ 10")),
+        "{name:?}"
+    );
     assert!(!relocs.contains("vmlinux_counter"), "{relocs}");
 }
 
@@ -105,12 +120,25 @@ fn what_a_leaking_variable_points_to_leaks_with_it() {
         .unwrap()
         .0
         .expect_err("refused");
-    let mut got: Vec<&str> = errors.iter().map(|e| e.split(':').next().unwrap()).collect();
+    let mut got: Vec<&str> = errors
+        .iter()
+        .map(|e| e.split(':').next().unwrap())
+        .collect();
     got.sort();
-    assert_eq!(got, vec!["saved (kernel/sched/core.c)", "thing (kernel/sched/core.c)"]);
-    assert!(errors.iter().any(|e| e.contains("passed to register_thing by publish")), "{errors:?}");
+    assert_eq!(
+        got,
+        vec!["saved (kernel/sched/core.c)", "thing (kernel/sched/core.c)"]
+    );
     assert!(
-        errors.iter().any(|e| e.contains("its address is in saved, whose address leaves")),
+        errors
+            .iter()
+            .any(|e| e.contains("passed to register_thing by publish")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("its address is in saved, whose address leaves")),
         "{errors:?}"
     );
 }
@@ -122,6 +150,14 @@ fn stored_in_vmlinux_memory_or_pushed_leaves() {
         "{BASE}\nextern void **vm_slot;\n__attribute__((noinline)) void give(void) {{ *vm_slot = &thing; }}\n"
     );
     let (_dir, data) = compile("store", &src);
-    let errors = bind(data, &bindings(16), &BTreeSet::new()).unwrap().0.expect_err("refused");
-    assert!(errors.iter().any(|e| e.starts_with("thing") && e.contains("stored to memory at give+")), "{errors:?}");
+    let errors = bind(data, &bindings(16), &BTreeSet::new())
+        .unwrap()
+        .0
+        .expect_err("refused");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("thing") && e.contains("stored to memory at give+")),
+        "{errors:?}"
+    );
 }

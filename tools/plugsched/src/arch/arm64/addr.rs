@@ -60,22 +60,18 @@ impl Pages {
                     reg: *d,
                 })
             }
-            (
-                Opcode::ADD,
-                [Operand::RegisterOrSP(_, d), Operand::RegisterOrSP(_, n), imm, ..],
-            ) => self
-                .page(*n)
-                .zip(add_imm(imm))
-                .map(|(p, v)| Formed::Taken {
+            (Opcode::ADD, [Operand::RegisterOrSP(_, d), Operand::RegisterOrSP(_, n), imm, ..]) => {
+                self.page(*n).zip(add_imm(imm)).map(|(p, v)| Formed::Taken {
                     addr: p.wrapping_add(v),
                     reg: *d,
-                }),
+                })
+            }
             (_, [_, Operand::RegPreIndex(b, off, false), ..])
-            | (_, [_, _, Operand::RegPreIndex(b, off, false), ..]) => self
-                .page(*b)
-                .map(|p| Formed::Used {
+            | (_, [_, _, Operand::RegPreIndex(b, off, false), ..]) => {
+                self.page(*b).map(|p| Formed::Used {
                     addr: p.wrapping_add(i64::from(*off) as u64),
-                }),
+                })
+            }
             _ => None,
         };
         self.forget(i);

@@ -12,19 +12,18 @@ use yaxpeax_arch::{
     Decoder as _,
     U8Reader, //
 };
+use yaxpeax_arm::armv8::a64::InstDecoder;
 pub use yaxpeax_arm::armv8::a64::{
     Instruction,
     Opcode,
     Operand,
     SizeCode, //
 };
-use yaxpeax_arm::armv8::a64::InstDecoder;
 
 /// The zero register or `sp`, depending on the operand kind.
 pub const ZR_SP: u16 = 31;
-/// The frame pointer and the link register.
+/// The frame pointer.
 pub const FP: u16 = 29;
-pub const LR: u16 = 30;
 
 /// One decoded instruction (`op` is `None` if yaxpeax-arm cannot decode
 /// the word: data in code, or an encoding it does not know).
@@ -71,8 +70,13 @@ impl Insn {
     pub fn branch_target(&self) -> Option<u64> {
         let direct = matches!(
             self.opcode()?,
-            Opcode::B | Opcode::BL | Opcode::Bcc(_) | Opcode::CBZ | Opcode::CBNZ
-                | Opcode::TBZ | Opcode::TBNZ
+            Opcode::B
+                | Opcode::BL
+                | Opcode::Bcc(_)
+                | Opcode::CBZ
+                | Opcode::CBNZ
+                | Opcode::TBZ
+                | Opcode::TBNZ
         );
         let off = self.operands().iter().find_map(|o| match o {
             Operand::PCOffset(off) => Some(*off),
@@ -121,8 +125,7 @@ impl Insn {
     }
 }
 
-/// `hint` numbers.
-pub const HINT_NOP: u32 = 0;
+/// `hint` numbers (`nop` is 0).
 pub const HINT_PACIASP: u32 = 25;
 pub const HINT_AUTIASP: u32 = 29;
 

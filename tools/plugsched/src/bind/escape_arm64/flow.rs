@@ -232,7 +232,9 @@ impl<'m> Follow<'m> {
     ) -> Result<bool, String> {
         match self.callee(code, i) {
             None | Some(Callee::Inside(_)) => Ok(false),
-            Some(Callee::Indirect) => Err(format!("passed to an indirect call in {}", self.name(code))),
+            Some(Callee::Indirect) => {
+                Err(format!("passed to an indirect call in {}", self.name(code)))
+            }
             Some(Callee::Vmlinux(name)) => {
                 let kept = (0..8).any(|n| args & (1 << n) != 0 && !keeps_nothing_of(&name, n + 1));
                 if kept {

@@ -60,7 +60,9 @@ impl Follow<'_> {
             let value = st.regs & vals != 0;
             let (base, _, wb) = mem.unwrap_or((0, None, false));
             match (value, slot) {
-                (true, _) if base == SP && wb => return Err(format!("pushed on the stack at {}", at())),
+                (true, _) if base == SP && wb => {
+                    return Err(format!("pushed on the stack at {}", at()))
+                }
                 (true, _) if base < SP && st.regs & (1 << base) != 0 => {}
                 (true, Some(s)) => {
                     st.slots.insert(s);
@@ -103,7 +105,10 @@ impl Follow<'_> {
         let targets: BTreeSet<u64> = c.insns.iter().filter_map(|x| x.branch_target()).collect();
         for k in (0..i).rev() {
             let ins = &c.insns[k];
-            if ins.branch_target().is_some() || ins.ends_flow() || targets.contains(&c.insns[k + 1].addr) {
+            if ins.branch_target().is_some()
+                || ins.ends_flow()
+                || targets.contains(&c.insns[k + 1].addr)
+            {
                 return None;
             }
             if effects(ins).writes & (1 << base.min(SP)) == 0 {

@@ -96,7 +96,14 @@ fn piece_facts(insns: &[Insn], func: Option<FuncId>, syms: &Symbols, uses: bool,
 /// An address formed into a register by a function (or assembly code):
 /// a function's start is address-taken; a variable's address is taken if
 /// it `escapes` (else it is only used); a constant's is a literal taken.
-fn taken(addr: u64, escapes: bool, func: Option<FuncId>, syms: &Symbols, uses: bool, g: &mut Graph) {
+fn taken(
+    addr: u64,
+    escapes: bool,
+    func: Option<FuncId>,
+    syms: &Symbols,
+    uses: bool,
+    g: &mut Graph,
+) {
     if let Some(z) = syms.funcs.at(addr) {
         g.address_taken.insert(z);
     }

@@ -26,16 +26,16 @@ use super::super::algo::{
     FuncId,
     Graph, //
 };
-use super::{
-    code,
-    code_arm64, //
-};
-use crate::arch::Arch;
 use super::sections::{
     is_counted_code,
     is_counted_data, //
 };
 use super::symbols::Symbols;
+use super::{
+    code,
+    code_arm64, //
+};
+use crate::arch::Arch;
 
 /// One relocation of code.
 struct CodeReloc {

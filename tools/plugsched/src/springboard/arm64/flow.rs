@@ -72,6 +72,14 @@ impl<'a> Func<'a> {
         Ok(out)
     }
 
+    /// Whether control may reach instruction `k` other than from `k - 1`
+    /// (a branch or a static-branch site's target).
+    pub fn is_target(&self, k: usize) -> bool {
+        let a = self.insns[k].addr;
+        self.cx.jump_labels.values().any(|&t| t == a)
+            || self.insns.iter().any(|i| i.branch_target() == Some(a))
+    }
+
     /// Entry-relative `sp` after instruction `i` with `sp` before it.
     pub fn sp_after(&self, i: &Insn, sp: i64) -> Result<i64> {
         let e = effects(i);
@@ -90,12 +98,14 @@ impl<'a> Func<'a> {
             _ => None,
         };
         let v = match (i.opcode(), ops) {
-            (Some(Opcode::ADD), [Operand::RegisterOrSP(_, SP), Operand::RegisterOrSP(_, n), m, ..]) => {
-                base(*n).zip(imm(m)).map(|(b, m)| b + m)
-            }
-            (Some(Opcode::SUB), [Operand::RegisterOrSP(_, SP), Operand::RegisterOrSP(_, n), m, ..]) => {
-                base(*n).zip(imm(m)).map(|(b, m)| b - m)
-            }
+            (
+                Some(Opcode::ADD),
+                [Operand::RegisterOrSP(_, SP), Operand::RegisterOrSP(_, n), m, ..],
+            ) => base(*n).zip(imm(m)).map(|(b, m)| b + m),
+            (
+                Some(Opcode::SUB),
+                [Operand::RegisterOrSP(_, SP), Operand::RegisterOrSP(_, n), m, ..],
+            ) => base(*n).zip(imm(m)).map(|(b, m)| b - m),
             _ => ops.iter().find_map(|o| match *o {
                 Operand::RegPreIndex(SP, off, true) | Operand::RegPostIndex(SP, off) => {
                     Some(sp + i64::from(off))

@@ -66,7 +66,11 @@ pub fn parse(insns: &[Insn]) -> Result<Prologue> {
             Step::Sp(n) => sp = n,
             Step::Fp(n) => fp = Some(n),
             Step::Save(regs, at, wb) => {
-                saves.extend(regs.iter().enumerate().map(|(k, &r)| (r, at + 8 * k as i64)));
+                saves.extend(
+                    regs.iter()
+                        .enumerate()
+                        .map(|(k, &r)| (r, at + 8 * k as i64)),
+                );
                 if wb {
                     sp = at;
                 }
@@ -114,12 +118,14 @@ fn step(i: &Insn, sp: i64) -> Step {
         _ => None,
     };
     match (i.opcode(), i.operands()) {
-        (Some(Opcode::SUB), [Operand::RegisterOrSP(_, SP), Operand::RegisterOrSP(_, SP), n, ..]) => {
-            imm(n).map_or(Step::Other, |n| Step::Sp(sp - n))
-        }
-        (Some(Opcode::ADD), [Operand::RegisterOrSP(_, FP), Operand::RegisterOrSP(_, SP), n, ..]) => {
-            imm(n).map_or(Step::Other, |n| Step::Fp(sp + n))
-        }
+        (
+            Some(Opcode::SUB),
+            [Operand::RegisterOrSP(_, SP), Operand::RegisterOrSP(_, SP), n, ..],
+        ) => imm(n).map_or(Step::Other, |n| Step::Sp(sp - n)),
+        (
+            Some(Opcode::ADD),
+            [Operand::RegisterOrSP(_, FP), Operand::RegisterOrSP(_, SP), n, ..],
+        ) => imm(n).map_or(Step::Other, |n| Step::Fp(sp + n)),
         (Some(op @ (Opcode::STP | Opcode::STR)), ops) => save(op, ops, sp),
         _ => Step::Other,
     }
@@ -155,17 +161,25 @@ fn canary(head: &[&Insn], fp: i64, saves: &[(u16, i64)]) -> Option<(i64, i64)> {
             sp = n;
         }
         match (i.opcode(), i.operands(), guard_in) {
-            (Some(Opcode::MRS), [Operand::Register(_, k), Operand::SystemReg(SYSREG_SP_EL0), ..], _) => {
+            (
+                Some(Opcode::MRS),
+                [Operand::Register(_, k), Operand::SystemReg(SYSREG_SP_EL0), ..],
+                _,
+            ) => {
                 guard_in = Some((*k, None));
             }
-            (Some(Opcode::LDR), [Operand::Register(_, d), Operand::RegPreIndex(b, g, false), ..], Some((k, None)))
-                if *d == k && *b == k =>
-            {
+            (
+                Some(Opcode::LDR),
+                [Operand::Register(_, d), Operand::RegPreIndex(b, g, false), ..],
+                Some((k, None)),
+            ) if *d == k && *b == k => {
                 guard_in = Some((k, Some(i64::from(*g))));
             }
-            (Some(Opcode::STR | Opcode::STUR), [Operand::Register(_, s), Operand::RegPreIndex(b, c, false), ..], Some((k, Some(g))))
-                if *s == k =>
-            {
+            (
+                Some(Opcode::STR | Opcode::STUR),
+                [Operand::Register(_, s), Operand::RegPreIndex(b, c, false), ..],
+                Some((k, Some(g))),
+            ) if *s == k => {
                 let slot = match *b {
                     FP => i64::from(*c),
                     SP => sp + i64::from(*c) - fp,

@@ -26,42 +26,52 @@ use crate::arch::arm64::regs::{
 };
 use crate::arch::arm64::{
     Insn,
+    Opcode,
     Operand,
-    FP, //
+    FP,
+    HINT_AUTIASP, //
 };
 
 /// Registers defined right after the call: `x0` (`prev`), the
 /// caller-saved ones (the call's), `x29`, `x30`, `sp`.
-const DEFINED_AFTER_CALL: Regs = 0x7_ffff | 1 << FP | 1 << 30 | 1 << SP;
+const DEFINED_AFTER_CALL: Regs = 0x7_ffff | (1 << FP) | (1 << 30) | (1 << SP);
 
 /// What the tail needs of the top half.
 #[derive(Debug, Default)]
 pub struct Tail {
     /// Callee-saved registers read before the tail writes them.
     pub live_in: Regs,
-    /// The instructions of the tail (indices).
-    pub visited: BTreeSet<usize>,
+    /// Every return of the tail authenticates `x30` (`autiasp` or
+    /// `retaa` on its path).
+    pub authenticates: bool,
 }
 
 /// Follow every path from instruction `start` (after the call), with `sp`
 /// entry-relative `sp0` there.
 pub fn follow(f: &Func<'_>, start: usize, sp0: i64, p: &Prologue) -> Result<Tail> {
-    let mut tail = Tail::default();
+    let mut tail = Tail {
+        authenticates: true,
+        ..Default::default()
+    };
     let mut seen = BTreeSet::new();
-    let mut work = vec![(start, DEFINED_AFTER_CALL, sp0)];
-    while let Some((k, mut written, sp)) = work.pop() {
-        if !seen.insert((k, written, sp)) {
+    let mut work = vec![(start, DEFINED_AFTER_CALL, sp0, false)];
+    while let Some((k, mut written, sp, mut auth)) = work.pop() {
+        if !seen.insert((k, written, sp, auth)) {
             continue;
         }
-        tail.visited.insert(k);
         let i = &f.insns[k];
+        auth |= i.hint() == Some(HINT_AUTIASP);
+        // (`retaa` authenticates by itself.)
+        if i.opcode() == Some(Opcode::RET) {
+            tail.authenticates &= auth;
+        }
         let e = effects(i);
         tail.live_in |= (e.reads | e.bases) & !written & !(1 << SP);
         slots(f, i, sp, p)?;
         written |= e.writes;
         let after = f.sp_after(i, sp)?;
         for s in f.successors(k)? {
-            work.push((s, written, after));
+            work.push((s, written, after, auth));
         }
     }
     Ok(tail)
@@ -75,7 +85,11 @@ fn slots(f: &Func<'_>, i: &Insn, sp: i64, p: &Prologue) -> Result<()> {
     if !loads {
         return Ok(());
     }
-    let pair = i.operands().iter().filter(|o| matches!(o, Operand::Register(..))).count();
+    let pair = i
+        .operands()
+        .iter()
+        .filter(|o| matches!(o, Operand::Register(..)))
+        .count();
     for o in i.operands() {
         let (base, off) = match *o {
             Operand::RegPreIndex(b, off, _) => (b, i64::from(off)),

@@ -23,7 +23,7 @@ fn bl(from: usize, to: u64) -> u32 {
 const SWITCH_TO: u64 = BASE + 0x1000;
 const FINISH: u64 = BASE + 0x2000;
 const CHK_FAIL: u64 = BASE + 0x3000;
-const CALL: usize = 18;
+const CALL: usize = 20;
 
 /// The function; `tail_extra` is put right after the call.
 fn schedule(tail_extra: &[u32]) -> Vec<u32> {
@@ -42,6 +42,8 @@ fn schedule(tail_extra: &[u32]) -> Vec<u32> {
         0xf943bd08, // ldr x8, [x8, #0x778]
         0xf81f83a8, // stur x8, [x29, #-0x8]
         0xd5384118, // mrs x24, sp_el0
+        0xf9400513, // ldr x19, [x8, #8]
+        0xf9400916, // ldr x22, [x8, #16]
         0xb0000019, // adrp x25, +0x1000
         0x9100a339, // add x25, x25, #0x28
         0xaa1303e0, // mov x0, x19
@@ -62,7 +64,7 @@ fn schedule(tail_extra: &[u32]) -> Vec<u32> {
     w.extend_from_slice(&rest);
     let b = w.len();
     w.extend_from_slice(&[
-        0, // b.ne to the __stack_chk_fail call
+        0,          // b.ne to the __stack_chk_fail call
         0xa94b4ff4, // ldp x20, x19, [sp, #0xb0]
         0xa94a57f6, // ldp x22, x21, [sp, #0xa0]
         0xa9495ff8, // ldp x24, x23, [sp, #0x90]
@@ -92,7 +94,10 @@ fn context() -> Context {
 fn derives_the_test_kernels_split() {
     let f = derive(&bytes(&schedule(&[])), BASE, &context()).unwrap();
     assert_eq!(f.offset, 4 * CALL as u64);
-    assert_eq!((f.sp_below_fp, f.prologue.fp_below_entry, f.prologue.frame), (0x60, 0x60, 0xc0));
+    assert_eq!(
+        (f.sp_below_fp, f.prologue.fp_below_entry, f.prologue.frame),
+        (0x60, 0x60, 0xc0)
+    );
     assert!(f.prologue.pac);
     assert_eq!(f.prologue.canary, Some((-8, 0x778)));
     assert_eq!(f.prologue.saves.len(), 12);
@@ -105,10 +110,30 @@ fn derives_the_test_kernels_split() {
         ]
     );
     let h = header(&f);
-    assert!(h.contains("#define PLUGSCHED_SPRINGBOARD_OFFSET 0x48"), "{h}");
+    assert!(
+        h.contains("#define PLUGSCHED_SPRINGBOARD_OFFSET 0x50"),
+        "{h}"
+    );
     assert!(h.contains("#define PLUGSCHED_SPRINGBOARD_SP 0x60"), "{h}");
     assert!(h.contains("mrs x24, sp_el0"), "{h}");
-    assert!(h.contains("adrp x25, __plugsched_vmlinux___cpu_online_mask+0x8"), "{h}");
+    assert!(
+        h.contains("adrp x25, __plugsched_vmlinux___cpu_online_mask+0x8"),
+        "{h}"
+    );
+}
+
+#[test]
+fn prev_and_next_are_the_springboards_arguments() {
+    // cmp x19, x22: is_switch of the sched_exit tracepoint (clang keeps
+    // prev and next in x19 and x22 across the switch).
+    let f = derive(&bytes(&schedule(&[0xeb16027f])), BASE, &context()).unwrap();
+    assert!(f.live_in.contains(&(19, Value::Prev)), "{:?}", f.live_in);
+    assert!(f.live_in.contains(&(22, Value::Next)), "{:?}", f.live_in);
+    assert!(
+        header(&f).contains("mov x19, x0\\n\\tmov x22, x1"),
+        "{}",
+        header(&f)
+    );
 }
 
 #[test]
@@ -119,6 +144,12 @@ fn refuses_what_the_springboard_cannot_give() {
     // mov x0, x21: x21 is the top half's `mov w21, w0` (an argument).
     let e = derive(&bytes(&schedule(&[0xaa1503e0])), BASE, &context()).unwrap_err();
     assert!(format!("{e:#}").contains("x21"), "{e:#}");
+    // An epilogue that does not authenticate what the entry signed.
+    let mut unauth = schedule(&[]);
+    let k = unauth.iter().position(|&w| w == 0xd50323bf).unwrap();
+    unauth[k] = 0xd503201f; // nop
+    let e = derive(&bytes(&unauth), BASE, &context()).unwrap_err();
+    assert!(format!("{e:#}").contains("do not all authenticate"), "{e:#}");
     // Two calls of __switch_to.
     let mut two = schedule(&[]);
     two[CALL + 1] = bl(CALL + 1, SWITCH_TO);
@@ -126,23 +157,50 @@ fn refuses_what_the_springboard_cannot_give() {
     assert!(format!("{e:#}").contains("2 `bl __switch_to`"), "{e:#}");
 }
 
-#[test]
-fn module_check() {
-    let vm = derive(&bytes(&schedule(&[])), BASE, &context()).unwrap();
+/// The module's `__schedule`: vmlinux's prologue, then the springboard
+/// (`sub sp, x29, #0x60`, the live-in registers, `b`) at `SB`.
+fn module(live_in: &[u32]) -> Vec<u32> {
     let mut m = schedule(&[]);
     m.truncate(CALL - 2);
-    m.extend_from_slice(&[
-        0xd10183bf, // sub sp, x29, #0x60
-        0xaa1303e0, // mov x0, x19
-        0x14000010, // b
-    ]);
-    check_module(&bytes(&m), 0x100, &vm).unwrap();
+    m.push(0xd10183bf); // sub sp, x29, #0x60
+    m.extend_from_slice(live_in);
+    m.push(0x14000010); // b
+    m
+}
+
+const LIVE_IN: [u32; 4] = [
+    0xd5384118, // mrs x24, sp_el0
+    0xb0000019, // adrp x25, +0x1000
+    0x9100a339, // add x25, x25, #0x28
+    0xaa0003f3, // mov x19, x0
+];
+
+#[test]
+fn module_check() {
+    let mut vm = derive(&bytes(&schedule(&[0xeb16027f])), BASE, &context()).unwrap();
+    vm.live_in.retain(|(r, _)| *r != 22);
+    let m = module(&LIVE_IN);
+    let b_at = 0x100 + 4 * (m.len() as u64 - 1);
+    let good =
+        move |a: u64| (a == b_at).then(|| ("__plugsched_vmlinux___schedule".to_string(), 0x50));
+    check_module(&bytes(&m), 0x100, &vm, &good).unwrap();
+    // The jump goes elsewhere.
+    let e = check_module(&bytes(&m), 0x100, &vm, &|_| None).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("not to __plugsched_vmlinux___schedule+0x50"),
+        "{e:#}"
+    );
+    // A live-in register not set.
+    let e = check_module(&bytes(&module(&LIVE_IN[..3])), 0x100, &vm, &good).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("does not set x19 to Prev"),
+        "{e:#}"
+    );
     // A different frame: sub sp, sp, #0xd0.
     let mut bad = m.clone();
     bad[1] = 0xd10343ff;
-    assert!(check_module(&bytes(&bad), 0x100, &vm).is_err());
+    assert!(check_module(&bytes(&bad), 0x100, &vm, &good).is_err());
     // No springboard.
-    let none = schedule(&[]);
-    let e = check_module(&bytes(&none), 0x100, &vm).unwrap_err();
+    let e = check_module(&bytes(&schedule(&[])), 0x100, &vm, &good).unwrap_err();
     assert!(format!("{e:#}").contains("0 `sub sp, x29"), "{e:#}");
 }
