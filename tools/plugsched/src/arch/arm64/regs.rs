@@ -44,19 +44,36 @@ fn gpr_or_sp(r: u16) -> Regs {
     1 << r.min(SP)
 }
 
-/// Whether the opcode stores its first (and for pairs second) register
-/// operand, or reads it without writing (compare-and-branch, `ccmp`).
+/// How a store names the registers it writes to memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Store {
+    /// Index of the first stored register operand (1 for an exclusive
+    /// store: its first operand is the status it writes).
+    pub first: usize,
+    /// How many registers it stores (2 for a pair).
+    pub count: usize,
+}
+
+/// The kind of store `op` is, if it is one.
+pub fn store(op: Opcode) -> Option<Store> {
+    use Opcode::*;
+    let (first, count) = match op {
+        STR | STRB | STRH | STRW | STUR | STURB | STURH | STTR | STTRB | STTRH | STLR | STLLR
+        | STLRB | STLLRB | STLRH | STLLRH | STLUR | STLURB | STLURH => (0, 1),
+        STP | STNP => (0, 2),
+        STXR | STXRB | STXRH | STLXR | STLXRB | STLXRH => (1, 1),
+        STXP | STLXP => (1, 2),
+        _ => return None,
+    };
+    Some(Store { first, count })
+}
+
+/// Whether the opcode reads its first register operand without writing
+/// it (compare-and-branch, indirect branches, `msr`, `ccmp`).
 fn reads_first(op: Opcode) -> bool {
     matches!(
         op,
-        Opcode::STR
-            | Opcode::STRB
-            | Opcode::STRH
-            | Opcode::STUR
-            | Opcode::STURB
-            | Opcode::STURH
-            | Opcode::STP
-            | Opcode::CBZ
+        Opcode::CBZ
             | Opcode::CBNZ
             | Opcode::TBZ
             | Opcode::TBNZ
@@ -66,7 +83,7 @@ fn reads_first(op: Opcode) -> bool {
             | Opcode::MSR
             | Opcode::CCMP
             | Opcode::CCMN
-    ) || format!("{op:?}").starts_with("ST")
+    )
 }
 
 /// The registers `i` reads, writes and addresses memory with.
@@ -86,10 +103,15 @@ pub fn effects(i: &Insn) -> Effects {
         e.writes = 0x7_ffff | (1 << 30);
         e.reads = 0xff;
     }
-    let pair = matches!(op, Opcode::STP | Opcode::LDP | Opcode::LDPSW);
-    let stores = reads_first(op);
+    let pair = matches!(op, Opcode::LDP | Opcode::LDPSW);
+    let st = store(op);
     for (n, o) in i.operands().iter().enumerate() {
-        let dest = n == 0 || (n == 1 && pair);
+        // Written: a load's (pair's) destination, a store's status, the
+        // first operand of the others; a store's data is read.
+        let dest = match st {
+            Some(s) => n < s.first,
+            None => !reads_first(op) && (n == 0 || (n == 1 && pair)),
+        };
         let (reg, sp_ok) = match *o {
             Operand::Register(_, r) => (r, false),
             Operand::RegisterOrSP(_, r) => (r, true),
@@ -127,7 +149,7 @@ pub fn effects(i: &Insn) -> Effects {
             _ => continue,
         };
         let bit = if sp_ok { gpr_or_sp(reg) } else { gpr(reg) };
-        if dest && !stores {
+        if dest {
             e.writes |= bit;
             if matches!(op, Opcode::MOVK | Opcode::BFM) {
                 e.reads |= bit;

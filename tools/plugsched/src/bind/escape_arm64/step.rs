@@ -4,17 +4,13 @@
 //! analysis: loads, stores, and the registers written from values.
 
 use super::*;
+use crate::arch::arm64::regs::store;
 
-/// The registers a store writes to memory (its first, for a pair its
-/// first two, register operands), if `ins` stores.
+/// The registers a store writes to memory, if `ins` stores.
 fn stored_regs(ins: &Insn) -> Option<Regs> {
-    let name = format!("{:?}", ins.opcode()?);
-    if !name.starts_with("ST") {
-        return None;
-    }
-    let pair = name.starts_with("STP") || name.starts_with("STNP");
+    let s = store(ins.opcode()?)?;
     let mut regs = 0;
-    for o in ins.operands().iter().take(if pair { 2 } else { 1 }) {
+    for o in ins.operands().iter().skip(s.first).take(s.count) {
         if let Operand::Register(_, r) = *o {
             if r < SP {
                 regs |= 1 << r;

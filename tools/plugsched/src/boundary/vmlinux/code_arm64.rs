@@ -33,11 +33,12 @@ use crate::arch::arm64::addr::{
 use crate::arch::arm64::regs::effects;
 use crate::arch::arm64::{
     self,
-    Insn, //
+    Insn,
+    Opcode, //
 };
 
-/// How far the uses of a formed address are followed.
-const WINDOW: usize = 24;
+/// How many instructions the uses of a formed address are followed.
+const BUDGET: usize = 512;
 
 /// Decode every piece of every code section into `g`.
 pub(super) fn walk(obj: &object::File<'_>, syms: &Symbols, refs: RefSource, g: &mut Graph) {
@@ -80,7 +81,7 @@ fn piece_facts(insns: &[Insn], func: Option<FuncId>, syms: &Symbols, uses: bool,
         };
         match (formed, func) {
             (Formed::Taken { addr, reg }, _) => {
-                let escapes = escapes(&insns[k + 1..], reg);
+                let escapes = escapes(insns, k, reg);
                 taken(addr, escapes, func, syms, uses, g);
             }
             (Formed::Used { addr }, Some(f)) if uses => {
@@ -120,22 +121,69 @@ fn taken(
     }
 }
 
-/// Whether register `reg`, just given an address, is used by `rest` as
-/// anything but a memory base before it is overwritten: passed, stored,
-/// moved, compared, or still live where the straight-line look stops.
-pub(super) fn escapes(rest: &[Insn], reg: u16) -> bool {
+/// Whether register `reg`, given an address by instruction `k`, is used
+/// on some path after it as anything but a memory base before it is
+/// overwritten: passed (`x0`-`x7` at a call), returned (`x0`), stored,
+/// moved, compared -- or the look stops ([`BUDGET`] instructions).
+pub(super) fn escapes(insns: &[Insn], k: usize, reg: u16) -> bool {
     let bit = 1u32 << reg.min(31);
-    for i in rest.iter().take(WINDOW) {
-        let e = effects(i);
-        if e.reads & bit != 0 {
+    let index = |a: u64| {
+        let first = insns.first()?.addr;
+        let i = usize::try_from(a.checked_sub(first)? / 4).ok()?;
+        (i < insns.len()).then_some(i)
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut work = vec![k + 1];
+    while let Some(i) = work.pop() {
+        let Some(ins) = insns.get(i) else { continue };
+        if !seen.insert(i) {
+            continue;
+        }
+        if seen.len() > BUDGET {
+            return true;
+        }
+        let e = effects(ins);
+        if e.reads & bit != 0 || (ins.opcode() == Some(Opcode::RET) && reg == 0) {
             return true;
         }
         if e.writes & bit != 0 && e.bases & bit == 0 {
-            return false;
+            continue;
         }
-        if i.ends_flow() {
-            return true;
+        match (ins.opcode(), ins.branch_target().map(|t| index(t))) {
+            // A tail call out of the function passes x0-x7.
+            (Some(Opcode::B), Some(None)) if reg < 8 => return true,
+            (Some(Opcode::B), Some(t)) => work.extend(t),
+            (_, Some(t)) if !ins.is_call() => work.extend(t.into_iter().chain([i + 1])),
+            _ if ins.ends_flow() => {}
+            _ => work.push(i + 1),
         }
     }
-    true
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::arm64::tests::bytes;
+
+    fn escapes_in(words: &[u32], reg: u16) -> bool {
+        escapes(&arm64::decode(&bytes(words), 0x1000), 0, reg)
+    }
+
+    #[test]
+    fn a_table_base_is_no_taken_address() {
+        // add x21, x21, #0x280; cbz w20, +8; b +8; ldr x2, [x21, x22, lsl #3]; ret
+        let table = [0x9100a2b5, 0x34000054, 0x14000002, 0xf8767aa2, 0xd65f03c0];
+        assert!(!escapes_in(&table, 21));
+        // ... the same, but x21 passed to a call: mov x0, x21; bl
+        let passed = [0x9100a2b5, 0x34000054, 0x14000002, 0xaa1503e0, 0x94000000];
+        assert!(escapes_in(&passed, 21));
+        // add x0, x0, #0x10; ret: returned.
+        assert!(escapes_in(&[0x91004000, 0xd65f03c0], 0));
+        // add x8, x8, #0x10; str x8, [x19]: stored.
+        assert!(escapes_in(&[0x91004108, 0xf9000268], 8));
+        // add x8, x8, #0x10; ldr x0, [x8]; mov x8, #1; mov x0, x8; ret
+        let reused = [0x91004108, 0xf9400100, 0xd2800028, 0xaa0803e0, 0xd65f03c0];
+        assert!(!escapes_in(&reused, 8));
+    }
 }

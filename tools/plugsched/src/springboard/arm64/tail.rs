@@ -21,6 +21,7 @@ use super::flow::Func;
 use super::prologue::Prologue;
 use crate::arch::arm64::regs::{
     effects,
+    store,
     Regs,
     SP, //
 };
@@ -79,9 +80,15 @@ pub fn follow(f: &Func<'_>, start: usize, sp0: i64, p: &Prologue) -> Result<Tail
 
 /// Check the stack slots `i` loads from (`sp` entry-relative `sp`).
 fn slots(f: &Func<'_>, i: &Insn, sp: i64, p: &Prologue) -> Result<()> {
-    let loads = i
-        .opcode()
-        .is_some_and(|o| format!("{o:?}").starts_with("LD"));
+    // (Every load is `ld*`: what no store writes through a memory operand
+    // it reads.)
+    let loads = i.opcode().is_some_and(|o| store(o).is_none())
+        && i.operands().iter().any(|o| {
+            matches!(
+                o,
+                Operand::RegPreIndex(..) | Operand::RegPostIndex(..) | Operand::RegRegOffset(..)
+            )
+        });
     if !loads {
         return Ok(());
     }
