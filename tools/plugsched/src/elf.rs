@@ -179,6 +179,36 @@ pub struct Elf<'d> {
     sections: Vec<SectionId>,
 }
 
+/// `SHT_LLVM_ADDRSIG`: clang's table of address-significant symbols.
+const SHT_LLVM_ADDRSIG: u32 = 0x6fff_4c03;
+
+/// `data`, with clang's `.llvm_addrsig` (symbol indices, an input of the
+/// linker's identical code folding, which the kernel's links do not use)
+/// made a plain section that [`Elf::parse`] drops: the ELF builder reads
+/// no such section, and the symbol indices it holds would go stale.  An
+/// object without one (gcc's) is returned as it is.
+pub fn without_addrsig(data: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>> {
+    let word = |at: usize, n: usize| -> Result<u64> {
+        let b = data.get(at..at + n).context("truncated ELF header")?;
+        Ok(b.iter().rev().fold(0u64, |v, &x| (v << 8) | u64::from(x)))
+    };
+    let (shoff, shentsize, shnum) = (word(0x28, 8)?, word(0x3a, 2)?, word(0x3c, 2)?);
+    let types: Vec<usize> = (0..shnum)
+        .map(|k| (shoff + k * shentsize + 4) as usize)
+        .filter(|&at| word(at, 4).is_ok_and(|t| t == u64::from(SHT_LLVM_ADDRSIG)))
+        .collect();
+    if types.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(data));
+    }
+    let mut out = data.to_vec();
+    for at in types {
+        out[at..at + 4].copy_from_slice(&object::elf::SHT_PROGBITS.to_le_bytes());
+        // sh_link (the symbol table) means nothing for a plain section.
+        out[at + 20..at + 24].copy_from_slice(&[0; 4]);
+    }
+    Ok(std::borrow::Cow::Owned(out))
+}
+
 impl<'d> Elf<'d> {
     /// Read a relocatable ELF64 little-endian file for editing.
     pub fn parse(data: &'d [u8]) -> Result<Self> {
@@ -189,9 +219,29 @@ impl<'d> Elf<'d> {
                  rebuild it from its objects instead of rewriting it again"
             );
         }
-        let builder = Builder::read64(data).context("the ELF builder cannot read it")?;
+        let mut builder = Builder::read64(data).context(
+            "the ELF builder cannot read it (an object of clang's: give it through without_addrsig)",
+        )?;
+        for sec in builder.sections.iter_mut() {
+            if sec.name.as_slice() == b".llvm_addrsig" {
+                sec.delete = true;
+            }
+        }
         let symbols = builder.symbols.iter().map(|s| s.id()).collect();
         let sections = builder.sections.iter().map(|s| s.id()).collect();
+        // clang names sections from the symbols' string table; the builder
+        // writes section names to a .shstrtab of their own.
+        if !builder
+            .sections
+            .iter()
+            .any(|s| matches!(s.data, SectionData::SectionString))
+        {
+            let s = builder.sections.add();
+            s.name = b".shstrtab"[..].into();
+            s.sh_type = object::elf::SHT_STRTAB;
+            s.sh_addralign = 1;
+            s.data = SectionData::SectionString;
+        }
         Ok(Elf {
             builder,
             symbols,
@@ -335,7 +385,8 @@ impl<'d> Elf<'d> {
 /// `.cold`) to `prefix` + name.  Undefined symbols keep their names.
 /// Returns the new file and the number of renamed symbols.
 pub fn prefix_defined_globals(data: &[u8], prefix: &str) -> Result<(Vec<u8>, usize)> {
-    let mut elf = Elf::parse(data)?;
+    let plain = without_addrsig(data)?;
+    let mut elf = Elf::parse(&plain)?;
     let syms = symbols(data)?;
     let picked = defined_globals_and_pieces(&syms);
     for &i in &picked {

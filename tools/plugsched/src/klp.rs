@@ -299,7 +299,8 @@ pub fn convert(
     if chosen.is_empty() {
         return Ok((ko, Vec::new())); // untouched, byte for byte
     }
-    let mut elf = Elf::parse(&ko)?;
+    let plain = elf::without_addrsig(&ko)?;
+    let mut elf = Elf::parse(&plain)?;
 
     // 2. Rename the symbols and mark them SHN_LIVEPATCH.
     for (&i, &(pos, _)) in &chosen {
@@ -541,6 +542,63 @@ ffffffff83000030 b once
                 assert_eq!(a.data, b.data, "{}", a.name);
             }
         }
+    }
+
+    /// arm64: the relocations a module's code has against vmlinux
+    /// (`bl`, `b`, `adrp` + `ldr`) move to the klp section as they are;
+    /// the originals become R_AARCH64_NONE.  clang's object (its
+    /// `.llvm_addrsig`, section names in `.strtab`) is read and written.
+    #[test]
+    fn converts_an_arm64_module() {
+        let t = Scratch::new("klp", "arm64");
+        let map = fake_vmlinux(t.path());
+        std::fs::write(t.join("mod64.c"), MODULE).unwrap();
+        run(
+            t.path(),
+            "clang",
+            &[
+                "--target=aarch64-linux-gnu",
+                "-c",
+                "-O1",
+                "-fno-pic",
+                "-fno-asynchronous-unwind-tables",
+                "mod64.c",
+                "-o",
+                "mod64.o",
+            ],
+        );
+        let before = std::fs::read(t.join("mod64.o")).unwrap();
+        let hints = parse_sympos("dup 2\n").unwrap();
+        let (after, conv) = convert(before, &map, &exported(), &hints).unwrap();
+        assert_eq!(conv.len(), 3);
+        let mut klp = read_back::relocations(&after, ".klp.rela.vmlinux..text");
+        klp.sort();
+        use object::elf::{
+            R_AARCH64_ADR_PREL_PG_HI21 as HI21,
+            R_AARCH64_CALL26 as CALL26,
+            R_AARCH64_JUMP26 as JUMP26,
+            R_AARCH64_LDST32_ABS_LO12_NC as LO12, //
+        };
+        assert_eq!(
+            klp,
+            [
+                (".klp.sym.vmlinux.dup,2".to_string(), CALL26),
+                // (g's call is a tail call.)
+                (".klp.sym.vmlinux.hidden_fn,0".to_string(), JUMP26),
+                (".klp.sym.vmlinux.hidden_fn,0".to_string(), CALL26),
+                (".klp.sym.vmlinux.hidden_var,0".to_string(), HI21),
+                (".klp.sym.vmlinux.hidden_var,0".to_string(), LO12),
+            ]
+        );
+        std::fs::write(t.join("out.o"), &after).unwrap();
+        let relocs = run(t.path(), "llvm-readelf", &["-rW", "out.o"]);
+        let plain = relocs
+            .split("Relocation section '.rela.text'")
+            .nth(1)
+            .unwrap();
+        let plain = plain.split("Relocation section").next().unwrap();
+        assert_eq!(plain.matches("R_AARCH64_NONE").count(), 5, "{relocs}");
+        assert!(plain.contains("exported_fn"), "{relocs}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use clap::{
     Subcommand, //
 };
 
+mod arch;
 mod bind;
 mod boundary;
 mod cmd;

@@ -19,6 +19,7 @@ use super::escape::{
     Holders,
     Take, //
 };
+use super::escape_arm64;
 use super::module::{
     Module,
     Target, //
@@ -27,6 +28,7 @@ use super::plan::{
     describe,
     Plan, //
 };
+use crate::arch::Arch;
 use crate::boundary::statics::StaticKey;
 
 const STT_OBJECT: u8 = 1;
@@ -82,14 +84,18 @@ pub fn fates(m: &Module, plan: &Plan) -> Fates {
         .filter(|&s| m.syms[s].st_type() == STT_FUNC)
         .collect();
     let bound = plan.bound.keys().copied().collect();
-    let mut follow = Follow::new(m, outside, bound);
-    escape::takes(m)
-        .into_iter()
-        .map(|t| {
-            let fate = follow.follow(&t);
-            (t, fate)
-        })
-        .collect()
+    match m.arch {
+        Arch::X86_64 => {
+            let mut follow = Follow::new(m, outside, bound);
+            let takes = escape::takes(m);
+            takes.into_iter().map(|t| (t, follow.follow(&t))).collect()
+        }
+        Arch::Aarch64 => {
+            let mut follow = escape_arm64::Follow::new(m, outside, bound);
+            let takes = escape_arm64::takes(m);
+            takes.into_iter().map(|t| (t, follow.follow(&t))).collect()
+        }
+    }
 }
 
 /// The addresses (string literals, symbols) that leave the module.

@@ -85,23 +85,28 @@ pub const RETURN_FIRST: &[&str] = &["memcpy", "memmove", "memset", "__memcpy", "
 /// Of the argument registers in `args` (bits), those `name` may keep.
 pub fn kept_args(name: &str, args: u16) -> u16 {
     let mut kept = args;
-    for k in KEEPS_NOTHING {
+    for (n, &r) in ARGS.iter().enumerate() {
+        if keeps_nothing_of(name, n + 1) {
+            kept &= !gpr(r).unwrap_or(0);
+        }
+    }
+    kept
+}
+
+/// Whether `name` keeps nothing of its argument `n` (from 1), whatever the
+/// instruction set passes it in.
+pub fn keeps_nothing_of(name: &str, n: usize) -> bool {
+    KEEPS_NOTHING.iter().any(|k| {
         let (pat, arg) = match k.split_once('/') {
-            Some((p, n)) => (p, n.parse::<usize>().ok()),
+            Some((p, a)) => (p, a.parse::<usize>().ok()),
             None => (*k, None),
         };
         let hit = match pat.strip_suffix('*') {
             Some(p) => name.starts_with(p),
             None => name == pat,
         };
-        if hit {
-            kept &= match arg {
-                Some(n) => !ARGS.get(n - 1).and_then(|&r| gpr(r)).unwrap_or(0),
-                None => 0,
-            };
-        }
-    }
-    kept
+        hit && arg.is_none_or(|a| a == n)
+    })
 }
 
 #[cfg(test)]

@@ -35,12 +35,15 @@ use crate::boundary::bindings::Bindings;
 pub mod check;
 pub mod elf_read;
 pub mod escape;
+pub mod escape_arm64;
 pub mod keeps;
 pub mod module;
 pub mod plan;
 pub mod rewrite;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_arm64;
 
 /// Arguments of `bind-data`.
 #[derive(clap::Args, Debug)]

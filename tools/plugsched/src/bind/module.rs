@@ -28,6 +28,10 @@ use super::elf_read::{
     self,
     Sec, //
 };
+use crate::arch::{
+    arm64,
+    Arch, //
+};
 use crate::boundary::statics::{
     self,
     Decl,
@@ -44,9 +48,41 @@ const SHF_STRINGS: u64 = 0x20;
 const STT_OBJECT: u8 = 1;
 const STT_FUNC: u8 = 2;
 
-/// x86-64 relocation types relative to the place they patch.
+/// x86-64 relocation types relative to the place they patch.  (An
+/// arm64 relocation names its target exactly, symbol plus addend, for the
+/// PC-relative forms too: no bias.)
 pub fn is_pc_relative(rtype: u32) -> bool {
     matches!(rtype, 2 | 4 | 24) // R_X86_64_PC32, PLT32, PC64
+}
+
+/// Whether a relocation of type `rtype` names data (or a function's
+/// address) rather than a call's target, a GOT entry or a TLS offset.
+pub fn is_data_reference(arch: Arch, rtype: u32) -> bool {
+    match arch {
+        // R_X86_64_64, PC32, 32, 32S, PC64
+        Arch::X86_64 => matches!(rtype, 1 | 2 | 10 | 11 | 24),
+        // R_AARCH64_ABS64, ABS32, PREL64, PREL32, LD_PREL_LO19,
+        // ADR_PREL_LO21, ADR_PREL_PG_HI21(_NC), ADD_ABS_LO12_NC,
+        // LDST{8,16,32,64,128}_ABS_LO12_NC
+        Arch::Aarch64 => matches!(rtype, 257 | 258 | 260 | 261 | 273..=278 | 284..=286 | 299),
+    }
+}
+
+/// An arm64 function's machine code (addresses are offsets in its
+/// section).
+pub struct Code64 {
+    pub sym: usize,
+    pub sec: usize,
+    pub insns: Vec<arm64::Insn>,
+}
+
+impl Code64 {
+    /// The instruction starting at section offset `at`.
+    pub fn index_of(&self, at: u64) -> Option<usize> {
+        let first = self.insns.first()?.addr;
+        let k = usize::try_from(at.checked_sub(first)? / 4).ok()?;
+        (at % 4 == first % 4 && k < self.insns.len()).then_some(k)
+    }
 }
 
 /// A function's machine code, decoded (instruction pointers are offsets in
@@ -90,7 +126,10 @@ pub struct Module {
     pub relocs: Vec<Reloc>,
     /// The relocations of its other sections (`.debug_info`, ...).
     unloaded: Vec<Reloc>,
+    /// The instruction set (`code` is x86_64's, `code64` arm64's).
+    pub arch: Arch,
     pub code: Vec<Code>,
+    pub code64: Vec<Code64>,
     /// Defined data and function symbols of each section, by start.
     by_sec: BTreeMap<usize, Vec<(u64, u64, usize)>>,
     /// `(section, offset)` of a relocation -> its index in `relocs`.
@@ -102,6 +141,7 @@ pub struct Module {
 impl Module {
     /// Parse the object and decode its functions.
     pub fn parse(data: Vec<u8>) -> Result<Self> {
+        let arch = Arch::of_elf(&data)?;
         let obj = elf_read::read(&data)?;
         let (sections, syms) = (obj.sections, obj.syms);
         let (relocs, unloaded): (Vec<Reloc>, Vec<Reloc>) = obj.relas.into_iter().partition(|r| {
@@ -133,45 +173,71 @@ impl Module {
             syms,
             relocs,
             unloaded,
+            arch,
             code: Vec::new(),
+            code64: Vec::new(),
             by_sec,
             reloc_at,
             code_of: BTreeMap::new(),
         };
-        m.code = m.decode();
-        m.code_of = m.code.iter().enumerate().map(|(i, c)| (c.sym, i)).collect();
+        match arch {
+            Arch::X86_64 => {
+                m.code = m.decode();
+                m.code_of = m.code.iter().enumerate().map(|(i, c)| (c.sym, i)).collect();
+            }
+            Arch::Aarch64 => {
+                m.code64 = m
+                    .functions()
+                    .map(|(sym, sec, start, b)| Code64 {
+                        sym,
+                        sec,
+                        insns: arm64::decode(b, start),
+                    })
+                    .collect();
+                m.code_of = m
+                    .code64
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.sym, i))
+                    .collect();
+            }
+        }
         Ok(m)
+    }
+
+    /// Every function of the code sections: symbol, section, start and
+    /// bytes.
+    fn functions(&self) -> impl Iterator<Item = (usize, usize, u64, &[u8])> + '_ {
+        self.by_sec.iter().flat_map(move |(&sec, list)| {
+            let s = &self.sections[sec];
+            let code = s.flags & SHF_EXECINSTR != 0 && s.len != 0;
+            let bytes = if code { self.section_data(sec) } else { &[] };
+            list.iter().filter_map(move |&(start, size, sym)| {
+                if !code || self.syms[sym].st_type() != STT_FUNC || size == 0 {
+                    return None;
+                }
+                let b = bytes.get(start as usize..(start + size) as usize)?;
+                Some((sym, sec, start, b))
+            })
+        })
     }
 
     fn decode(&self) -> Vec<Code> {
         let mut out = Vec::new();
-        for (&sec, list) in &self.by_sec {
-            let s = &self.sections[sec];
-            if s.flags & SHF_EXECINSTR == 0 || s.len == 0 {
-                continue;
+        for (sym, sec, start, b) in self.functions() {
+            let mut dec = Decoder::with_ip(64, b, start, DecoderOptions::NONE);
+            let (mut insns, mut offsets) = (Vec::new(), Vec::new());
+            while dec.can_decode() {
+                let ins = dec.decode();
+                offsets.push(dec.get_constant_offsets(&ins));
+                insns.push(ins);
             }
-            let bytes = self.section_data(sec);
-            for &(start, size, sym) in list {
-                if self.syms[sym].st_type() != STT_FUNC || size == 0 {
-                    continue;
-                }
-                let Some(b) = bytes.get(start as usize..(start + size) as usize) else {
-                    continue;
-                };
-                let mut dec = Decoder::with_ip(64, b, start, DecoderOptions::NONE);
-                let (mut insns, mut offsets) = (Vec::new(), Vec::new());
-                while dec.can_decode() {
-                    let ins = dec.decode();
-                    offsets.push(dec.get_constant_offsets(&ins));
-                    insns.push(ins);
-                }
-                out.push(Code {
-                    sym,
-                    sec,
-                    insns,
-                    offsets,
-                });
-            }
+            out.push(Code {
+                sym,
+                sec,
+                insns,
+                offsets,
+            });
         }
         out
     }
@@ -203,7 +269,8 @@ impl Module {
         if s.shndx == SHN_UNDEF || usize::from(s.shndx) >= self.sections.len() {
             return None;
         }
-        let bias = match (is_pc_relative(r.rtype), insn_end) {
+        let pcrel = self.arch == Arch::X86_64 && is_pc_relative(r.rtype);
+        let bias = match (pcrel, insn_end) {
             (true, Some(end)) => end - r.offset,
             _ => 0,
         };
@@ -246,6 +313,12 @@ impl Module {
             .is_some()
     }
 
+    /// Whether relocation type `rtype` names data (see
+    /// [`is_data_reference`]).
+    pub fn is_data_reference(&self, rtype: u32) -> bool {
+        is_data_reference(self.arch, rtype)
+    }
+
     /// Whether section `sec` is code.
     pub fn is_code(&self, sec: usize) -> bool {
         self.sections[sec].flags & SHF_EXECINSTR != 0
@@ -267,7 +340,8 @@ impl Module {
     /// Where relocation `r` points, with the bias of a PC-relative one in
     /// code taken from the instruction it is in.
     pub fn reloc_target(&self, r: &Reloc) -> Option<Target> {
-        let end = if self.is_code(r.sec) && is_pc_relative(r.rtype) {
+        let x86 = self.arch == Arch::X86_64;
+        let end = if x86 && self.is_code(r.sec) && is_pc_relative(r.rtype) {
             let (c, i) = self.code_at(r.sec, r.offset)?;
             Some(self.code[c].insns[i].next_ip())
         } else {
@@ -304,6 +378,12 @@ pub fn static_keys(data: &[u8], m: &Module) -> Result<BTreeMap<usize, StaticKey>
         .section_by_name(".debug_info")
         .ok_or_else(|| anyhow!("no .debug_info (built without -g?)"))?;
     let relas = m.relocs_of(info_sec.index().0);
+    // DWARF 5 (clang) names addresses by index in .debug_addr, whose
+    // entries the relocations fill.
+    let addr_relas = obj
+        .section_by_name(".debug_addr")
+        .map(|s| m.relocs_of(s.index().0))
+        .unwrap_or_default();
     let info_start = {
         use gimli::Section;
         *dwarf.debug_info.reader()
@@ -334,7 +414,12 @@ pub fn static_keys(data: &[u8], m: &Module) -> Result<BTreeMap<usize, StaticKey>
                     scopes.push(depth, name);
                 }
                 gimli::DW_TAG_variable => {
-                    let Some(sym) = location_symbol(e, &info_start, &relas, m) else {
+                    let at = Relocated {
+                        info: &info_start,
+                        relas: &relas,
+                        addr_relas: &addr_relas,
+                    };
+                    let Some(sym) = location_symbol(e, &unit, &at, m) else {
                         continue;
                     };
                     let seq = found.len();
@@ -357,23 +442,40 @@ pub fn static_keys(data: &[u8], m: &Module) -> Result<BTreeMap<usize, StaticKey>
         .collect())
 }
 
-/// The symbol a `DW_AT_location` of `DW_OP_addr` designates: the
-/// relocation of its operand in `.debug_info` (`relas`, sorted) says which
-/// section and offset (every section of a relocatable object starts at 0).
+/// Where the relocations of the DWARF of a relocatable object are:
+/// `.debug_info` (for `DW_OP_addr`) and `.debug_addr` (`DW_OP_addrx`),
+/// each sorted.
+struct Relocated<'a, 'r> {
+    info: &'r R<'a>,
+    relas: &'r [Reloc],
+    addr_relas: &'r [Reloc],
+}
+
+/// The symbol a `DW_AT_location` of `DW_OP_addr` or `DW_OP_addrx`
+/// designates: the relocation of its operand in `.debug_info`, or of its
+/// entry in `.debug_addr`, says which section and offset (every section of
+/// a relocatable object starts at 0).
 fn location_symbol(
     e: &gimli::DebuggingInformationEntry<'_, '_, R<'_>>,
-    info: &R<'_>,
-    relas: &[Reloc],
+    unit: &gimli::Unit<R<'_>>,
+    at: &Relocated<'_, '_>,
     m: &Module,
 ) -> Option<usize> {
     let AttributeValue::Exprloc(expr) = e.attr_value(gimli::DW_AT_location).ok()?? else {
         return None;
     };
-    if expr.0.slice().first() != Some(&gimli::DW_OP_addr.0) {
-        return None;
-    }
-    let at = expr.0.offset_from(*info) as u64 + 1;
-    let i = relas.binary_search_by_key(&at, |r| r.offset).ok()?;
+    let bytes = expr.0.slice();
+    let (field, relas) = match *bytes.first()? {
+        op if op == gimli::DW_OP_addr.0 => (expr.0.offset_from(*at.info) as u64 + 1, at.relas),
+        op if op == gimli::DW_OP_addrx.0 || op == gimli::DW_OP_GNU_addr_index.0 => {
+            let mut rest = EndianSlice::new(&bytes[1..], LittleEndian);
+            let index = gimli::leb128::read::unsigned(&mut rest).ok()?;
+            let size = u64::from(unit.encoding().address_size);
+            (unit.addr_base.0 as u64 + index * size, at.addr_relas)
+        }
+        _ => return None,
+    };
+    let i = relas.binary_search_by_key(&field, |r| r.offset).ok()?;
     let t = m.target(&relas[i], None)?;
     m.symbol_at(t)
         .filter(|&s| m.syms[s].st_type() == STT_OBJECT)

@@ -165,7 +165,7 @@ fn redirect(
     leaving: &BTreeSet<Target>,
     r: &Reloc,
 ) -> Option<Redirect> {
-    if !matches!(r.rtype, 1 | 2 | 10 | 11 | 24) {
+    if !m.is_data_reference(r.rtype) {
         return None; // (calls, GOT, TLS: not data references)
     }
     let t = m.reloc_target(r)?;

@@ -19,7 +19,8 @@ pub fn apply(data: &[u8], redirects: &[Redirect]) -> Result<Vec<u8>> {
     if redirects.is_empty() {
         return Ok(data.to_vec());
     }
-    let mut elf = Elf::parse(data)?;
+    let plain = crate::elf::without_addrsig(data)?;
+    let mut elf = Elf::parse(&plain)?;
     let mut index_of: BTreeMap<&str, usize> = BTreeMap::new();
     for r in redirects {
         if !index_of.contains_key(r.symbol.as_str()) {

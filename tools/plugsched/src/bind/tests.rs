@@ -27,7 +27,7 @@ use crate::test_util::{
 /// memset, a pointer to one module variable kept in another, a module
 /// variable updated through a module function it is passed to, and a
 /// message printed.
-const BASE: &str = r#"
+pub(super) const BASE: &str = r#"
 struct lock_class_key { char k[16]; };
 struct obj { void *lock; int x; };
 extern void __raw_spin_lock_init(void *lock, const char *name, struct lock_class_key *key);
@@ -90,7 +90,7 @@ fn key(scope: &str, name: &str) -> StaticKey {
 /// vmlinux has init_thing's `__key` (shared) as `__key.9` (2nd of that
 /// name), `counter` as a private static, and the strings "&o->lock" 0x10
 /// bytes after `some_table` and "hello\n" 0x20 after it.
-fn bindings(key_size: u64) -> Bindings {
+pub(super) fn bindings(key_size: u64) -> Bindings {
     Bindings {
         statics: vec![
             StaticBinding {

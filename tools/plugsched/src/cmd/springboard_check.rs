@@ -44,9 +44,6 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             args.module.display()
         )
     })?;
-    println!(
-        "springboard: the module's __schedule enters vmlinux's at +{:#x} with rsp = rbp-{:#x} (pushes {:?}, canary rbp{:+})",
-        facts.offset, facts.rsp_below_rbp, facts.prologue.pushes, facts.prologue.canary
-    );
+    println!("springboard: {}", springboard::describe(&facts));
     Ok(ExitCode::SUCCESS)
 }

@@ -173,8 +173,17 @@ impl Walk<'_> {
             return;
         };
         let mut ops = expr.operations(unit.encoding());
-        let Ok(Some(gimli::Operation::Address { address })) = ops.next() else {
-            return;
+        // DWARF 5 as clang writes it (the arm64 kernel) names the address
+        // by its index in .debug_addr.
+        let address = match ops.next() {
+            Ok(Some(gimli::Operation::Address { address })) => address,
+            Ok(Some(gimli::Operation::AddressIndex { index })) => {
+                let Ok(a) = dwarf.address(unit, index) else {
+                    return;
+                };
+                a
+            }
+            _ => return,
         };
         let ids = self.syms.vars.all_at(address);
         let file = decl_file(dwarf, unit, entry, gimli::DW_AT_decl_file, &self.src)

@@ -5,7 +5,7 @@
 //!
 //! 1. [`symbols`]: every function symbol (compiler clones included) and
 //!    data symbol;
-//! 2. [`code`]: the x86-64 machine code, decoded: every direct call and
+//! 2. [`code`] ([`code_arm64`] on arm64): the machine code, decoded: every direct call and
 //!    tail call (static callees included, which carry no relocation), the
 //!    functions and variables whose address the code takes;
 //! 3. the references that are not calls, from one of two sources
@@ -21,6 +21,7 @@
 
 mod clones;
 mod code;
+mod code_arm64;
 mod dwarf;
 #[cfg(test)]
 mod e2e;
@@ -35,7 +36,6 @@ mod words;
 use std::path::Path;
 
 use anyhow::{
-    ensure,
     Context,
     Result, //
 };
@@ -46,6 +46,7 @@ use object::{
 
 pub(crate) use self::dwarf::file_name;
 use super::algo::Graph;
+use crate::arch::Arch;
 use symbols::Symbols;
 
 /// Progress callback: a phase name.
@@ -101,10 +102,7 @@ pub fn read_graph(
     progress("reading the ELF file");
     let data = crate::file::map(path)?;
     let obj = object::File::parse(&*data).context("not an ELF file")?;
-    ensure!(
-        obj.architecture() == object::Architecture::X86_64,
-        "only x86_64 vmlinux is supported so far"
-    );
+    let arch = Arch::of(&obj)?;
     let refs = if force_bytes {
         RefSource::Bytes
     } else {
@@ -115,15 +113,22 @@ pub fn read_graph(
     progress("symbols");
     let syms = symbols::read(&obj, &mut g);
     progress("decoding machine code");
-    code::walk(&obj, &syms, refs, &mut g);
+    match arch {
+        Arch::X86_64 => code::walk(&obj, &syms, refs, &mut g),
+        Arch::Aarch64 => code_arm64::walk(&obj, &syms, refs, &mut g),
+    }
     match refs {
         RefSource::Relocations => {
             progress("references: relocations");
-            relocs::read(&obj, &syms, &mut g);
+            relocs::read(&obj, arch, &syms, &mut g);
         }
         RefSource::Bytes => {
             progress("references: data words");
             words::scan(&obj, &syms, &mut g);
+            if arch == Arch::Aarch64 {
+                progress("references: dynamic relocations");
+                words::scan_relative(&obj, &syms, &mut g)?;
+            }
         }
     }
     progress("DWARF");

@@ -26,12 +26,16 @@ use super::super::algo::{
     FuncId,
     Graph, //
 };
-use super::code;
 use super::sections::{
     is_counted_code,
     is_counted_data, //
 };
 use super::symbols::Symbols;
+use super::{
+    code,
+    code_arm64, //
+};
+use crate::arch::Arch;
 
 /// One relocation of code.
 struct CodeReloc {
@@ -44,12 +48,15 @@ struct CodeReloc {
 }
 
 /// Read the relocations of the counted sections into `g`.
-pub(super) fn read(obj: &object::File<'_>, syms: &Symbols, g: &mut Graph) {
+pub(super) fn read(obj: &object::File<'_>, arch: Arch, syms: &Symbols, g: &mut Graph) {
     for sec in obj.sections() {
         // (vmlinux's .data is WAX: go by name, not by flags.)
         let name = sec.name().unwrap_or("");
         if is_counted_code(name) {
-            code_section(obj, &sec, syms, g);
+            match arch {
+                Arch::X86_64 => code_section(obj, &sec, syms, g),
+                Arch::Aarch64 => code_section_arm64(obj, &sec, syms, g),
+            }
         } else if is_counted_data(name) {
             data_section(obj, &sec, syms, g);
         }
@@ -73,16 +80,8 @@ fn data_section(
     }
 }
 
-/// Relocations of code, each applied to the instruction it falls in.
-fn code_section(
-    obj: &object::File<'_>,
-    sec: &object::Section<'_, '_>,
-    syms: &Symbols,
-    g: &mut Graph,
-) {
-    let (Ok(bytes), Ok(name)) = (sec.data(), sec.name()) else {
-        return;
-    };
+/// The relocations of a code section, sorted by the address they patch.
+fn code_relocs(obj: &object::File<'_>, sec: &object::Section<'_, '_>) -> Vec<CodeReloc> {
     let mut relocs: Vec<CodeReloc> = sec
         .relocations()
         .filter_map(|(off, rel)| {
@@ -94,6 +93,51 @@ fn code_section(
         })
         .collect();
     relocs.sort_by_key(|r| r.at);
+    relocs
+}
+
+/// arm64: a relocation of an instruction names its operand exactly (the
+/// symbol plus addend of `adrp`'s page relocation is the whole address,
+/// not the page); branches are edges, taken from the decoded code.
+fn code_section_arm64(
+    obj: &object::File<'_>,
+    sec: &object::Section<'_, '_>,
+    syms: &Symbols,
+    g: &mut Graph,
+) {
+    let (Ok(bytes), Ok(name)) = (sec.data(), sec.name()) else {
+        return;
+    };
+    let relocs = code_relocs(obj, sec);
+    let base = sec.address();
+    for piece in code::pieces(g, syms, name, base, bytes.len() as u64) {
+        let from = relocs.partition_point(|r| r.at < piece.addr);
+        let to = relocs.partition_point(|r| r.at < piece.addr + piece.size);
+        if from == to {
+            continue;
+        }
+        let insns = code_arm64::decode(bytes, base, &piece);
+        for r in &relocs[from..to] {
+            let k = ((r.at - piece.addr) / 4) as usize;
+            if insns.get(k).is_some_and(|i| i.branch_target().is_some()) {
+                continue;
+            }
+            reference(r.target, piece.func, syms, g);
+        }
+    }
+}
+
+/// Relocations of code, each applied to the instruction it falls in.
+fn code_section(
+    obj: &object::File<'_>,
+    sec: &object::Section<'_, '_>,
+    syms: &Symbols,
+    g: &mut Graph,
+) {
+    let (Ok(bytes), Ok(name)) = (sec.data(), sec.name()) else {
+        return;
+    };
+    let relocs = code_relocs(obj, sec);
     let base = sec.address();
     for piece in code::pieces(g, syms, name, base, bytes.len() as u64) {
         let from = relocs.partition_point(|r| r.at < piece.addr);
@@ -130,6 +174,11 @@ fn operand(
     } else {
         r.target
     };
+    reference(addr, caller, syms, g);
+}
+
+/// Code of `caller` (or assembly code) refers to `addr`.
+fn reference(addr: u64, caller: Option<FuncId>, syms: &Symbols, g: &mut Graph) {
     if let Some(z) = syms.funcs.at(addr) {
         g.address_taken.insert(z);
     }

@@ -10,6 +10,10 @@
 //! pointers too (`idt_descr`, ACPICA's tables).  The uses of variables by
 //! code come from the decoded operands (phase 2).
 
+use anyhow::{
+    Context,
+    Result, //
+};
 use object::{
     Object,
     ObjectSection, //
@@ -33,6 +37,37 @@ pub(super) fn scan(obj: &object::File<'_>, syms: &Symbols, g: &mut Graph) {
             super::pointer_in_data(syms, word, g);
         }
     }
+}
+
+/// `R_AARCH64_RELATIVE`: the word at `r_offset` is the load address
+/// plus `r_addend`.
+const R_AARCH64_RELATIVE: u64 = 1027;
+
+/// arm64 links vmlinux as a PIE with `--no-apply-dynamic-relocs`: a
+/// pointer in data is no word of the file but an `R_AARCH64_RELATIVE`
+/// entry of `.rela.dyn` (its addend is the pointer, as linked).  Read those
+/// whose place is in a counted data section into `g`.
+pub(super) fn scan_relative(obj: &object::File<'_>, syms: &Symbols, g: &mut Graph) -> Result<()> {
+    let Some(rela) = obj.section_by_name(".rela.dyn") else {
+        return Ok(());
+    };
+    let bytes = rela.data().context(".rela.dyn")?;
+    let counted: Vec<(u64, u64)> = obj
+        .sections()
+        .filter(|s| s.name().is_ok_and(is_counted_data))
+        .map(|s| (s.address(), s.address() + s.size()))
+        .collect();
+    for e in bytes.chunks_exact(24) {
+        let word = |k: usize| u64::from_le_bytes(e[k..k + 8].try_into().unwrap_or([0; 8]));
+        let (at, info, addend) = (word(0), word(8), word(16));
+        if info & 0xffff_ffff != R_AARCH64_RELATIVE {
+            continue;
+        }
+        if counted.iter().any(|&(s, e)| s <= at && at < e) {
+            super::pointer_in_data(syms, addend, g);
+        }
+    }
+    Ok(())
 }
 
 /// The little-endian 8-byte words of `bytes`, at every byte offset.

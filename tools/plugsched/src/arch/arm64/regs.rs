@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Which general registers an arm64 instruction reads, writes and uses as
+//! a memory base, from its decoded operands.  Registers are numbered 0-30
+//! (`x0`-`x30`) and [`SP`] for the stack pointer; the zero register is no
+//! register.  A direct call reads the argument registers `x0`-`x7` and
+//! writes every caller-saved one (`x0`-`x18`, `x30`).
+
+use super::{
+    Insn,
+    Opcode,
+    Operand,
+    ZR_SP, //
+};
+
+/// The stack pointer's number in a [`Regs`] set.
+pub const SP: u16 = 31;
+
+/// A set of registers (bit n: register n).
+pub type Regs = u32;
+
+/// The registers of one instruction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Read as a value (not as an address's base).
+    pub reads: Regs,
+    /// Read as the base or index of a memory operand.
+    pub bases: Regs,
+    /// Written (fully or partly).
+    pub writes: Regs,
+}
+
+/// Register number `r` of an operand that names the zero register for 31.
+fn gpr(r: u16) -> Regs {
+    if r == ZR_SP {
+        0
+    } else {
+        1 << r
+    }
+}
+
+/// Register number `r` of an operand that names `sp` for 31.
+fn gpr_or_sp(r: u16) -> Regs {
+    1 << r.min(SP)
+}
+
+/// How a store names the registers it writes to memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Store {
+    /// Index of the first stored register operand (1 for an exclusive
+    /// store: its first operand is the status it writes).
+    pub first: usize,
+    /// How many registers it stores (2 for a pair).
+    pub count: usize,
+}
+
+/// The kind of store `op` is, if it is one.
+pub fn store(op: Opcode) -> Option<Store> {
+    use Opcode::*;
+    let (first, count) = match op {
+        STR | STRB | STRH | STRW | STUR | STURB | STURH | STTR | STTRB | STTRH | STLR | STLLR
+        | STLRB | STLLRB | STLRH | STLLRH | STLUR | STLURB | STLURH => (0, 1),
+        STP | STNP => (0, 2),
+        STXR | STXRB | STXRH | STLXR | STLXRB | STLXRH => (1, 1),
+        STXP | STLXP => (1, 2),
+        _ => return None,
+    };
+    Some(Store { first, count })
+}
+
+/// Whether the opcode reads its first register operand without writing
+/// it (compare-and-branch, indirect branches, `msr`, `ccmp`).
+fn reads_first(op: Opcode) -> bool {
+    matches!(
+        op,
+        Opcode::CBZ
+            | Opcode::CBNZ
+            | Opcode::TBZ
+            | Opcode::TBNZ
+            | Opcode::BR
+            | Opcode::BLR
+            | Opcode::RET
+            | Opcode::MSR
+            | Opcode::CCMP
+            | Opcode::CCMN
+    )
+}
+
+/// The registers `i` reads, writes and addresses memory with.
+pub fn effects(i: &Insn) -> Effects {
+    let Some(op) = i.opcode() else {
+        return Effects::default();
+    };
+    let mut e = Effects::default();
+    if op == Opcode::BL {
+        return Effects {
+            reads: 0xff,
+            bases: 0,
+            writes: 0x7_ffff | (1 << 30),
+        };
+    }
+    if matches!(op, Opcode::BLR) {
+        e.writes = 0x7_ffff | (1 << 30);
+        e.reads = 0xff;
+    }
+    let pair = matches!(op, Opcode::LDP | Opcode::LDPSW);
+    let st = store(op);
+    for (n, o) in i.operands().iter().enumerate() {
+        // Written: a load's (pair's) destination, a store's status, the
+        // first operand of the others; a store's data is read.
+        let dest = match st {
+            Some(s) => n < s.first,
+            None => !reads_first(op) && (n == 0 || (n == 1 && pair)),
+        };
+        let (reg, sp_ok) = match *o {
+            Operand::Register(_, r) => (r, false),
+            Operand::RegisterOrSP(_, r) => (r, true),
+            Operand::RegisterPair(_, r) => {
+                // casp-style pairs: read and written.
+                e.reads |= gpr(r) | gpr(r + 1);
+                e.writes |= gpr(r) | gpr(r + 1);
+                continue;
+            }
+            Operand::RegShift(_, _, _, r) => {
+                e.reads |= gpr(r);
+                continue;
+            }
+            Operand::RegPreIndex(b, _, wb) => {
+                e.bases |= gpr_or_sp(b);
+                if wb {
+                    e.writes |= gpr_or_sp(b);
+                }
+                continue;
+            }
+            Operand::RegPostIndex(b, _) => {
+                e.bases |= gpr_or_sp(b);
+                e.writes |= gpr_or_sp(b);
+                continue;
+            }
+            Operand::RegRegOffset(b, x, ..) => {
+                e.bases |= gpr_or_sp(b) | gpr(x);
+                continue;
+            }
+            Operand::RegPostIndexReg(b, x) => {
+                e.bases |= gpr_or_sp(b) | gpr(x);
+                e.writes |= gpr_or_sp(b);
+                continue;
+            }
+            _ => continue,
+        };
+        let bit = if sp_ok { gpr_or_sp(reg) } else { gpr(reg) };
+        if dest {
+            e.writes |= bit;
+            if matches!(op, Opcode::MOVK | Opcode::BFM) {
+                e.reads |= bit;
+            }
+        } else {
+            e.reads |= bit;
+        }
+    }
+    e
+}

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `bind-data` on the same tiny "module schedulers" as `tests.rs`,
+//! compiled for arm64 by clang as the arm64 kernel is built (`-O2 -g`,
+//! relocatable): the same statics are bound, the same addresses are
+//! followed, the same leaks refused.
+
+use std::collections::BTreeSet;
+
+use super::bind;
+use super::tests::{
+    bindings,
+    BASE, //
+};
+use crate::test_util::{
+    run,
+    Scratch, //
+};
+
+/// Compile `src` as kernel/sched/core.c for arm64.
+fn compile(test: &str, src: &str) -> (Scratch, Vec<u8>) {
+    let dir = Scratch::new("bind-arm64", test);
+    dir.write(&[("kernel/sched/core.c", src)]);
+    run(
+        dir.path(),
+        "clang",
+        &[
+            "--target=aarch64-linux-gnu",
+            "-O2",
+            "-g",
+            "-fno-pic",
+            "-fno-builtin",
+            "-fno-asynchronous-unwind-tables",
+            "-c",
+            "kernel/sched/core.c",
+            "-o",
+            "core.o",
+        ],
+    );
+    let data = std::fs::read(dir.join("core.o")).unwrap();
+    (dir, data)
+}
+
+#[test]
+fn statics_and_strings_vmlinux_has_are_redirected() {
+    let (dir, data) = compile("ok", BASE);
+    let (out, summary) = bind(data, &bindings(16), &BTreeSet::new()).unwrap();
+    let bytes = out.unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(summary.contains("bind-data: 1 statics"), "{summary}");
+    // (clang folds keep() and peek() into a load of thing, and inlines
+    // add_to: the key's, table's, the lock name's and the message's
+    // addresses are taken.)
+    assert!(summary.contains("4 addresses taken, none"), "{summary}");
+    // (Each address is an `adrp` + `add`: two relocations.)
+    assert!(
+        summary.contains("2 references to them and 2 to vmlinux's string literals"),
+        "{summary}"
+    );
+    std::fs::write(dir.join("bound.o"), bytes).unwrap();
+    // Both halves of each `adrp` + `add` now name vmlinux's.
+    let relocs = run(dir.path(), "llvm-readelf", &["-rW", "bound.o"]);
+    let text = relocs
+        .split("Relocation section '.rela.text'")
+        .nth(1)
+        .unwrap()
+        .split("Relocation section")
+        .next()
+        .unwrap();
+    let key: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("__plugsched_vmlinux___key.9,2"))
+        .collect();
+    assert_eq!(key.len(), 2, "{relocs}");
+    assert!(
+        key.iter().any(|l| l.contains("R_AARCH64_ADR_PREL_PG_HI21")),
+        "{relocs}"
+    );
+    assert!(
+        key.iter().any(|l| l.contains("R_AARCH64_ADD_ABS_LO12_NC")),
+        "{relocs}"
+    );
+    let name: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("__plugsched_vmlinux_some_table,0"))
+        .collect();
+    assert_eq!(name.len(), 2, "{relocs}");
+    assert!(
+        name.iter().all(|l| l.trim_end().ends_with("+ 10")),
+        "{name:?}"
+    );
+    assert!(!relocs.contains("vmlinux_counter"), "{relocs}");
+}
+
+#[test]
+fn a_new_lock_of_the_module_is_refused_naming_its_key() {
+    let src = format!(
+        "{BASE}\nstatic struct lock_class_key new_key;\n\
+         __attribute__((noinline)) void new_lock(struct obj *o) {{ __raw_spin_lock_init(&o->lock, \"new\", &new_key); }}\n"
+    );
+    let (_dir, data) = compile("lock", &src);
+    let (out, _) = bind(data.clone(), &bindings(16), &BTreeSet::new()).unwrap();
+    let errors = out.expect_err("refused");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("new_key (kernel/sched/core.c): the module's own, and its address leaves the module's scheduler: passed to __raw_spin_lock_init by new_lock;"),
+        "{}",
+        errors[0]
+    );
+    let allowed: BTreeSet<String> = ["new_key".to_string()].into();
+    assert!(bind(data, &bindings(16), &allowed).unwrap().0.is_ok());
+}
+
+#[test]
+fn what_a_leaking_variable_points_to_leaks_with_it() {
+    let src = format!(
+        "{BASE}\n__attribute__((noinline)) void publish(void) {{ register_thing(&saved); }}\n"
+    );
+    let (_dir, data) = compile("holder", &src);
+    let errors = bind(data, &bindings(16), &BTreeSet::new())
+        .unwrap()
+        .0
+        .expect_err("refused");
+    let mut got: Vec<&str> = errors
+        .iter()
+        .map(|e| e.split(':').next().unwrap())
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec!["saved (kernel/sched/core.c)", "thing (kernel/sched/core.c)"]
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("passed to register_thing by publish")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("its address is in saved, whose address leaves")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn stored_in_vmlinux_memory_or_pushed_leaves() {
+    // An address stored through a pointer vmlinux gave: it leaves.
+    let src = format!(
+        "{BASE}\nextern void **vm_slot;\n__attribute__((noinline)) void give(void) {{ *vm_slot = &thing; }}\n"
+    );
+    let (_dir, data) = compile("store", &src);
+    let errors = bind(data, &bindings(16), &BTreeSet::new())
+        .unwrap()
+        .0
+        .expect_err("refused");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("thing") && e.contains("stored to memory at give+")),
+        "{errors:?}"
+    );
+}
