@@ -2,7 +2,8 @@
 /*
  * The __schedule split (Documentation/live-update.rst): the module's
  * __schedule runs the new code up to the context switch and then continues
- * in vmlinux's __schedule, on its "call __switch_to_asm", with the stack
+ * in vmlinux's __schedule, on its "call __switch_to_asm" (arm64: its
+ * "bl __switch_to"), with the stack
  * shaped as vmlinux's __schedule has it there.  Sleeping tasks therefore
  * only ever have vmlinux __schedule frames, and the module can go away.
  *
@@ -43,8 +44,38 @@ do {										\
 		     : "memory", "rbx", "r12", "r13", "r14", "r15");		\
 	__builtin_unreachable();						\
 } while (0)
+#elif defined(CONFIG_ARM64)
+#include <linux/stringify.h>
+
+#include "springboard-vmlinux.h"
+
+/*
+ * arm64: both __schedule frames keep their frame record at the same
+ * distance below the entry sp and the callee-saved registers at the same
+ * x29 offsets (springboard-check), so sp is set relative to x29; the
+ * return address stays signed by the module's PACIASP against the same
+ * entry sp, which vmlinux's AUTIASP accepts.  The callee-saved registers
+ * that vmlinux's tail reads after `bl __switch_to` (prev, next, current,
+ * ...) are set as vmlinux's top half would have them
+ * (PLUGSCHED_SPRINGBOARD_LIVE_IN), then a direct B (no BTI landing pad
+ * needed) enters vmlinux's __schedule at that call with x0 = prev and
+ * x1 = next.
+ */
+#define plugsched_switch_to(prev, next)						\
+do {										\
+	register struct task_struct *__sb_prev asm("x0") = (prev);		\
+	register struct task_struct *__sb_next asm("x1") = (next);		\
+	asm volatile("sub sp, x29, #" __stringify(PLUGSCHED_SPRINGBOARD_SP) "\n\t" \
+		     PLUGSCHED_SPRINGBOARD_LIVE_IN "\n\t"			\
+		     "b __plugsched_vmlinux___schedule + "			\
+		     __stringify(PLUGSCHED_SPRINGBOARD_OFFSET) "\n\t"		\
+		     : : "r"(__sb_prev), "r"(__sb_next)				\
+		     : "memory", "x19", "x20", "x21", "x22", "x23", "x24",	\
+		       "x25", "x26", "x27", "x28");				\
+	__builtin_unreachable();						\
+} while (0)
 #else
-#error "the __schedule split is implemented for x86_64 only"
+#error "the __schedule split is implemented for x86_64 and arm64 only"
 #endif
 
 #endif /* _PLUGSCHED_SPRINGBOARD_H */

@@ -518,11 +518,24 @@ fn check_module_file_arm64(data: &[u8], vm: &arm64::Facts) -> Result<()> {
     for (off, r) in sec.relocations() {
         if let object::RelocationTarget::Symbol(si) = r.target() {
             if let Some(n) = obj.symbol_by_index(si).ok().and_then(|s| s.name().ok()) {
-                jumps.insert(sec.address() + off, (n.to_string(), r.addend()));
+                jumps.insert(sec.address() + off, (vmlinux_alias(n), r.addend()));
             }
         }
     }
     arm64::check_module(&code, addr, vm, &|a| jumps.get(&a).cloned())
+}
+
+/// The name a module's reference to vmlinux's `X` has before klp-convert
+/// (`__plugsched_vmlinux_X`), for the klp symbol it becomes
+/// (`.klp.sym.vmlinux.X,POS`); other names as they are.
+fn vmlinux_alias(name: &str) -> String {
+    match name
+        .strip_prefix(".klp.sym.vmlinux.")
+        .and_then(|n| n.rsplit_once(','))
+    {
+        Some((n, _)) => format!("__plugsched_vmlinux_{n}"),
+        None => name.to_string(),
+    }
 }
 
 /// The static-branch sites of the jump table (code -> target):
