@@ -13,7 +13,8 @@
 
 static long ps_sched_get_priority_max(const struct pt_regs *regs)
 {
-	switch (regs->di) {
+	/* The system call's first argument, on either architecture. */
+	switch (regs_get_kernel_argument((struct pt_regs *)regs, 0)) {
 	case SCHED_FIFO:
 	case SCHED_RR:
 		return 77;

@@ -102,11 +102,13 @@ pub struct Args {
 /// Run `init`: exit 1 if the boundary cannot be used (errors listed).
 pub fn run(args: &Args) -> Result<ExitCode> {
     let (kdir, work) = (&args.kdir, &args.workdir);
-    let boundary = load_boundary(&args.config)?;
     let vml = match &args.vmlinux {
         Some(v) => v.clone(),
         None => find_vmlinux(kdir)?,
     };
+    let arch = crate::arch::Arch::of_elf(&crate::file::map(&vml)?)
+        .with_context(|| format!("{}", vml.display()))?;
+    let boundary = load_boundary(&args.config, arch)?;
     let src = std::fs::canonicalize(kdir.join("source")).unwrap_or_else(|_| kdir.clone());
     let t0 = Instant::now();
     let progress = |phase: &str| {
@@ -148,11 +150,11 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Read and parse the boundary config.
-fn load_boundary(path: &Path) -> Result<Boundary> {
+/// Read and parse the boundary config for vmlinux of instruction set `arch`.
+fn load_boundary(path: &Path, arch: crate::arch::Arch) -> Result<Boundary> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the boundary config {}", path.display()))?;
-    config::parse(&text).with_context(|| format!("boundary config {}", path.display()))
+    config::parse(&text, arch).with_context(|| format!("boundary config {}", path.display()))
 }
 
 /// The vmlinux of KDIR with the most information: the linker's output

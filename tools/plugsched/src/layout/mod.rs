@@ -63,7 +63,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let t0 = Instant::now();
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("cannot read the boundary config {}", args.config.display()))?;
-    let boundary = config::parse(&text)
+    // (Only the types of the config are read: the same on every
+    // instruction set.)
+    let boundary = config::parse(&text, crate::arch::Arch::X86_64)
         .with_context(|| format!("boundary config {}", args.config.display()))?;
     let listed: BTreeSet<String> = boundary
         .shared_types

@@ -100,6 +100,7 @@ fn classification(g: &Graph) -> Classification {
         "files = [\"kernel/sched/core.c\"]\n\
          interface_prefixes = [\"__x64_sys_\"]\n\
          interfaces = [\"schedule\"]\n",
+        crate::arch::Arch::X86_64,
     )
     .unwrap();
     classify(g, &b)
