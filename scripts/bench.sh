@@ -41,5 +41,10 @@ if grep -aq '^live: threads=' "$log"; then
 	ps_phase "bench: summary (downtime in ms; the floor is an empty stop_machine on all CPUs)"
 	"$PS_TOOL" bench-report "$log" "$PS_TOP/build/$target/bench.svg"
 fi
-# The steady state: hackbench under vmlinux's and the module's scheduler.
-"$PS_TOP/scripts/bench-steady.sh"
+# The steady state: hackbench under vmlinux's and the module's scheduler
+# (the toolchain root's hackbench, x86_64 only).
+if [ "$(ps_arch "$target")" = x86_64 ]; then
+	"$PS_TOP/scripts/bench-steady.sh"
+else
+	ps_phase "bench: steady state not measured on $target (hackbench of the toolchain root is x86_64)"
+fi

@@ -43,7 +43,7 @@ bb=$PLUGSCHED_CACHE/arm64/busybox
 if [ ! -x "$bb" ]; then
 	ps_phase "toolchain root: busybox-static for arm64 guests"
 	rm -rf "$bb.d" && mkdir -p "$bb.d"
-	ps_in_root -C "$bb.d" "apt-get download busybox-static:arm64 >/dev/null 2>&1 &&
+	ps_in_root -C "$bb.d" "apt-get update -qq && apt-get download busybox-static:arm64 >/dev/null 2>&1 &&
 		dpkg-deb -x busybox-static_*_arm64.deb x" ||
 		ps_die "cannot download busybox-static:arm64"
 	mv "$bb.d/x/usr/bin/busybox" "$bb" && rm -rf "$bb.d"
