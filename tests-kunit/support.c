@@ -21,6 +21,7 @@
 #include <linux/stacktrace.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <asm/syscall.h>
 
 #include "../c_shims/shims.h"
 
@@ -172,14 +173,11 @@ void plugsched_test_threads_stop(void)
 long plugsched_test_call_syscall(unsigned long fn, unsigned long arg)
 {
 	long (*f)(const struct pt_regs *) = (void *)fn;
+	unsigned long args[6] = { arg };
 	struct pt_regs regs = {};
 
-	/* The first argument's register of the syscall ABI. */
-#ifdef CONFIG_ARM64
-	regs.regs[0] = arg;
-#else
-	regs.di = arg;
-#endif
+	/* Where the architecture's entry passes them (arm64: also orig_x0). */
+	syscall_set_arguments(current, &regs, args);
 	return f(&regs);
 }
 

@@ -10,11 +10,15 @@
 #include <linux/ptrace.h>
 #include <linux/sched.h>
 #include <uapi/linux/sched.h>
+#include <asm/syscall.h>
 
 static long ps_sched_get_priority_max(const struct pt_regs *regs)
 {
-	/* The system call's first argument, on either architecture. */
-	switch (regs_get_kernel_argument((struct pt_regs *)regs, 0)) {
+	unsigned long args[6];
+
+	/* The system call's arguments, where the architecture's entry put them. */
+	syscall_get_arguments(current, (struct pt_regs *)regs, args);
+	switch (args[0]) {
 	case SCHED_FIFO:
 	case SCHED_RR:
 		return 77;
