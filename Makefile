@@ -5,10 +5,10 @@
 #   make demo      boot Debian's stock kernel, load plugsched.ko, show it, unload it
 #   make test      every test (host, style, KUnit + scenarios in QEMU, stock kernel)
 #   make bench     downtime of engine switches and of the whole-scheduler update, 100/1k/10k threads
-#   make module    build plugsched.ko for TARGET (test, default, or debian)
+#   make module    build plugsched.ko for TARGET (test, default; debian; arm64)
 #   make kernel    build (or verify) the TARGET kernel tree and print KDIR
 #
-# TARGET=test|debian selects the kernel; unset, each command takes its own
+# TARGET=test|debian|arm64 selects the kernel; unset, each command takes its own
 # default: Debian's stock kernel for demo (what users run; no kernel
 # build), the test kernel otherwise.
 #   make install   build the `plugsched` command and link it into $(PREFIX)/bin
