@@ -149,7 +149,7 @@ pub(super) fn escapes(insns: &[Insn], k: usize, reg: u16) -> bool {
         if e.writes & bit != 0 && e.bases & bit == 0 {
             continue;
         }
-        match (ins.opcode(), ins.branch_target().map(|t| index(t))) {
+        match (ins.opcode(), ins.branch_target().map(index)) {
             // A tail call out of the function passes x0-x7.
             (Some(Opcode::B), Some(None)) if reg < 8 => return true,
             (Some(Opcode::B), Some(t)) => work.extend(t),

@@ -149,7 +149,10 @@ fn refuses_what_the_springboard_cannot_give() {
     let k = unauth.iter().position(|&w| w == 0xd50323bf).unwrap();
     unauth[k] = 0xd503201f; // nop
     let e = derive(&bytes(&unauth), BASE, &context()).unwrap_err();
-    assert!(format!("{e:#}").contains("do not all authenticate"), "{e:#}");
+    assert!(
+        format!("{e:#}").contains("do not all authenticate"),
+        "{e:#}"
+    );
     // Two calls of __switch_to.
     let mut two = schedule(&[]);
     two[CALL + 1] = bl(CALL + 1, SWITCH_TO);
@@ -203,4 +206,95 @@ fn module_check() {
     // No springboard.
     let e = check_module(&bytes(&schedule(&[])), 0x100, &vm, &good).unwrap_err();
     assert!(format!("{e:#}").contains("0 `sub sp, x29"), "{e:#}");
+}
+
+/// The module's side as `c_shims/` would write it for arm64: a
+/// `__schedule` compiled by clang with the arm64 kernel's flags (pac-ret,
+/// BTI, per-task canary at task+0x778), every callee-saved register
+/// clobbered by the springboard, which sets `sp` from `x29`, the live-in
+/// registers of the test kernel's header, and jumps.  It passes
+/// `springboard-check` against the test kernel's facts.  (It must have a
+/// path that returns, as the real one has: without one clang stores no
+/// canary, and vmlinux's tail would find none at x29-8.)
+const MODULE_SCHEDULE: &str = r#"
+struct task { long state; };
+extern struct task *pick(int mode);
+extern void fill(char *buf);
+#define LIVE_IN "mov x19, x0\n\tmov x22, x1\n\tmrs x24, sp_el0\n\t" \
+	"adrp x25, __plugsched_vmlinux___cpu_online_mask\n\t" \
+	"add x25, x25, :lo12:__plugsched_vmlinux___cpu_online_mask"
+__attribute__((patchable_function_entry(0, 0), section(".sched.text")))
+void __schedule(int mode)
+{
+	char buf[64];
+	struct task *prev = pick(mode), *next = pick(mode + 1);
+	fill(buf);
+	if (prev == next)
+		return;
+	register struct task *x0 asm("x0") = prev;
+	register struct task *x1 asm("x1") = next;
+	asm volatile("sub sp, x29, #0x60\n\t" LIVE_IN "\n\t"
+		     "b __plugsched_vmlinux___schedule + 0x8d8"
+		     : : "r"(x0), "r"(x1)
+		     : "memory", "x19", "x20", "x21", "x22", "x23", "x24",
+		       "x25", "x26", "x27", "x28");
+	__builtin_unreachable();
+}
+"#;
+
+#[test]
+fn a_clang_module_passes_the_check() {
+    use crate::test_util::{
+        run,
+        Scratch, //
+    };
+    let dir = Scratch::new("springboard-arm64", "module");
+    std::fs::write(dir.join("core.c"), MODULE_SCHEDULE).unwrap();
+    let flags = [
+        "--target=aarch64-linux-gnu",
+        "-O2",
+        "-mgeneral-regs-only",
+        "-fno-omit-frame-pointer",
+        "-fno-asynchronous-unwind-tables",
+        "-fpatchable-function-entry=4,2",
+        "-mbranch-protection=pac-ret+bti",
+        "-fstack-protector-strong",
+        "-mstack-protector-guard=sysreg",
+        "-mstack-protector-guard-reg=sp_el0",
+        "-mstack-protector-guard-offset=1912",
+    ];
+    let mut args = flags.to_vec();
+    args.extend(["-c", "core.c", "-o", "core.o"]);
+    run(dir.path(), "clang", &args);
+    let vm = Facts {
+        offset: 0x8d8,
+        live_in: vec![
+            (19, Value::Prev),
+            (22, Value::Next),
+            (24, Value::Current),
+            (25, Value::Address("__cpu_online_mask".into(), 0)),
+        ],
+        ..derive(&bytes(&schedule(&[])), BASE, &context()).unwrap()
+    };
+    let m = std::fs::read(dir.join("core.o")).unwrap();
+    let split = crate::springboard::Split::Aarch64(vm.clone());
+    crate::springboard::check_module_file(&m, &split).unwrap_or_else(|e| {
+        let d = run(dir.path(), "llvm-objdump", &["-dr", "core.o"]);
+        panic!("{e:#}\n{d}")
+    });
+    // Without a path that returns, clang stores no canary: refused.
+    let noret = MODULE_SCHEDULE.replace("if (prev == next)\n\t\treturn;", "");
+    std::fs::write(dir.join("noret.c"), noret).unwrap();
+    let mut args = flags.to_vec();
+    args.extend(["-c", "noret.c", "-o", "noret.o"]);
+    run(dir.path(), "clang", &args);
+    let n = std::fs::read(dir.join("noret.o")).unwrap();
+    let e = crate::springboard::check_module_file(&n, &split).unwrap_err();
+    assert!(format!("{e:#}").contains("canary: None"), "{e:#}");
+    // Another jump offset fails.
+    let other = crate::springboard::Split::Aarch64(Facts {
+        offset: 0x8dc,
+        ..vm
+    });
+    assert!(crate::springboard::check_module_file(&m, &other).is_err());
 }
