@@ -90,8 +90,8 @@ fn register_effects() {
 #[test]
 fn formed_addresses() {
     use super::addr::{
-        Formed,
-        Pages, //
+        formed,
+        Formed, //
     };
     // adrp x0, +0x1000; add x0, x0, #0x10; ldr x1, [x0, #8];
     // adrp x2, +0x1000; ldr x3, [x2, #0x20]; adr x4, .+8; add x5, x6, #1
@@ -104,25 +104,50 @@ fn formed_addresses() {
         0x10000044, // adr x4, .+8
         0x910004c5, // add x5, x6, #1
     ];
-    let ins = decode(&bytes(&words), 0x10_0800);
-    let mut p = Pages::default();
-    let got: Vec<Option<Formed>> = ins.iter().map(|i| p.step(i)).collect();
-    assert_eq!(got[0], None);
+    let got = formed(&decode(&bytes(&words), 0x10_0800));
+    assert!(got[0].is_empty());
     assert_eq!(
         got[1],
-        Some(Formed::Taken {
+        [Formed::Taken {
             addr: 0x10_1010,
             reg: 0
-        })
+        }]
     );
-    assert_eq!(got[2], None, "x0 holds a full address now, not a page");
-    assert_eq!(got[4], Some(Formed::Used { addr: 0x10_1020 }));
+    assert!(got[2].is_empty(), "x0 holds an address now, not a page");
+    assert_eq!(got[4], [Formed::Used { addr: 0x10_1020 }]);
     assert_eq!(
         got[5],
-        Some(Formed::Taken {
+        [Formed::Taken {
             addr: 0x10_081c,
             reg: 4
-        })
+        }]
     );
-    assert_eq!(got[6], None);
+    assert!(got[6].is_empty());
+}
+
+#[test]
+fn pages_over_branches_and_joins() {
+    use super::addr::{
+        formed,
+        Formed, //
+    };
+    let words = [
+        0xb0000016, // 0: adrp x22, +0x1000
+        0x34000060, // 4: cbz w0, 0x10
+        0x94000000, // 8: bl .   (x22 is callee-saved: kept)
+        0x14000002, // c: b 0x14
+        0xb0000036, // 10: adrp x22, +0x5000 (immhi = 1, immlo = 1)
+        0xb94002c1, // 14: ldr w1, [x22]   both pages reach here
+        0xd65f03c0, // 18: ret
+    ];
+    let got = formed(&decode(&bytes(&words), 0x10_0000));
+    let mut at14 = got[5].clone();
+    at14.sort_by_key(|f| format!("{f:?}"));
+    assert_eq!(
+        at14,
+        [
+            Formed::Used { addr: 0x10_1000 },
+            Formed::Used { addr: 0x10_5000 }
+        ]
+    );
 }

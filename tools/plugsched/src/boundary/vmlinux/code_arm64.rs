@@ -27,8 +27,8 @@ use super::sections::is_counted_code;
 use super::symbols::Symbols;
 use super::RefSource;
 use crate::arch::arm64::addr::{
-    Formed,
-    Pages, //
+    formed,
+    Formed, //
 };
 use crate::arch::arm64::regs::effects;
 use crate::arch::arm64::{
@@ -67,8 +67,7 @@ pub(super) fn decode(bytes: &[u8], base: u64, piece: &Piece) -> Vec<Insn> {
 
 /// The facts of one piece (a function, or assembly code for `None`).
 fn piece_facts(insns: &[Insn], func: Option<FuncId>, syms: &Symbols, uses: bool, g: &mut Graph) {
-    let mut pages = Pages::default();
-    for (k, i) in insns.iter().enumerate() {
+    for i in insns {
         if let Some(t) = i.branch_target() {
             if let (Some(caller), Some(z)) = (func, syms.funcs.at(t)) {
                 if z != caller {
@@ -76,20 +75,21 @@ fn piece_facts(insns: &[Insn], func: Option<FuncId>, syms: &Symbols, uses: bool,
                 }
             }
         }
-        let Some(formed) = pages.step(i) else {
-            continue;
-        };
-        match (formed, func) {
-            (Formed::Taken { addr, reg }, _) => {
-                let escapes = escapes(insns, k, reg);
-                taken(addr, escapes, func, syms, uses, g);
-            }
-            (Formed::Used { addr }, Some(f)) if uses => {
-                if let Some(v) = syms.vars.containing(addr) {
-                    g.var_refs.insert((f, v));
+    }
+    for (k, all) in formed(insns).into_iter().enumerate() {
+        for f in all {
+            match (f, func) {
+                (Formed::Taken { addr, reg }, _) => {
+                    let escapes = escapes(insns, k, reg);
+                    taken(addr, escapes, func, syms, uses, g);
                 }
+                (Formed::Used { addr }, Some(f)) if uses => {
+                    if let Some(v) = syms.vars.containing(addr) {
+                        g.var_refs.insert((f, v));
+                    }
+                }
+                _ => {}
             }
-            _ => {}
         }
     }
 }
