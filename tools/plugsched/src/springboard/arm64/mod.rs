@@ -23,12 +23,13 @@
 //!   callee-saved registers it reads are ones the springboard can set to
 //!   the same values ([`remat`]).
 //!
-//! The springboard (module side): `sub sp, x29, #SP`, the live-in
-//! registers set, `x0`/`x1` = `prev`/`next`, and a direct `b` to vmlinux's
-//! `__schedule` + `OFFSET` (the `bl __switch_to`; a direct branch needs no
-//! BTI landing pad; beyond +-128 MiB the loader's PLT veneer would `br`
-//! there and fault under BTI, so the alternative is `x30` = that address +
-//! 4 and `b __switch_to`, whose entry is a landing pad).
+//! The springboard (module side, `springboard-check`: [`check_module`]):
+//! `sub sp, x29, #SP`, the live-in registers set
+//! (`PLUGSCHED_SPRINGBOARD_LIVE_IN`, with `prev`/`next` in `x0`/`x1`),
+//! then a direct `b` to vmlinux's `__schedule` + `OFFSET` (a direct branch
+//! needs no BTI landing pad, but a PLT veneer -- the module farther than
+//! +-128 MiB -- would `br` there and fault), or the call itself: `x30` =
+//! that address + 4 and `b __switch_to`, whose entry is a landing pad.
 
 mod flow;
 mod module;

@@ -5,9 +5,18 @@
 //! below the entry `sp`, every register vmlinux's epilogue restores saved
 //! in the same slot, the canary in the same slot from the same guard),
 //! and has exactly one springboard: `sub sp, x29, #SP`, then the live-in
-//! registers set as the facts say, then a direct `b` to vmlinux's
-//! `__schedule` + `OFFSET` (relocated against
-//! `__plugsched_vmlinux___schedule`, which klp-convert binds).
+//! registers set as the facts say, then either
+//!
+//! * a direct `b` to vmlinux's `__schedule` + `OFFSET` (relocated against
+//!   `__plugsched_vmlinux___schedule`, which klp-convert binds): only
+//!   while the module is within the +-128 MiB of a `b`; beyond, the
+//!   loader's PLT veneer would `br` into the middle of `__schedule`, no
+//!   BTI landing pad, and fault;
+//! * or the call itself: `x30` = `__schedule` + `OFFSET` + 4 (`adrp` +
+//!   `add`, relocated against `__plugsched_vmlinux___schedule`) and `b`
+//!   to `__switch_to` (`__plugsched_vmlinux___switch_to`), whose entry is
+//!   a landing pad, so a veneer is fine; `__switch_to` returns into
+//!   vmlinux's `__schedule` after the `bl`, as if called from there.
 
 use anyhow::{
     bail,
@@ -34,8 +43,12 @@ use crate::arch::arm64::{
 /// How far after the `sub sp, x29` the jump may be.
 const SPAN: usize = 24;
 
-/// The relocation of a `b`: its symbol and addend.
+/// A relocation of an instruction: its symbol and addend.
 pub type Jump = (String, i64);
+
+/// vmlinux's `__schedule` and `__switch_to`, as the module names them.
+const SCHEDULE: &str = "__plugsched_vmlinux___schedule";
+const SWITCH_TO: &str = "__plugsched_vmlinux___switch_to";
 
 /// Check the module's `__schedule` (`code` at `addr`) against vmlinux's
 /// facts.  `jump(a)` gives the relocation of the instruction at `a`.
@@ -72,19 +85,34 @@ pub fn check_module(
             );
         }
     }
-    let want = (
-        "__plugsched_vmlinux___schedule".to_string(),
-        vm.offset as i64,
-    );
-    match jump(rest[b].addr) {
-        Some(j) if j == want => Ok(()),
-        j => bail!(
-            "the springboard's {} goes to {j:?}, not to {}+{:#x}",
-            rest[b].show(),
-            want.0,
-            want.1
-        ),
+    let is = |a: u64, sym: &str, addend: i64| jump(a).is_some_and(|(s, x)| s == sym && x == addend);
+    let off = vm.offset as i64;
+    if is(rest[b].addr, SCHEDULE, off) {
+        return Ok(());
     }
+    // The call's form: x30 set to the return address in vmlinux.
+    let sets_lr = rest[..b].iter().any(|i| {
+        i.opcode() == Some(Opcode::ADD)
+            && matches!(
+                i.operands(),
+                [
+                    Operand::RegisterOrSP(_, 30),
+                    Operand::RegisterOrSP(_, 30),
+                    ..
+                ]
+            )
+            && is(i.addr, SCHEDULE, off + 4)
+    });
+    if sets_lr && is(rest[b].addr, SWITCH_TO, 0) {
+        return Ok(());
+    }
+    bail!(
+        "the springboard's {} goes to {:?}, neither to {SCHEDULE}+{off:#x} nor to {SWITCH_TO} \
+         with x30 = {SCHEDULE}+{:#x}",
+        rest[b].show(),
+        jump(rest[b].addr),
+        off + 4
+    )
 }
 
 /// The module's frame is vmlinux's where the tail uses it.

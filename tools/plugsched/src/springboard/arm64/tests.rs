@@ -190,7 +190,7 @@ fn module_check() {
     // The jump goes elsewhere.
     let e = check_module(&bytes(&m), 0x100, &vm, &|_| None).unwrap_err();
     assert!(
-        format!("{e:#}").contains("not to __plugsched_vmlinux___schedule+0x50"),
+        format!("{e:#}").contains("neither to __plugsched_vmlinux___schedule+0x50"),
         "{e:#}"
     );
     // A live-in register not set.
@@ -291,6 +291,23 @@ fn a_clang_module_passes_the_check() {
     let n = std::fs::read(dir.join("noret.o")).unwrap();
     let e = crate::springboard::check_module_file(&n, &split).unwrap_err();
     assert!(format!("{e:#}").contains("canary: None"), "{e:#}");
+    // The call's form: x30 = __schedule+0x8dc, b __switch_to.
+    let call_form = MODULE_SCHEDULE.replace(
+        "\"b __plugsched_vmlinux___schedule + 0x8d8\"",
+        "\"adrp x30, __plugsched_vmlinux___schedule + 0x8dc\\n\\t\" \
+         \"add x30, x30, :lo12:__plugsched_vmlinux___schedule + 0x8dc\\n\\t\" \
+         \"b __plugsched_vmlinux___switch_to\"",
+    );
+    assert_ne!(call_form, MODULE_SCHEDULE);
+    std::fs::write(dir.join("call.c"), call_form).unwrap();
+    let mut args = flags.to_vec();
+    args.extend(["-c", "call.c", "-o", "call.o"]);
+    run(dir.path(), "clang", &args);
+    let c = std::fs::read(dir.join("call.o")).unwrap();
+    crate::springboard::check_module_file(&c, &split).unwrap_or_else(|e| {
+        let d = run(dir.path(), "llvm-objdump", &["-dr", "call.o"]);
+        panic!("{e:#}\n{d}")
+    });
     // Another jump offset fails.
     let other = crate::springboard::Split::Aarch64(Facts {
         offset: 0x8dc,
