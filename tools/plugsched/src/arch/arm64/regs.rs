@@ -28,6 +28,9 @@ pub struct Effects {
     pub bases: Regs,
     /// Written (fully or partly).
     pub writes: Regs,
+    /// Of `writes`, the memory bases written back (`[x0, #8]!`,
+    /// `[x0], #8`): still the same pointer, moved.
+    pub writeback: Regs,
 }
 
 /// Register number `r` of an operand that names the zero register for 31.
@@ -95,8 +98,8 @@ pub fn effects(i: &Insn) -> Effects {
     if op == Opcode::BL {
         return Effects {
             reads: 0xff,
-            bases: 0,
             writes: 0x7_ffff | (1 << 30),
+            ..Effects::default()
         };
     }
     if matches!(op, Opcode::BLR) {
@@ -129,12 +132,14 @@ pub fn effects(i: &Insn) -> Effects {
                 e.bases |= gpr_or_sp(b);
                 if wb {
                     e.writes |= gpr_or_sp(b);
+                    e.writeback |= gpr_or_sp(b);
                 }
                 continue;
             }
             Operand::RegPostIndex(b, _) => {
                 e.bases |= gpr_or_sp(b);
                 e.writes |= gpr_or_sp(b);
+                e.writeback |= gpr_or_sp(b);
                 continue;
             }
             Operand::RegRegOffset(b, x, ..) => {
@@ -144,6 +149,7 @@ pub fn effects(i: &Insn) -> Effects {
             Operand::RegPostIndexReg(b, x) => {
                 e.bases |= gpr_or_sp(b) | gpr(x);
                 e.writes |= gpr_or_sp(b);
+                e.writeback |= gpr_or_sp(b);
                 continue;
             }
             _ => continue,

@@ -146,7 +146,8 @@ pub(super) fn escapes(insns: &[Insn], k: usize, reg: u16) -> bool {
         if e.reads & bit != 0 || (ins.opcode() == Some(Opcode::RET) && reg == 0) {
             return true;
         }
-        if e.writes & bit != 0 && e.bases & bit == 0 {
+        // (Overwritten, unless only moved by a written-back access.)
+        if e.writes & !e.writeback & bit != 0 {
             continue;
         }
         match (ins.opcode(), ins.branch_target().map(index)) {

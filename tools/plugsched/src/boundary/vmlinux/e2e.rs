@@ -16,7 +16,7 @@ use crate::boundary::algo::{
 };
 use crate::boundary::config;
 
-const CORE: &str = r#"
+pub(super) const CORE: &str = r#"
 #define NI __attribute__((noinline, noclone))
 struct ops { void (*tick)(int); };
 void helper2(int x);
@@ -81,17 +81,23 @@ fn graph(dir: &Path, relocs: bool, force: bool) -> (Graph, RefSource) {
     read_graph(&vml, dir, force, &|_| {}).unwrap()
 }
 
-fn id(g: &Graph, n: &str) -> FuncId {
+pub(super) fn id(g: &Graph, n: &str) -> FuncId {
     g.funcs
         .iter()
         .position(|f| f.name == n)
         .unwrap_or_else(|| panic!("{n}"))
 }
 
-fn var(g: &Graph, n: &str) -> usize {
+/// A variable by name: gcc names a static of a function `n.N`, clang
+/// `function.n`.
+pub(super) fn var(g: &Graph, n: &str) -> usize {
     g.vars
         .iter()
-        .position(|v| v.name == n || v.name.starts_with(&format!("{n}.")))
+        .position(|v| {
+            v.name == n
+                || v.name.starts_with(&format!("{n}."))
+                || v.name.ends_with(&format!(".{n}"))
+        })
         .unwrap_or_else(|| panic!("{n}"))
 }
 
@@ -107,7 +113,7 @@ fn classification(g: &Graph) -> Classification {
 }
 
 /// What the graph of the synthetic kernel must say, however it was read.
-fn check(g: &Graph) {
+pub(super) fn check(g: &Graph) {
     let id = |n: &str| id(g, n);
     let var = |n: &str| var(g, n);
     assert_eq!(g.funcs[id("pick")].file, "kernel/sched/core.c");
@@ -174,7 +180,7 @@ fn check(g: &Graph) {
 }
 
 /// Every function's and variable's class, by name.
-fn classes(g: &Graph) -> Vec<(String, String)> {
+pub(super) fn classes(g: &Graph) -> Vec<(String, String)> {
     let c = classification(g);
     let mut out: Vec<(String, String)> = c
         .class

@@ -25,6 +25,8 @@ mod code_arm64;
 mod dwarf;
 #[cfg(test)]
 mod e2e;
+#[cfg(test)]
+mod e2e_arm64;
 mod index;
 mod relocs;
 mod sections;

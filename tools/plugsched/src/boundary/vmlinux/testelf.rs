@@ -45,3 +45,49 @@ pub(super) fn link(dir: &Path, sources: &[(&str, &str)], out: &str, relocs: bool
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     dir.join(out)
 }
+
+/// [`link`] for arm64: clang and ld.lld, linked as the arm64 vmlinux is
+/// (a PIE whose pointers in data are `R_AARCH64_RELATIVE` entries of
+/// `.rela.dyn`, the words themselves left zero), with `--emit-relocs` if
+/// `relocs`.
+pub(super) fn link_arm64(dir: &Path, sources: &[(&str, &str)], out: &str, relocs: bool) -> PathBuf {
+    let mut objs = Vec::new();
+    for (path, text) in sources {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        let o = format!("{path}.o");
+        let c = Command::new("clang")
+            .current_dir(dir)
+            .args([
+                "--target=aarch64-linux-gnu",
+                "-O2",
+                "-g",
+                "-fno-PIE",
+                "-ffreestanding",
+            ])
+            .args(["-mbranch-protection=pac-ret+bti", "-c", path, "-o", &o])
+            .output()
+            .expect("clang");
+        assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+        objs.push(o);
+    }
+    let mut cmd = Command::new("ld.lld");
+    cmd.current_dir(dir).args([
+        "-pie",
+        "-z",
+        "notext",
+        "--no-apply-dynamic-relocs",
+        "-e",
+        "entry",
+        "-o",
+        out,
+    ]);
+    if relocs {
+        cmd.arg("--emit-relocs");
+    }
+    cmd.args(&objs);
+    let o = cmd.output().expect("ld.lld");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    dir.join(out)
+}
