@@ -95,16 +95,12 @@ pub fn effects(i: &Insn) -> Effects {
         return Effects::default();
     };
     let mut e = Effects::default();
-    if op == Opcode::BL {
-        return Effects {
-            reads: 0xff,
-            writes: 0x7_ffff | (1 << 30),
-            ..Effects::default()
-        };
-    }
-    if matches!(op, Opcode::BLR) {
-        e.writes = 0x7_ffff | (1 << 30);
+    if matches!(op, Opcode::BL | Opcode::BLR) {
         e.reads = 0xff;
+        e.writes = 0x7_ffff | (1 << 30);
+    }
+    if op == Opcode::BL {
+        return e;
     }
     let pair = matches!(op, Opcode::LDP | Opcode::LDPSW);
     let st = store(op);
@@ -115,46 +111,14 @@ pub fn effects(i: &Insn) -> Effects {
             Some(s) => n < s.first,
             None => !reads_first(op) && (n == 0 || (n == 1 && pair)),
         };
-        let (reg, sp_ok) = match *o {
-            Operand::Register(_, r) => (r, false),
-            Operand::RegisterOrSP(_, r) => (r, true),
-            Operand::RegisterPair(_, r) => {
-                // casp-style pairs: read and written.
-                e.reads |= gpr(r) | gpr(r + 1);
-                e.writes |= gpr(r) | gpr(r + 1);
+        let bit = match *o {
+            Operand::Register(_, r) => gpr(r),
+            Operand::RegisterOrSP(_, r) => gpr_or_sp(r),
+            _ => {
+                other_operand(o, &mut e);
                 continue;
             }
-            Operand::RegShift(_, _, _, r) => {
-                e.reads |= gpr(r);
-                continue;
-            }
-            Operand::RegPreIndex(b, _, wb) => {
-                e.bases |= gpr_or_sp(b);
-                if wb {
-                    e.writes |= gpr_or_sp(b);
-                    e.writeback |= gpr_or_sp(b);
-                }
-                continue;
-            }
-            Operand::RegPostIndex(b, _) => {
-                e.bases |= gpr_or_sp(b);
-                e.writes |= gpr_or_sp(b);
-                e.writeback |= gpr_or_sp(b);
-                continue;
-            }
-            Operand::RegRegOffset(b, x, ..) => {
-                e.bases |= gpr_or_sp(b) | gpr(x);
-                continue;
-            }
-            Operand::RegPostIndexReg(b, x) => {
-                e.bases |= gpr_or_sp(b) | gpr(x);
-                e.writes |= gpr_or_sp(b);
-                e.writeback |= gpr_or_sp(b);
-                continue;
-            }
-            _ => continue,
         };
-        let bit = if sp_ok { gpr_or_sp(reg) } else { gpr(reg) };
         if dest {
             e.writes |= bit;
             if matches!(op, Opcode::MOVK | Opcode::BFM) {
@@ -165,4 +129,29 @@ pub fn effects(i: &Insn) -> Effects {
         }
     }
     e
+}
+
+/// The registers of an operand that is no plain register: shifted (read),
+/// a pair (read and written), or memory (bases, and written back).
+fn other_operand(o: &Operand, e: &mut Effects) {
+    let (bases, wb) = match *o {
+        Operand::RegisterPair(_, r) => {
+            // casp-style pairs: read and written.
+            e.reads |= gpr(r) | gpr(r + 1);
+            e.writes |= gpr(r) | gpr(r + 1);
+            return;
+        }
+        Operand::RegShift(_, _, _, r) => {
+            e.reads |= gpr(r);
+            return;
+        }
+        Operand::RegPreIndex(b, _, wb) => (gpr_or_sp(b), if wb { gpr_or_sp(b) } else { 0 }),
+        Operand::RegPostIndex(b, _) => (gpr_or_sp(b), gpr_or_sp(b)),
+        Operand::RegRegOffset(b, x, ..) => (gpr_or_sp(b) | gpr(x), 0),
+        Operand::RegPostIndexReg(b, x) => (gpr_or_sp(b) | gpr(x), gpr_or_sp(b)),
+        _ => return,
+    };
+    e.bases |= bases;
+    e.writes |= wb;
+    e.writeback |= wb;
 }

@@ -277,7 +277,7 @@ fn a_clang_module_passes_the_check() {
         ..derive(&bytes(&schedule(&[])), BASE, &context()).unwrap()
     };
     let m = std::fs::read(dir.join("core.o")).unwrap();
-    let split = crate::springboard::Split::Aarch64(vm.clone());
+    let split = crate::springboard::split::Split::Aarch64(vm.clone());
     crate::springboard::check_module_file(&m, &split).unwrap_or_else(|e| {
         let d = run(dir.path(), "llvm-objdump", &["-dr", "core.o"]);
         panic!("{e:#}\n{d}")
@@ -309,7 +309,7 @@ fn a_clang_module_passes_the_check() {
         panic!("{e:#}\n{d}")
     });
     // Another jump offset fails.
-    let other = crate::springboard::Split::Aarch64(Facts {
+    let other = crate::springboard::split::Split::Aarch64(Facts {
         offset: 0x8dc,
         ..vm
     });
