@@ -21,6 +21,7 @@ mod cmd;
 mod elf;
 mod file;
 mod init;
+mod jump_table;
 mod klp;
 mod ktap;
 mod layout;

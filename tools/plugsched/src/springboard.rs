@@ -487,7 +487,7 @@ pub(crate) fn from_vmlinux_x86(data: &[u8]) -> Result<Facts> {
     };
     cx.noreturn.insert(addr_of("__stack_chk_fail")?);
     cx.stack_chk_guard = Some(addr_of("__stack_chk_guard")?);
-    cx.jump_labels = split::jump_labels(&obj)?;
+    cx.jump_labels = crate::jump_table::read(&obj)?;
     let (code, addr, _) = function_bytes(&obj, "__schedule")?;
     derive(&code, addr, &cx).context("vmlinux __schedule")
 }

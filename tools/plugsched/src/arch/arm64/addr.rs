@@ -11,7 +11,10 @@
 //! one too many (a variable vmlinux code uses would look private to the
 //! module's scheduler).
 
-use std::collections::BTreeMap;
+use std::collections::{
+    BTreeMap,
+    HashMap, //
+};
 
 use super::regs::{
     effects,
@@ -119,20 +122,33 @@ fn join(into: &mut State, from: &State) -> bool {
     changed
 }
 
-/// The instructions control may go to after `insns[k]`, in the function.
-fn successors(insns: &[Insn], k: usize, index: &BTreeMap<u64, usize>) -> Vec<usize> {
+/// The instructions control may go to after `insns[k]`, in the function:
+/// both ways of a static-branch site (`labels`: site -> target).
+fn successors(
+    insns: &[Insn],
+    k: usize,
+    index: &BTreeMap<u64, usize>,
+    labels: &HashMap<u64, u64>,
+) -> Vec<usize> {
     let i = &insns[k];
-    let target = i.branch_target().and_then(|t| index.get(&t).copied());
-    match i.opcode() {
+    let at = |a: u64| index.get(&a).copied();
+    let target = i.branch_target().and_then(at);
+    let mut out: Vec<usize> = match i.opcode() {
         Some(Opcode::B) => target.into_iter().collect(),
         _ if i.ends_flow() => Vec::new(),
         Some(Opcode::BL) => vec![k + 1],
         _ => target.into_iter().chain([k + 1]).collect(),
+    };
+    if let Some(&t) = labels.get(&i.addr) {
+        out.extend(at(t));
+        out.push(k + 1);
     }
+    out
 }
 
-/// What every instruction of one function's `insns` forms.
-pub fn formed(insns: &[Insn]) -> Vec<Vec<Formed>> {
+/// What every instruction of one function's `insns` forms (`labels`:
+/// the static-branch sites, site -> target).
+pub fn formed(insns: &[Insn], labels: &HashMap<u64, u64>) -> Vec<Vec<Formed>> {
     let index: BTreeMap<u64, usize> = insns.iter().enumerate().map(|(k, i)| (i.addr, k)).collect();
     let empty = || -> State { std::array::from_fn(|_| Vec::new()) };
     let mut before: Vec<Option<State>> = vec![None; insns.len()];
@@ -152,7 +168,7 @@ pub fn formed(insns: &[Insn]) -> Vec<Vec<Formed>> {
         seen[k] = true;
         let (_, set) = step(&insns[k], cur);
         let after = transfer(&insns[k], cur.clone(), set);
-        for s in successors(insns, k, &index) {
+        for s in successors(insns, k, &index, labels) {
             work.push((s, after.clone()));
         }
     }

@@ -104,7 +104,7 @@ fn formed_addresses() {
         0x10000044, // adr x4, .+8
         0x910004c5, // add x5, x6, #1
     ];
-    let got = formed(&decode(&bytes(&words), 0x10_0800));
+    let got = formed(&decode(&bytes(&words), 0x10_0800), &Default::default());
     assert!(got[0].is_empty());
     assert_eq!(
         got[1],
@@ -140,7 +140,7 @@ fn pages_over_branches_and_joins() {
         0xb94002c1, // 14: ldr w1, [x22]   both pages reach here
         0xd65f03c0, // 18: ret
     ];
-    let got = formed(&decode(&bytes(&words), 0x10_0000));
+    let got = formed(&decode(&bytes(&words), 0x10_0000), &Default::default());
     let mut at14 = got[5].clone();
     at14.sort_by_key(|f| format!("{f:?}"));
     assert_eq!(

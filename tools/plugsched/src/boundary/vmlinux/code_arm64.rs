@@ -9,6 +9,8 @@
 //! a memory base (`ldr x0, [x8, x9, lsl #3]` of a table) is a use, not a
 //! taken address, as `mov table(,%rax,8)` is on x86.
 
+use std::collections::HashMap;
+
 use object::{
     Object,
     ObjectSection,
@@ -42,6 +44,8 @@ const BUDGET: usize = 512;
 
 /// Decode every piece of every code section into `g`.
 pub(super) fn walk(obj: &object::File<'_>, syms: &Symbols, refs: RefSource, g: &mut Graph) {
+    // (An image whose jump table cannot be read is walked without it.)
+    let labels = crate::jump_table::read(obj).unwrap_or_default();
     for sec in obj.sections() {
         if sec.kind() != SectionKind::Text {
             continue;
@@ -53,7 +57,7 @@ pub(super) fn walk(obj: &object::File<'_>, syms: &Symbols, refs: RefSource, g: &
         let base = sec.address();
         for piece in pieces(g, syms, name, base, bytes.len() as u64) {
             let insns = decode(bytes, base, &piece);
-            piece_facts(&insns, piece.func, syms, uses, g);
+            piece_facts(&insns, &labels, piece.func, syms, uses, g);
         }
     }
 }
@@ -66,7 +70,14 @@ pub(super) fn decode(bytes: &[u8], base: u64, piece: &Piece) -> Vec<Insn> {
 }
 
 /// The facts of one piece (a function, or assembly code for `None`).
-fn piece_facts(insns: &[Insn], func: Option<FuncId>, syms: &Symbols, uses: bool, g: &mut Graph) {
+fn piece_facts(
+    insns: &[Insn],
+    labels: &HashMap<u64, u64>,
+    func: Option<FuncId>,
+    syms: &Symbols,
+    uses: bool,
+    g: &mut Graph,
+) {
     for i in insns {
         if let Some(t) = i.branch_target() {
             if let (Some(caller), Some(z)) = (func, syms.funcs.at(t)) {
@@ -76,11 +87,11 @@ fn piece_facts(insns: &[Insn], func: Option<FuncId>, syms: &Symbols, uses: bool,
             }
         }
     }
-    for (k, all) in formed(insns).into_iter().enumerate() {
+    for (k, all) in formed(insns, labels).into_iter().enumerate() {
         for f in all {
             match (f, func) {
                 (Formed::Taken { addr, reg }, _) => {
-                    let escapes = escapes(insns, k, reg);
+                    let escapes = escapes(insns, labels, k, reg);
                     taken(addr, escapes, func, syms, uses, g);
                 }
                 (Formed::Used { addr }, Some(f)) if uses => {
@@ -124,8 +135,9 @@ fn taken(
 /// Whether register `reg`, given an address by instruction `k`, is used
 /// on some path after it as anything but a memory base before it is
 /// overwritten: passed (`x0`-`x7` at a call), returned (`x0`), stored,
-/// moved, compared -- or the look stops ([`BUDGET`] instructions).
-pub(super) fn escapes(insns: &[Insn], k: usize, reg: u16) -> bool {
+/// moved, compared -- or the look stops ([`BUDGET`] instructions).  Both
+/// ways of a static-branch site (`labels`) are followed.
+pub(super) fn escapes(insns: &[Insn], labels: &HashMap<u64, u64>, k: usize, reg: u16) -> bool {
     let bit = 1u32 << reg.min(31);
     let index = |a: u64| {
         let first = insns.first()?.addr;
@@ -150,6 +162,10 @@ pub(super) fn escapes(insns: &[Insn], k: usize, reg: u16) -> bool {
         if e.writes & !e.writeback & bit != 0 {
             continue;
         }
+        // A static-branch site goes either way, whatever it holds now.
+        if let Some(&t) = labels.get(&ins.addr) {
+            work.extend(index(t).into_iter().chain([i + 1]));
+        }
         match (ins.opcode(), ins.branch_target().map(index)) {
             // A tail call out of the function passes x0-x7.
             (Some(Opcode::B), Some(None)) if reg < 8 => return true,
@@ -168,7 +184,12 @@ mod tests {
     use crate::arch::arm64::tests::bytes;
 
     fn escapes_in(words: &[u32], reg: u16) -> bool {
-        escapes(&arm64::decode(&bytes(words), 0x1000), 0, reg)
+        escapes(
+            &arm64::decode(&bytes(words), 0x1000),
+            &HashMap::new(),
+            0,
+            reg,
+        )
     }
 
     #[test]

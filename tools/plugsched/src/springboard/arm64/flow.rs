@@ -49,10 +49,12 @@ impl<'a> Func<'a> {
     pub fn successors(&self, k: usize) -> Result<Vec<usize>> {
         let i = &self.insns[k];
         let mut out = Vec::new();
+        let next = self.index(i.next());
+        // A static-branch site goes either way, whatever it holds now.
         if let Some(t) = self.cx.jump_labels.get(&i.addr) {
             out.extend(self.index(*t));
+            out.extend(next);
         }
-        let next = self.index(i.next());
         let target = i.branch_target();
         match i.opcode() {
             Some(Opcode::BL) if target.is_some_and(|t| self.cx.noreturn.contains(&t)) => {}
