@@ -91,9 +91,13 @@ mod tests {
         assert!(b.interface_prefixes.iter().any(|p| p == "__x64_sys_"));
         assert!(b.stay_in_vmlinux.contains("schedule"));
         assert!(b.shared_types.contains("task_struct"));
-        assert!(!b.stay_in_vmlinux.contains("dynamic_preempt_schedule_notrace"));
+        assert!(!b
+            .stay_in_vmlinux
+            .contains("dynamic_preempt_schedule_notrace"));
         let a = parse(text, Arch::Aarch64).unwrap();
-        assert!(a.stay_in_vmlinux.contains("dynamic_preempt_schedule_notrace"));
+        assert!(a
+            .stay_in_vmlinux
+            .contains("dynamic_preempt_schedule_notrace"));
         assert!(a.stay_in_vmlinux.contains("schedule"));
     }
 
