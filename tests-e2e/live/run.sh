@@ -17,7 +17,10 @@
 # ("live: ...").
 . /lib/plugsched/ktap.sh
 
-CYCLES=12		# upgrade + rollback cycles (debug kernel: ~45 s each under TCG)
+# Upgrade + rollback cycles (debug kernel under TCG: ~45 s each on x86_64,
+# ~2 min on arm64); a CYCLES=N kernel argument (in /init's environment)
+# sets another number.
+CYCLES=${CYCLES:-12}
 SETTLE=1		# seconds the workload runs between two checks
 RETRIES=5		# attempts of a switch refused with EBUSY, 1 s apart
 READY_WAIT=600		# tenths of a second the workload gets to start
