@@ -57,21 +57,28 @@ do {										\
  * entry sp, which vmlinux's AUTIASP accepts.  The callee-saved registers
  * that vmlinux's tail reads after `bl __switch_to` (prev, next, current,
  * ...) are set as vmlinux's top half would have them
- * (PLUGSCHED_SPRINGBOARD_LIVE_IN), then a direct B (no BTI landing pad
- * needed) enters vmlinux's __schedule at that call with x0 = prev and
- * x1 = next.
+ * (PLUGSCHED_SPRINGBOARD_LIVE_IN).  Then the call itself, as vmlinux's
+ * __schedule makes it: x30 = the instruction after its `bl __switch_to`,
+ * x0/x1 = prev/next, and a B to __switch_to.  __switch_to's entry is a
+ * BTI landing pad, so this holds wherever the module lies: beyond the
+ * +-128 MiB of a B, the loader's veneer reaches it with BR X16, which a
+ * branch into the middle of __schedule would not survive.  __switch_to
+ * returns into vmlinux's __schedule as if called from there.
  */
+#define PLUGSCHED_SPRINGBOARD_RET \
+	"__plugsched_vmlinux___schedule + " __stringify(PLUGSCHED_SPRINGBOARD_OFFSET) " + 4"
 #define plugsched_switch_to(prev, next)						\
 do {										\
 	register struct task_struct *__sb_prev asm("x0") = (prev);		\
 	register struct task_struct *__sb_next asm("x1") = (next);		\
 	asm volatile("sub sp, x29, #" __stringify(PLUGSCHED_SPRINGBOARD_SP) "\n\t" \
 		     PLUGSCHED_SPRINGBOARD_LIVE_IN "\n\t"			\
-		     "b __plugsched_vmlinux___schedule + "			\
-		     __stringify(PLUGSCHED_SPRINGBOARD_OFFSET) "\n\t"		\
+		     "adrp x30, " PLUGSCHED_SPRINGBOARD_RET "\n\t"		\
+		     "add x30, x30, :lo12:" PLUGSCHED_SPRINGBOARD_RET "\n\t"	\
+		     "b __plugsched_vmlinux___switch_to\n\t"			\
 		     : : "r"(__sb_prev), "r"(__sb_next)				\
 		     : "memory", "x19", "x20", "x21", "x22", "x23", "x24",	\
-		       "x25", "x26", "x27", "x28");				\
+		       "x25", "x26", "x27", "x28", "x30");			\
 	__builtin_unreachable();						\
 } while (0)
 #else
