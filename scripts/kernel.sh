@@ -137,7 +137,7 @@ build_arm64() {
 	ps_info "all $(grep -c '^CONFIG_' "$KDIR/plugsched.config") fragment options verified"
 	# Modules for this tree are cross-built the same way.
 	echo "$args" >"$KDIR/plugsched.make-args"
-	ps_phase "kernel[arm64]: cross-building (cold: about 15 min on 2 cores)"
+	ps_phase "kernel[arm64]: cross-building (cold: about 11 min on 2 cores)"
 	ps_run_logged "$LOGS/kernel-arm64.log" "kernel build" \
 		ps_in_root "make -C $KDIR $args -j$PS_JOBS all"
 	touch "$KDIR/.plugsched-built"
