@@ -96,6 +96,30 @@ fn code_relocs(obj: &object::File<'_>, sec: &object::Section<'_, '_>) -> Vec<Cod
     relocs
 }
 
+/// Call `f` for every function piece of code section `sec` that has
+/// relocations: the section's bytes and address, the piece, and the
+/// piece's relocations in address order.
+fn for_each_relocated_piece(
+    obj: &object::File<'_>,
+    sec: &object::Section<'_, '_>,
+    syms: &Symbols,
+    g: &mut Graph,
+    mut f: impl FnMut(&[u8], u64, &code::Piece, &[CodeReloc], &mut Graph),
+) {
+    let (Ok(bytes), Ok(name)) = (sec.data(), sec.name()) else {
+        return;
+    };
+    let relocs = code_relocs(obj, sec);
+    let base = sec.address();
+    for piece in code::pieces(g, syms, name, base, bytes.len() as u64) {
+        let from = relocs.partition_point(|r| r.at < piece.addr);
+        let to = relocs.partition_point(|r| r.at < piece.addr + piece.size);
+        if from < to {
+            f(bytes, base, &piece, &relocs[from..to], g);
+        }
+    }
+}
+
 /// arm64: a relocation of an instruction names its operand exactly (the
 /// symbol plus addend of `adrp`'s page relocation is the whole address,
 /// not the page); branches are edges, taken from the decoded code.
@@ -105,26 +129,16 @@ fn code_section_arm64(
     syms: &Symbols,
     g: &mut Graph,
 ) {
-    let (Ok(bytes), Ok(name)) = (sec.data(), sec.name()) else {
-        return;
-    };
-    let relocs = code_relocs(obj, sec);
-    let base = sec.address();
-    for piece in code::pieces(g, syms, name, base, bytes.len() as u64) {
-        let from = relocs.partition_point(|r| r.at < piece.addr);
-        let to = relocs.partition_point(|r| r.at < piece.addr + piece.size);
-        if from == to {
-            continue;
-        }
-        let insns = code_arm64::decode(bytes, base, &piece);
-        for r in &relocs[from..to] {
+    for_each_relocated_piece(obj, sec, syms, g, |bytes, base, piece, relocs, g| {
+        let insns = code_arm64::decode(bytes, base, piece);
+        for r in relocs {
             let k = ((r.at - piece.addr) / 4) as usize;
             if insns.get(k).is_some_and(|i| i.branch_target().is_some()) {
                 continue;
             }
             reference(r.target, piece.func, syms, g);
         }
-    }
+    });
 }
 
 /// Relocations of code, each applied to the instruction it falls in.
@@ -134,23 +148,16 @@ fn code_section(
     syms: &Symbols,
     g: &mut Graph,
 ) {
-    let (Ok(bytes), Ok(name)) = (sec.data(), sec.name()) else {
-        return;
-    };
-    let relocs = code_relocs(obj, sec);
-    let base = sec.address();
-    for piece in code::pieces(g, syms, name, base, bytes.len() as u64) {
-        let from = relocs.partition_point(|r| r.at < piece.addr);
-        let to = relocs.partition_point(|r| r.at < piece.addr + piece.size);
-        let mut rs = relocs[from..to].iter().peekable();
-        let mut dec = code::decoder(bytes, base, &piece);
+    for_each_relocated_piece(obj, sec, syms, g, |bytes, base, piece, relocs, g| {
+        let mut rs = relocs.iter().peekable();
+        let mut dec = code::decoder(bytes, base, piece);
         while rs.peek().is_some() && dec.can_decode() {
             let ins = dec.decode();
             while let Some(r) = rs.next_if(|r| r.at < ins.next_ip()) {
                 operand(&ins, r, piece.func, syms, g);
             }
         }
-    }
+    });
 }
 
 /// A relocated operand of `ins`, an instruction of function `caller` (or
