@@ -225,7 +225,7 @@ const char *plugsched_text_reserved(unsigned long addr, size_t len)
 /*
  * The manifest of the extracted scheduler.  A module built without it (for
  * a target whose vmlinux the boundary analysis cannot read) has an empty
- * one; the generated manifest.c overrides these.
+ * one; the generated manifest.c and pieces.c override these.
  */
 __weak unsigned int plugsched_manifest_len(void)
 {
@@ -233,6 +233,16 @@ __weak unsigned int plugsched_manifest_len(void)
 }
 
 __weak const struct plugsched_fn *plugsched_manifest_get(unsigned int i)
+{
+	return NULL;
+}
+
+__weak unsigned int plugsched_piece_count(void)
+{
+	return 0;
+}
+
+__weak const struct plugsched_piece *plugsched_piece_get(unsigned int i)
 {
 	return NULL;
 }

@@ -797,3 +797,23 @@ pub(crate) fn manifest_get(i: usize) -> Option<ManifestEntry> {
         class,
     })
 }
+
+/// Number of compiler pieces of the replaced functions the build listed
+/// (`plugsched init`, pieces.c; 0 without the extracted scheduler).
+pub(crate) fn piece_count() -> usize {
+    // SAFETY: Reads a constant table; no preconditions.
+    unsafe { bindings::plugsched_piece_count() as usize }
+}
+
+/// Piece `i`: its vmlinux symbol name and kallsyms position.
+pub(crate) fn piece_get(i: usize) -> Option<(&'static CStr, u64)> {
+    // SAFETY: Returns NULL or a pointer into the module's constant table.
+    let p = unsafe { bindings::plugsched_piece_get(i as c_uint) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` points to a valid, constant `struct plugsched_piece` that
+    // lives as long as the module; its name is a NUL-terminated literal.
+    let (e, name) = unsafe { (&*p, CStr::from_char_ptr((*p).name)) };
+    Some((name, e.sympos as u64))
+}

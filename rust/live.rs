@@ -25,6 +25,7 @@ use crate::{
         Direction,
         Inject,
         Mode,
+        Pieces,
         Plan,
         Stats, //
     },
@@ -161,7 +162,7 @@ fn switch(plan: &mut Plan, dir: Direction, inject: Inject) -> Result<Stats> {
 /// The plan of the whole scheduler, made on first use.
 fn prepared(plan: &mut Option<Plan>) -> Result<&mut Plan> {
     if plan.is_none() {
-        let (p, _) = Plan::from_manifest(&SPLIT).inspect_err(|e| {
+        let (p, _) = Plan::from_manifest(&SPLIT, Pieces::Listed).inspect_err(|e| {
             pr_err!(
                 "upgrade: refused: cannot prepare the redirections ({:?})\n",
                 e

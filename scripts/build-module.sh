@@ -103,7 +103,6 @@ fi
 	--symvers "$KDIR/Module.symvers" $sympos_args "$out/plugsched.ko" >"$out/klp.log" 2>&1 ||
 	{ cat "$out/klp.log" >&2; ps_die "plugsched.ko uses kernel symbols that cannot be bound (see above)"; }
 ps_info "$(tail -n 1 "$out/klp.log")"
-ps_info "$(ls -l "$out/plugsched.ko" | awk '{print $5}') bytes: $out/plugsched.ko"
 rm -f "$out/has-sched"
 if [ -n "$sched_args" ]; then
 	# The extracted scheduler is in, with every symbol local to it.
@@ -121,4 +120,17 @@ if [ -n "$sched_args" ]; then
 	ps_info "$(tail -n 1 "$out/springboard.log")"
 	touch "$out/has-sched"
 fi
+# The module loads without its DWARF, as distributions install modules
+# (INSTALL_MOD_STRIP): the kernel reads, and with module signing hashes,
+# the whole file; with DWARF it is 6 times larger (issue #12, the load
+# time).  The DWARF stays in plugsched.ko.debug, for gdb and crash.  After
+# a build that did not link the module again it is stripped already.
+if ps_in_root "readelf -S $out/plugsched.ko" | grep -q '\.debug_info'; then
+	strip=strip
+	case $extra in *LLVM=1*) strip=llvm-strip ;; esac
+	cp "$out/plugsched.ko" "$out/plugsched.ko.debug"
+	ps_in_root "$strip --strip-debug $out/plugsched.ko" ||
+		ps_die "cannot strip the DWARF of plugsched.ko"
+fi
+ps_info "$(ls -l "$out/plugsched.ko" | awk '{print $5}') bytes: $out/plugsched.ko (DWARF in plugsched.ko.debug)"
 echo "$out/plugsched.ko"

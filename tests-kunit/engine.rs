@@ -21,6 +21,7 @@ mod tests {
             Direction,
             Inject,
             Mode,
+            Pieces,
             Plan,
             Stats,
             Target, //
@@ -260,10 +261,15 @@ mod tests {
         // (the KUnit kernel is the one the analysis reads) and its manifest.
         let n = kapi::manifest_len();
         assert!(n > 100);
-        let r = Plan::from_manifest(&[]);
+        let r = Plan::from_manifest(&[], Pieces::Listed);
         assert_eq!(r.as_ref().err().map(|e| e.to_errno()), None);
         let (plan, internal) = r?;
         let plan = TestOwned::new(plan)?;
+        // The build's list of compiler pieces is what a walk of every
+        // kernel symbol finds.
+        let (walked, _) = Plan::from_manifest(&[], Pieces::Kallsyms)?;
+        let walked = TestOwned::new(walked)?;
+        assert!(plan.same_old_ranges(&walked));
         // Aliases (__ia32_sys_x = __x64_sys_x) count once.
         assert!(plan.target_count() + internal <= n);
         assert!(plan.target_count() + internal >= n - n / 10);

@@ -43,7 +43,10 @@ mod sites;
 mod stats;
 mod switch;
 
-pub(crate) use plan::Plan;
+pub(crate) use plan::{
+    Pieces,
+    Plan, //
+};
 pub(crate) use stats::{
     last_switch_stat,
     Stats, //

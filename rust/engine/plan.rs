@@ -98,12 +98,30 @@ pub(super) fn func_range(addr: usize, id: u32, what: &CStr) -> Result<Range> {
     }
 }
 
+/// Where a plan finds the pieces of its old functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pieces {
+    /// The build's list (the manifest's plan).
+    Listed,
+    /// A walk of every kernel symbol (plans of other targets).
+    Kallsyms,
+}
+
 impl Plan {
     /// Resolve the targets: function sizes and pieces from kallsyms, the
     /// patch site of each old function and its current bytes.  `busy` are
     /// further functions (name, address) in which no task may be when the
     /// switch happens, although they are not patched.
     pub(crate) fn new(targets: &[Target], busy: &[(&'static CStr, usize)]) -> Result<Self> {
+        Plan::with_pieces(targets, busy, Pieces::Kallsyms)
+    }
+
+    /// [`Plan::new`], with the pieces found as `pieces` says.
+    fn with_pieces(
+        targets: &[Target],
+        busy: &[(&'static CStr, usize)],
+        pieces: Pieces,
+    ) -> Result<Self> {
         let mut plan = Plan {
             targets: KVec::with_capacity(targets.len(), GFP_KERNEL)?,
             extra_names: KVec::with_capacity(busy.len(), GFP_KERNEL)?,
@@ -131,7 +149,10 @@ impl Plan {
             plan.old_ranges
                 .push(func_range(addr, id, name)?, GFP_KERNEL)?;
         }
-        plan.add_pieces()?;
+        match pieces {
+            Pieces::Kallsyms => plan.add_pieces()?,
+            Pieces::Listed => plan.add_listed_pieces()?,
+        }
         // Sort and validate both tables (nothing overlaps): each switch
         // searches them as they are now ([`Plan::table`]).
         for (what, new) in [("old", false), ("new", true)] {
@@ -223,9 +244,11 @@ impl Plan {
     /// The plan of the whole extracted scheduler, from the manifest the
     /// build generated: interfaces and callbacks are redirected, internal
     /// functions are only checked for running tasks.  Functions named in
-    /// `split` are redirected as [`Target::split`].  Returns the plan and
-    /// the number of internal functions.
-    pub(crate) fn from_manifest(split: &[&CStr]) -> Result<(Self, usize)> {
+    /// `split` are redirected as [`Target::split`]; `pieces`: where the
+    /// old functions' pieces come from ([`Pieces::Listed`] but in the test
+    /// comparing both).  Returns the plan and the number of internal
+    /// functions.
+    pub(crate) fn from_manifest(split: &[&CStr], pieces: Pieces) -> Result<(Self, usize)> {
         let n = kapi::manifest_len();
         let mut targets: KVec<Target> = KVec::with_capacity(n, GFP_KERNEL)?;
         let mut busy: KVec<(&'static CStr, usize)> = KVec::new();
@@ -258,7 +281,7 @@ impl Plan {
             }
         }
         let internal = busy.len();
-        Ok((Plan::new(&targets, &busy)?, internal))
+        Ok((Plan::with_pieces(&targets, &busy, pieces)?, internal))
     }
 
     /// Number of redirected functions.
@@ -311,6 +334,61 @@ impl Plan {
                 .push(func_range(addr as usize, id, name)?, GFP_KERNEL)?;
         }
         Ok(())
+    }
+
+    /// Add the pieces the build listed (`plugsched init`, pieces.c) of the
+    /// targets but split ones, and of the functions only checked for
+    /// tasks: what [`Plan::add_pieces`] finds, with one kallsyms look-up
+    /// each instead of a walk of every kernel symbol (the load time, issue
+    /// #12).  The build ID check makes the running vmlinux the one the
+    /// build read, so a listed piece missing from kallsyms is an error.
+    fn add_listed_pieces(&mut self) -> Result {
+        for i in 0..kapi::piece_count() {
+            let (name, pos) = kapi::piece_get(i).ok_or(EINVAL)?;
+            let bytes = name.to_bytes();
+            let base = &bytes[..bytes.iter().position(|&b| b == b'.').ok_or(EINVAL)?];
+            let Some(id) = self.piece_owner(base) else {
+                continue;
+            };
+            let addr = kapi::ksym_lookup_pos(name, pos);
+            if addr == 0 {
+                pr_err!("pieces: {:?} (sympos {}) not found in vmlinux\n", name, pos);
+                return Err(ENOENT);
+            }
+            let owner = self.range_name(id);
+            self.old_ranges
+                .push(func_range(addr, id, owner)?, GFP_KERNEL)?;
+        }
+        Ok(())
+    }
+
+    /// The range id of the function called `base` whose pieces the old
+    /// ranges include: a target but a split one, or a function only
+    /// checked for tasks.
+    fn piece_owner(&self, base: &[u8]) -> Option<u32> {
+        let target = self
+            .targets
+            .iter()
+            .position(|t| !t.split && t.name.to_bytes() == base)
+            .map(|i| i as u32);
+        target.or_else(|| {
+            self.extra_names
+                .iter()
+                .position(|n| n.to_bytes() == base)
+                .map(|i| NO_TARGET - 1 - i as u32)
+        })
+    }
+
+    /// Whether `other` checks exactly the same old ranges (both sorted by
+    /// [`Plan::new`]).
+    #[cfg(CONFIG_KUNIT = "y")]
+    pub(crate) fn same_old_ranges(&self, other: &Plan) -> bool {
+        self.old_ranges.len() == other.old_ranges.len()
+            && self
+                .old_ranges
+                .iter()
+                .zip(other.old_ranges.iter())
+                .all(|(a, b)| a.start == b.start && a.size == b.size)
     }
 
     /// Number of ranges checked when applying (functions and their pieces).

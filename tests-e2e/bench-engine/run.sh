@@ -60,6 +60,40 @@ timeit insmod insmod /lib/modules/plugsched.ko enable=0 >/tmp/load.time
 plan=$(dmesg | sed -n 's/.*plan: prepared in \([0-9]*\) ns.*/\1/p' | tail -n 1)
 total=$(sed -n 's/.*ns=\([0-9]*\).*/\1/p' /tmp/load.time)
 echo "load: insmod_ns=$total plan_ns=${plan:-0} loader_ns=$((total - ${plan:-0}))" >/tmp/bench.load
+# The loader's steps, from a second load under the kernel's function
+# graph tracer restricted to them (a few traced calls, not the module's
+# code): reading the file, load_module as a whole, its klp relocations,
+# the module notifiers that patch the module's static calls and jump
+# labels and read its BTF, its ORC table, and the module's init (the plan).
+rmmod plugsched
+tr=/sys/kernel/tracing
+[ -e $tr/trace ] || mount -t tracefs none $tr
+steps="kernel_read_file load_module klp_apply_section_relocs static_call_module_notify jump_label_module_notify btf_module_notify unwind_module_init do_init_module"
+for f in $steps; do echo $f >>$tr/set_ftrace_filter; done
+echo 1 >$tr/options/funcgraph-tail
+echo function_graph >$tr/current_tracer
+echo 1 >$tr/tracing_on
+insmod /lib/modules/plugsched.ko enable=0
+echo 0 >$tr/tracing_on
+# "1) * 11977.40 us |  klp_apply_section_relocs();" or "} /* load_module */"
+awk -v steps="$steps" '
+	/ us / && /[|]/ {
+		for (i = 1; i < NF; i++) if ($(i + 1) == "us") d = $i
+		name = $0
+		sub(/.*[|] */, "", name)
+		sub(/^[}] [\/][*] /, "", name)
+		sub(/[ ();*\/]+$/, "", name)
+		ns[name] += d * 1000
+	}
+	END {
+		n = split(steps, s, " ")
+		printf "loadparts:"
+		for (i = 1; i <= n; i++) printf " %s_ns=%.0f", s[i], ns[s[i]]
+		printf "\n"
+	}' $tr/trace >>/tmp/bench.load
+# (Another tracer, or none, empties the trace.)
+echo nop >$tr/current_tracer
+echo >$tr/set_ftrace_filter
 ktap_suite plugsched_bench 4
 for n in 100 1000 10000 30000; do
 	ktap_case "threads_$n" run_bench "$n"

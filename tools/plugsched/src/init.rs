@@ -135,6 +135,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     progress("extracting module sources");
     let ex = extract_sources(&src, work, &boundary, &g, &c)?;
     write_build_files(&src, work, &boundary.files, &ex.tables)?;
+    let n = crate::pieces::write(work, &g, &c)?;
+    println!("pieces: {n} compiler pieces of the replaced functions");
     // The __schedule split: where the module's __schedule continues in
     // vmlinux's, derived from vmlinux (or no module at all).
     progress("__schedule split: reading vmlinux's __schedule");
@@ -656,9 +658,10 @@ fn write_build_files(
         parts.push(path);
     }
     kb.push_str("CFLAGS_$(PLUGSCHED_SCHED)/manifest.o := -I$(src)/c_shims\n");
+    kb.push_str("CFLAGS_$(PLUGSCHED_SCHED)/pieces.o := -I$(src)/c_shims\n");
     kb.push_str(&format!(
         "plugsched-sched-parts := {}\n\
-         plugsched-y += $(PLUGSCHED_SCHED)/sched.o $(PLUGSCHED_SCHED)/manifest.o\n\
+         plugsched-y += $(PLUGSCHED_SCHED)/sched.o $(PLUGSCHED_SCHED)/manifest.o $(PLUGSCHED_SCHED)/pieces.o\n\
          targets += $(plugsched-sched-parts)\n\
          quiet_cmd_plugsched_sched = LD [M]  $@\n      \
          cmd_plugsched_sched = $(LD) $(KBUILD_LDFLAGS) -r -o $@.tmp $(filter %.o,$^) && \
@@ -675,7 +678,7 @@ fn write_build_files(
 
 /// Write `text` to `path` unless it already holds exactly that (so that
 /// make does not rebuild what did not change).
-fn write_if_changed(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_if_changed(path: &Path, text: &str) -> Result<()> {
     if std::fs::read_to_string(path).is_ok_and(|t| t == text) {
         return Ok(());
     }

@@ -25,6 +25,7 @@ mod jump_table;
 mod klp;
 mod ktap;
 mod layout;
+mod pieces;
 mod springboard;
 #[cfg(test)]
 mod test_util;

@@ -51,10 +51,13 @@ fn parse(log: &str) -> Vec<Sample> {
     let mut out = Vec::new();
     for line in log.lines() {
         let line = line.trim_end_matches('\r');
-        let Some((kind, rest)) = ["floor:", "bench:", "live:", "load:"].iter().find_map(|k| {
-            line.find(k)
-                .map(|i| (&k[..k.len() - 1], &line[i + k.len()..]))
-        }) else {
+        let Some((kind, rest)) = ["floor:", "bench:", "live:", "loadparts:", "load:"]
+            .iter()
+            .find_map(|k| {
+                line.find(k)
+                    .map(|i| (&k[..k.len() - 1], &line[i + k.len()..]))
+            })
+        else {
             continue;
         };
         let mut s = Sample {
@@ -140,10 +143,31 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             ms(s.get("loader_ns"))
         );
     }
+    for s in samples.iter().filter(|s| s.kind == "loadparts") {
+        print_load_steps(s);
+    }
     svg::save(&args.svg, &plot(&named))
         .with_context(|| format!("cannot write {}", args.svg.display()))?;
     println!("plot: {}", args.svg.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The loader's steps (a second, traced load; tests-e2e/bench-engine).
+fn print_load_steps(s: &Sample) {
+    let notifiers = ["static_call", "jump_label", "btf"]
+        .iter()
+        .map(|n| s.get(&format!("{n}_module_notify_ns")))
+        .sum();
+    println!(
+        "load steps (traced load): reading the file {} ms; load_module {} ms, of which klp relocations {} ms, \
+         module notifiers (static calls, jump labels, BTF) {} ms, ORC table {} ms; init (the plan) {} ms",
+        ms(s.get("kernel_read_file_ns")),
+        ms(s.get("load_module_ns")),
+        ms(s.get("klp_apply_section_relocs_ns")),
+        ms(notifiers),
+        ms(s.get("unwind_module_init_ns")),
+        ms(s.get("do_init_module_ns"))
+    );
 }
 
 fn print_table(named: &[(&str, Series)]) {
@@ -270,12 +294,16 @@ live: threads=100 dir=rollback tasks=150 unchanged=140 prescan_ns=9 rebuilt=3 st
 floor: threads=1000 runs=5 min_ns=450000 median_ns=600000
 live: threads=1000 dir=upgrade tasks=1050 unchanged=1000 prescan_ns=9 rebuilt=3 stop_machine_ns=1200000 stack_check_ns=10 clear_ns=1 redirect_ns=5 rebuild_ns=2
 load: insmod_ns=3000000000 plan_ns=1000000000 loader_ns=2000000000
+loadparts: kernel_read_file_ns=30000000 load_module_ns=350000000 klp_apply_section_relocs_ns=137000000 do_init_module_ns=57000000
 ";
 
     #[test]
     fn reads_the_lines_of_the_scenario() {
         let s = parse(LOG);
-        assert_eq!(s.len(), 7);
+        assert_eq!(s.len(), 8);
+        assert_eq!(s[6].kind, "load");
+        assert_eq!(s[7].kind, "loadparts");
+        assert_eq!(s[7].get("klp_apply_section_relocs_ns"), 137000000);
         assert_eq!(s[0].kind, "bench");
         assert!(s[0].words.iter().any(|w| w == "Parallel"));
         assert_eq!(s[0].get("stop_machine_ns"), 900000);
