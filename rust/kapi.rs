@@ -708,6 +708,23 @@ pub(crate) fn is_core_kernel_text(addr: u64) -> bool {
     unsafe { bindings::plugsched_core_kernel_text(addr as c_ulong) }
 }
 
+/// The core kernel text `addr..addr + len` as it is now, read in place:
+/// cheap enough for the rendezvous.  `None` for anything but core kernel
+/// text.  The caller must not hold the slice across a write to the text
+/// it covers (only the text patching writes it, under `text_mutex`).
+pub(crate) fn core_text(addr: u64, len: usize) -> Option<&'static [u8]> {
+    let last = addr.checked_add(len.checked_sub(1)? as u64)?;
+    if !is_core_kernel_text(addr) || !is_core_kernel_text(last) {
+        return None;
+    }
+    // SAFETY: `addr..=last` is core kernel text (just checked, and core
+    // kernel text is one contiguous range): mapped and readable for as
+    // long as the kernel runs, and never freed.  Its bytes change only
+    // through the text patching, which callers keep out while they read
+    // (they hold `text_mutex`, or run where its holder waits).
+    Some(unsafe { core::slice::from_raw_parts(addr as *const u8, len) })
+}
+
 /// The mechanism owning some byte of `[addr, addr + len)` (jump label,
 /// static call, kprobe), if any.  The kprobe table is only stable under
 /// `kprobe_mutex`, which `_patchers` proves held.

@@ -19,6 +19,7 @@ use super::{
 };
 use crate::bindings;
 use crate::kapi::{
+    self,
     Stopped,
     TextMutex, //
 };
@@ -84,9 +85,13 @@ impl Pokes {
         Ok(Pokes { windows: out })
     }
 
-    /// Phase 2 on CPU 0: write every window, or none.  `stop_after`: stop
-    /// with `ECANCELED` after that many windows (a failure injected by
-    /// tests), having restored them.
+    /// Phase 2 on CPU 0: write every window, or none.  What each site
+    /// holds before was checked before the rendezvous
+    /// ([`super::sites`], `check_site`), under `text_mutex` and the other
+    /// patchers' locks, which the switch holds until after it: no one can
+    /// have written a site since.  Each window is read back after it is
+    /// written.  `stop_after`: stop with `ECANCELED` after that many
+    /// windows (a failure injected by tests), having restored them.
     pub(super) fn write(
         &self,
         ctx: &Stopped,
@@ -94,20 +99,17 @@ impl Pokes {
         stop_after: Option<usize>,
     ) -> Result<(), i32> {
         for (i, w) in self.windows.iter().enumerate() {
-            if !holds(w.start, &w.before) {
-                self.undo(ctx, text, i);
-                return Err(EBUSY.to_errno());
-            }
             // SAFETY: No CPU runs the window before phase 3, in which every
             // CPU runs `sync_core` first, aborted or not.  Each site is the
             // patch site of a function, right after its entry ENDBR, where
-            // calls enter it; it holds what this switch expects (just
-            // checked, and `text_mutex` keeps every other patcher out); it
-            // gets its untouched bytes or a `jmp` to the function's
-            // replacement (the plan's target: the same source, signature
-            // and contract).  The sites lie within the window (`prepare`).
+            // calls enter it; it holds what this switch expects (checked
+            // before the rendezvous, and `text_mutex` keeps every other
+            // patcher out since); it gets its untouched bytes or a `jmp`
+            // to the function's replacement (the plan's target: the same
+            // source, signature and contract).  The sites lie within the
+            // window (`prepare`).
             unsafe { ctx.text_poke_window(text, &w.c_window(&w.after)) };
-            if !holds(w.start, &w.after) {
+            if !holds(w, &w.after) {
                 self.undo(ctx, text, i + 1);
                 return Err(EIO.to_errno());
             }
@@ -142,11 +144,14 @@ fn poke_site(offset: u32, bytes: &Bytes) -> PokeSite {
     site
 }
 
-/// Whether every site of a window starting at `start` holds its bytes.
-fn holds(start: u64, sites: &[PokeSite]) -> bool {
+/// Whether every site of window `w` holds its bytes in `sites`.
+fn holds(w: &PokeWindow, sites: &[PokeSite]) -> bool {
+    let Some(text) = kapi::core_text(w.start, w.len) else {
+        return false;
+    };
     sites.iter().all(|s| {
+        let at = s.offset as usize;
         let len = s.len as usize;
-        Bytes::read(start + u64::from(s.offset), len)
-            .is_ok_and(|now| s.bytes.get(..len) == Some(now.as_slice()))
+        text.get(at..at + len) == s.bytes.get(..len)
     })
 }
