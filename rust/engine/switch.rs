@@ -84,12 +84,28 @@ impl Plan {
             Mode::Parallel => Some(SwitchLog::start(SWITCH_LOG_CAP)?),
             Mode::Serial => None,
         };
+        let table = self.table(dir)?;
+        let busy = Busy {
+            table: &table,
+            // A rollback of the whole scheduler: nothing of the module may
+            // be on any stack but the initiator's.
+            module_wide: self.rebuild && dir == Direction::Revert,
+            initiator: kapi::current_task_id(),
+            module_text: kapi::module_text(),
+        };
+        // The stacks are checked before any lock of the switch is taken:
+        // the walk takes up to seconds with tens of thousands of tasks,
+        // and it needs none of them (the log covers every task that runs
+        // from its start to the rendezvous, whatever the locks).
+        let prescan = match log {
+            Some(_) => Some(Prescan::run(&busy)?),
+            None => None,
+        };
         // From the checks to the end: no other patcher can decide or write
         // anything (Documentation/live-update.rst, "Other patchers").
         let patchers = Patchers::lock();
         let cpus = CpusReadLock::lock();
         let text = TextMutex::lock(&cpus);
-        let table = self.table(dir)?;
         let hash_before = self.check_before(&patchers, &table, dir)?;
         // Everything the rendezvous needs, allocated now.
         let bufs = if self.rebuild {
@@ -100,21 +116,7 @@ impl Plan {
         let online = Online::alloc(&cpus)?;
         let pokes = Pokes::prepare(&self.sites, dir)?;
         let rdv = Rendezvous::new(PHASES, &online.status).ok_or(EINVAL)?;
-        let busy = Busy {
-            table: &table,
-            // A rollback of the whole scheduler: nothing of the module may
-            // be on any stack but the initiator's.
-            module_wide: self.rebuild && dir == Direction::Revert,
-            initiator: kapi::current_task_id(),
-            module_text: kapi::module_text(),
-        };
         self.claim_sites(&patchers, dir)?;
-        // (Last before the rendezvous: the fewer tasks run in between, the
-        // fewer are walked again inside it.)
-        let prescan = match log {
-            Some(_) => Some(Prescan::run(&busy)?),
-            None => None,
-        };
         let work = Work {
             busy,
             prescan: prescan.as_ref().zip(log.as_ref()),
