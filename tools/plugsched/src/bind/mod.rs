@@ -35,7 +35,6 @@ use crate::boundary::bindings::Bindings;
 pub mod check;
 pub mod elf_read;
 pub mod escape;
-pub mod escape_arm64;
 pub mod keeps;
 pub mod module;
 pub mod plan;
