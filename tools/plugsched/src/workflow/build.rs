@@ -106,7 +106,7 @@ pub fn check_tree(tree: &DevTree) -> Result<Report> {
     if report.has_errors() {
         return Ok(report);
     }
-    let facts = Facts::load(&tree.dir)?;
+    let facts = Facts::load(&tree.dir, tree.arch()?)?;
     for file in sources {
         let old = tree.extracted(&file)?.unwrap_or_default();
         let new = std::fs::read_to_string(tree.dir.join(&file))
