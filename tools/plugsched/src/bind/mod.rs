@@ -40,6 +40,8 @@ pub mod module;
 pub mod plan;
 pub mod rewrite;
 #[cfg(test)]
+mod test_cases;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_arm64;
