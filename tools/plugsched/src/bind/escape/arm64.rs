@@ -7,13 +7,12 @@
 //! the data flow of the others (`step.rs`; a store with `sp` written back
 //! is a push).
 
-use std::collections::BTreeSet;
-
 use super::follow::{
     Callee,
     Flow,
     Isa,
     Regs,
+    Site,
     State, //
 };
 use super::{
@@ -127,26 +126,20 @@ impl Isa for Arm64 {
                 offset: own,
             },
         };
-        if target.sec == c.sec {
-            if let Some(k) = c.index_of(target.offset) {
-                return Some(Callee::Inside(k));
-            }
-        }
-        let sym = m.symbol_at(target)?;
-        Some(Callee::Module(m.code_of(sym)?))
+        let inside = (target.sec == c.sec)
+            .then(|| c.index_of(target.offset))
+            .flatten();
+        Callee::direct(m, target, inside)
     }
 
     fn step(
         &mut self,
-        m: &Module,
-        bound: &BTreeSet<usize>,
-        code: usize,
-        i: usize,
+        site: &Site,
         st: &mut State,
         src: bool,
         stored: &mut Holders,
     ) -> Result<(), String> {
-        step::step(m, bound, code, i, st, src, stored)
+        step::step(site, st, src, stored)
     }
 }
 

@@ -20,7 +20,10 @@ use crate::bind::keeps::{
     keeps_any,
     RETURN_FIRST, //
 };
-use crate::bind::module::Module;
+use crate::bind::module::{
+    Module,
+    Target, //
+};
 
 /// A set of registers (bit n: register n, as the instruction set numbers
 /// them).
@@ -81,6 +84,28 @@ pub enum Callee {
     Return,
 }
 
+impl Callee {
+    /// A direct branch to `target`: instruction `inside` of its own
+    /// function if it is there, else the module function at `target`.
+    pub fn direct(m: &Module, target: Target, inside: Option<usize>) -> Option<Callee> {
+        if let Some(k) = inside {
+            return Some(Callee::Inside(k));
+        }
+        let sym = m.symbol_at(target)?;
+        Some(Callee::Module(m.code_of(sym)?))
+    }
+}
+
+/// The instruction a step runs: instruction `i` of function `code` of
+/// the module, whose variables in `bound` are vmlinux's (storing into
+/// them leaves).
+pub struct Site<'a> {
+    pub m: &'a Module,
+    pub bound: &'a BTreeSet<usize>,
+    pub code: usize,
+    pub i: usize,
+}
+
 /// What an instruction does to the paths through its function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flow {
@@ -125,17 +150,12 @@ pub trait Isa {
     fn flow(m: &Module, code: usize, i: usize) -> Flow;
     /// Where the call or branch at `(code, i)` goes, if it can be told.
     fn callee(m: &Module, code: usize, i: usize) -> Option<Callee>;
-    /// The data flow of the instruction at `(code, i)`, which is no
-    /// branch: `st` after it (`src`: it produces the address), the
-    /// module's variables it stores the address in, or how the address
-    /// leaves.  Storing into a variable of `bound` (vmlinux's) leaves.
-    #[allow(clippy::too_many_arguments)]
+    /// The data flow of the instruction at `site`, which is no branch: `st`
+    /// after it (`src`: it produces the address), the module's variables
+    /// it stores the address in, or how the address leaves.
     fn step(
         &mut self,
-        m: &Module,
-        bound: &BTreeSet<usize>,
-        code: usize,
-        i: usize,
+        site: &Site,
         st: &mut State,
         src: bool,
         stored: &mut Holders,
@@ -320,9 +340,13 @@ impl<'m, I: Isa> Follow<'m, I> {
             }
             Flow::Stop => {}
             Flow::Step => {
-                let m = self.m;
-                self.isa
-                    .step(m, &self.bound, code, i, &mut st, src, &mut out.stored)?;
+                let site = Site {
+                    m: self.m,
+                    bound: &self.bound,
+                    code,
+                    i,
+                };
+                self.isa.step(&site, &mut st, src, &mut out.stored)?;
                 work.push((next, st, false));
             }
         }

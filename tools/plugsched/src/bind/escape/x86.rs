@@ -5,8 +5,6 @@
 //! calls and jumps go, and the data flow of the others through registers
 //! and stack slots.
 
-use std::collections::BTreeSet;
-
 use iced_x86::{
     FlowControl,
     InstructionInfoFactory,
@@ -21,6 +19,7 @@ use super::follow::{
     Flow,
     Isa,
     Regs,
+    Site,
     State, //
 };
 use super::{
@@ -188,25 +187,20 @@ impl Isa for X86 {
                 offset: ins.near_branch_target(),
             },
         };
-        if target.sec == c.sec {
-            if let Some(k) = c.index_of(target.offset) {
-                return Some(Callee::Inside(k));
-            }
-        }
-        let sym = m.symbol_at(target)?;
-        Some(Callee::Module(m.code_of(sym)?))
+        let inside = (target.sec == c.sec)
+            .then(|| c.index_of(target.offset))
+            .flatten();
+        Callee::direct(m, target, inside)
     }
 
     fn step(
         &mut self,
-        m: &Module,
-        bound: &BTreeSet<usize>,
-        code: usize,
-        i: usize,
+        site: &Site,
         st: &mut State,
         src: bool,
         stored: &mut Holders,
     ) -> Result<(), String> {
+        let Site { m, bound, code, i } = *site;
         let ins = &m.code[code].insns[i];
         let holder = holder(m, code, i);
         let info = self.factory.info(ins);

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use super::super::follow::{
     Isa,
     Regs,
+    Site,
     State, //
 };
 use super::super::Holders;
@@ -54,14 +55,12 @@ fn memory(ins: &Insn) -> Option<(u16, Option<i64>, bool)> {
 
 /// The data flow of one instruction that is no branch ([`Isa::step`]).
 pub(super) fn step(
-    m: &Module,
-    bound: &BTreeSet<usize>,
-    code: usize,
-    i: usize,
+    site: &Site,
     st: &mut State,
     src: bool,
     stored: &mut Holders,
 ) -> Result<(), String> {
+    let Site { m, bound, code, i } = *site;
     let ins = &m.code64[code].insns[i];
     let e = effects(ins);
     let mem = memory(ins);
