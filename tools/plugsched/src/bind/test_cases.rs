@@ -57,21 +57,39 @@ __attribute__((noinline)) void say(void) { _printk("hello\n"); }
 pub type Compile = fn(test: &str, src: &str) -> (Scratch, Vec<u8>);
 
 /// Compile `src` as kernel/sched/core.c in a scratch directory of tool
-/// `tool`'s test `test`, with `cc ARGS -c kernel/sched/core.c -o core.o`.
+/// `tool`'s test `test`, as the kernel compiles (`-O2 -g`, no PIC, no
+/// builtins), with `cc` and its instruction set's `flags`.
 pub fn compile_with(
     tool: &str,
     test: &str,
     src: &str,
     cc: &str,
-    args: &[&str],
+    flags: &[&str],
 ) -> (Scratch, Vec<u8>) {
     let dir = Scratch::new(tool, test);
     dir.write(&[("kernel/sched/core.c", src)]);
-    let mut all = args.to_vec();
+    let mut all = flags.to_vec();
+    all.extend([
+        "-O2",
+        "-g",
+        "-fno-pic",
+        "-fno-builtin",
+        "-fno-asynchronous-unwind-tables",
+    ]);
     all.extend(["-c", "kernel/sched/core.c", "-o", "core.o"]);
     run(dir.path(), cc, &all);
     let data = std::fs::read(dir.join("core.o")).unwrap();
     (dir, data)
+}
+
+/// [`BASE`] compiled and bound: its scratch directory, the bound object's
+/// bytes and the summary, which says one static is vmlinux's.
+pub fn bound_base(compile: Compile) -> (Scratch, Vec<u8>, String) {
+    let (dir, data) = compile("ok", BASE);
+    let (out, summary) = bind(data, &bindings(16), &BTreeSet::new()).unwrap();
+    let bytes = out.unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(summary.contains("bind-data: 1 statics"), "{summary}");
+    (dir, bytes, summary)
 }
 
 /// The `.rela.text` section of a `readelf -rW` listing.

@@ -22,24 +22,18 @@ use crate::test_util::{
 
 /// Compile `src` as kernel/sched/core.c and return the object's bytes.
 fn compile(test: &str, src: &str) -> (Scratch, Vec<u8>) {
-    let args = [
-        "-O2",
-        "-g",
-        "-fno-pic",
-        "-mcmodel=kernel",
-        "-mno-red-zone",
-        "-fno-builtin",
-        "-fno-asynchronous-unwind-tables",
-    ];
-    compile_with("bind", test, src, "gcc", &args)
+    compile_with(
+        "bind",
+        test,
+        src,
+        "gcc",
+        &["-mcmodel=kernel", "-mno-red-zone"],
+    )
 }
 
 #[test]
 fn statics_and_strings_vmlinux_has_are_redirected() {
-    let (dir, data) = compile("ok", BASE);
-    let (out, summary) = bind(data, &bindings(16), &BTreeSet::new()).unwrap();
-    let bytes = out.unwrap_or_else(|e| panic!("{e:?}"));
-    assert!(summary.contains("bind-data: 1 statics"), "{summary}");
+    let (dir, bytes, summary) = test_cases::bound_base(compile);
     // The key's, table's, thing's, pair's, the lock name's and the
     // message's addresses are taken; the key and the name leave (to
     // vmlinux's), the message only to _printk, which keeps nothing.

@@ -22,23 +22,18 @@ use crate::test_util::{
 
 /// Compile `src` as kernel/sched/core.c for arm64.
 fn compile(test: &str, src: &str) -> (Scratch, Vec<u8>) {
-    let args = [
-        "--target=aarch64-linux-gnu",
-        "-O2",
-        "-g",
-        "-fno-pic",
-        "-fno-builtin",
-        "-fno-asynchronous-unwind-tables",
-    ];
-    compile_with("bind-arm64", test, src, "clang", &args)
+    compile_with(
+        "bind-arm64",
+        test,
+        src,
+        "clang",
+        &["--target=aarch64-linux-gnu"],
+    )
 }
 
 #[test]
 fn statics_and_strings_vmlinux_has_are_redirected() {
-    let (dir, data) = compile("ok", BASE);
-    let (out, summary) = bind(data, &bindings(16), &BTreeSet::new()).unwrap();
-    let bytes = out.unwrap_or_else(|e| panic!("{e:?}"));
-    assert!(summary.contains("bind-data: 1 statics"), "{summary}");
+    let (dir, bytes, summary) = test_cases::bound_base(compile);
     // (clang folds keep() and peek() into a load of thing, and inlines
     // add_to: the key's, table's, the lock name's and the message's
     // addresses are taken.)
