@@ -106,6 +106,41 @@ pub struct Site<'a> {
     pub i: usize,
 }
 
+impl Site<'_> {
+    /// A store, other than into the object the address points into, of
+    /// the address (`value`) or of something else: into stack slot
+    /// `slot`, else into memory, the module variable `holder()` if it is
+    /// one.  The address stays in a stack slot or with a variable of the
+    /// module's own (`stored`); anywhere else it leaves (`place()`: where
+    /// the store is).
+    pub fn store(
+        &self,
+        st: &mut State,
+        value: bool,
+        slot: Option<(u32, i64)>,
+        holder: impl FnOnce() -> Option<usize>,
+        stored: &mut Holders,
+        place: impl FnOnce() -> String,
+    ) -> Result<(), String> {
+        match (value, slot) {
+            (true, Some(s)) => {
+                st.slots.insert(s);
+            }
+            (true, None) => match holder() {
+                Some(h) if !self.bound.contains(&h) => {
+                    stored.insert(h);
+                }
+                _ => return Err(format!("stored to memory at {}", place())),
+            },
+            (false, Some(s)) => {
+                st.slots.remove(&s);
+            }
+            (false, None) => {}
+        }
+        Ok(())
+    }
+}
+
 /// What an instruction does to the paths through its function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flow {
@@ -164,6 +199,13 @@ pub trait Isa {
     /// The name of function `code`.
     fn name(m: &Module, code: usize) -> &str {
         &m.syms[Self::function_sym(m, code)].name
+    }
+
+    /// Where address `addr` of function `code` is, for messages
+    /// (`name+0xoffset`).
+    fn place(m: &Module, code: usize, addr: u64) -> String {
+        let start = m.syms[Self::function_sym(m, code)].value;
+        format!("{}+{:#x}", Self::name(m, code), addr - start)
     }
 }
 

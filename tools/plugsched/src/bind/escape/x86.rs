@@ -200,7 +200,7 @@ impl Isa for X86 {
         src: bool,
         stored: &mut Holders,
     ) -> Result<(), String> {
-        let Site { m, bound, code, i } = *site;
+        let Site { m, code, i, .. } = *site;
         let ins = &m.code[code].insns[i];
         let holder = holder(m, code, i);
         let info = self.factory.info(ins);
@@ -239,33 +239,15 @@ impl Isa for X86 {
         if loads.iter().flatten().any(|s| st.slots.contains(s)) {
             value = true;
         }
-        let at = || {
-            format!(
-                "{}+{:#x}",
-                X86::name(m, code),
-                ins.ip() - m.syms[m.code[code].sym].value
-            )
-        };
+        let at = || X86::place(m, code, ins.ip());
         if value && ins.mnemonic() == Mnemonic::Push {
             return Err(format!("pushed on the stack at {}", at()));
         }
         for (base, slot) in stores {
-            match (value, slot) {
-                (true, _) if st.regs & base != 0 => {} // into the object itself
-                (true, Some(s)) => {
-                    st.slots.insert(s);
-                }
-                (true, None) => match holder {
-                    Some(h) if !bound.contains(&h) => {
-                        stored.insert(h);
-                    }
-                    _ => return Err(format!("stored to memory at {}", at())),
-                },
-                (false, Some(s)) => {
-                    st.slots.remove(&s);
-                }
-                (false, None) => {}
+            if value && st.regs & base != 0 {
+                continue; // into the object itself
             }
+            site.store(st, value, slot, || holder, stored, at)?;
         }
         for u in info.used_registers() {
             let Some(b) = gpr(u.register()) else { continue };

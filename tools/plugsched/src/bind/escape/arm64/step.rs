@@ -60,7 +60,7 @@ pub(super) fn step(
     src: bool,
     stored: &mut Holders,
 ) -> Result<(), String> {
-    let Site { m, bound, code, i } = *site;
+    let Site { m, code, i, .. } = *site;
     let ins = &m.code64[code].insns[i];
     let e = effects(ins);
     let mem = memory(ins);
@@ -68,13 +68,7 @@ pub(super) fn step(
         off.filter(|_| b == SP || b == FP)
             .map(|o| (u32::from(b), o))
     });
-    let at = || {
-        format!(
-            "{}+{:#x}",
-            Arm64::name(m, code),
-            ins.addr - m.syms[m.code64[code].sym].value
-        )
-    };
+    let at = || Arm64::place(m, code, ins.addr);
     if let Some(vals) = stored_regs(ins) {
         let value = st.regs & vals != 0;
         let (base, _, wb) = mem.unwrap_or((0, None, false));
@@ -83,19 +77,7 @@ pub(super) fn step(
                 return Err(format!("pushed on the stack at {}", at()))
             }
             (true, _) if base < SP && st.regs & (1 << base) != 0 => {}
-            (true, Some(s)) => {
-                st.slots.insert(s);
-            }
-            (true, None) => match holder(m, code, i, base) {
-                Some(h) if !bound.contains(&h) => {
-                    stored.insert(h);
-                }
-                _ => return Err(format!("stored to memory at {}", at())),
-            },
-            (false, Some(s)) => {
-                st.slots.remove(&s);
-            }
-            (false, None) => {}
+            _ => site.store(st, value, slot, || holder(m, code, i, base), stored, at)?,
         }
         return Ok(());
     }
