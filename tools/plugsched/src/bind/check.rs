@@ -13,13 +13,20 @@ use std::collections::{
     BTreeSet, //
 };
 
-use super::escape::{
+use super::escape::arm64::{
     self,
+    Arm64, //
+};
+use super::escape::follow::Isa;
+use super::escape::x86::{
+    self,
+    X86, //
+};
+use super::escape::{
     Follow,
     Holders,
     Take, //
 };
-use super::escape_arm64;
 use super::module::{
     Module,
     Target, //
@@ -85,17 +92,21 @@ pub fn fates(m: &Module, plan: &Plan) -> Fates {
         .collect();
     let bound = plan.bound.keys().copied().collect();
     match m.arch {
-        Arch::X86_64 => {
-            let mut follow = Follow::new(m, outside, bound);
-            let takes = escape::takes(m);
-            takes.into_iter().map(|t| (t, follow.follow(&t))).collect()
-        }
-        Arch::Aarch64 => {
-            let mut follow = escape_arm64::Follow::new(m, outside, bound);
-            let takes = escape_arm64::takes(m);
-            takes.into_iter().map(|t| (t, follow.follow(&t))).collect()
-        }
+        Arch::X86_64 => fates_with(m, X86::new(), x86::takes(m), outside, bound),
+        Arch::Aarch64 => fates_with(m, Arm64, arm64::takes(m), outside, bound),
     }
+}
+
+/// Follow each of `takes` with instruction set `isa`.
+fn fates_with<I: Isa>(
+    m: &Module,
+    isa: I,
+    takes: Vec<Take>,
+    outside: BTreeSet<usize>,
+    bound: BTreeSet<usize>,
+) -> Fates {
+    let mut follow = Follow::new(m, isa, outside, bound);
+    takes.into_iter().map(|t| (t, follow.follow(&t))).collect()
 }
 
 /// The addresses (string literals, symbols) that leave the module.

@@ -5,10 +5,7 @@
 //! vmlinux function may keep what it is given (a lock class key, an ops
 //! table, a callback), so an address passed to it leaves the module.
 
-use super::escape::{
-    gpr,
-    ARGS, //
-};
+use super::escape::follow::Regs;
 
 /// vmlinux functions that use a pointer argument only while they run and
 /// keep nothing: string, memory, bitmap and printing helpers (and the
@@ -82,15 +79,13 @@ pub const KEEPS_NOTHING: &[&str] = &[
 /// vmlinux functions that return their first argument.
 pub const RETURN_FIRST: &[&str] = &["memcpy", "memmove", "memset", "__memcpy", "__memset"];
 
-/// Of the argument registers in `args` (bits), those `name` may keep.
-pub fn kept_args(name: &str, args: u16) -> u16 {
-    let mut kept = args;
-    for (n, &r) in ARGS.iter().enumerate() {
-        if keeps_nothing_of(name, n + 1) {
-            kept &= !gpr(r).unwrap_or(0);
-        }
-    }
-    kept
+/// Whether `name` may keep one of the argument registers in `args`
+/// (bits; `arg_regs`: the argument registers in order).
+pub fn keeps_any(name: &str, args: Regs, arg_regs: &[Regs]) -> bool {
+    arg_regs
+        .iter()
+        .enumerate()
+        .any(|(n, &r)| args & r != 0 && !keeps_nothing_of(name, n + 1))
 }
 
 /// Whether `name` keeps nothing of its argument `n` (from 1), whatever the
@@ -112,16 +107,30 @@ pub fn keeps_nothing_of(name: &str, n: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bind::escape::bits;
+    use crate::bind::escape::x86::{
+        bits,
+        ARGS,
+        ARG_BITS, //
+    };
     use iced_x86::Register;
+
+    /// Of the x86 argument registers in `args`, those `name` may keep.
+    fn kept_args(name: &str, args: Regs) -> Regs {
+        ARG_BITS
+            .iter()
+            .filter(|&&r| args & r != 0 && keeps_any(name, r, &ARG_BITS))
+            .fold(0, |a, &r| a | r)
+    }
 
     #[test]
     fn only_listed_functions_keep_nothing() {
         let all = bits(&ARGS);
+        assert!(!keeps_any("memset", all, &ARG_BITS));
         assert_eq!(kept_args("memset", all), 0);
         assert_eq!(kept_args("__bitmap_and", all), 0);
         assert_eq!(kept_args("_raw_spin_lock_irqsave", all), 0);
         assert_eq!(kept_args("__raw_spin_lock_init", all), all);
+        assert!(keeps_any("__raw_spin_lock_init", all, &ARG_BITS));
         // debugfs copies the name (argument 1), keeps the rest.
         let rdi = bits(&[Register::RDI]);
         assert_eq!(kept_args("debugfs_create_file", all), all & !rdi);

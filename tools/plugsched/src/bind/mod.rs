@@ -35,11 +35,12 @@ use crate::boundary::bindings::Bindings;
 pub mod check;
 pub mod elf_read;
 pub mod escape;
-pub mod escape_arm64;
 pub mod keeps;
 pub mod module;
 pub mod plan;
 pub mod rewrite;
+#[cfg(test)]
+mod test_cases;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -8,8 +8,11 @@
 use std::collections::BTreeSet;
 
 use super::bind;
-use super::tests::{
+use super::test_cases::{
+    self,
     bindings,
+    compile_with,
+    rela_text,
     BASE, //
 };
 use crate::test_util::{
@@ -19,34 +22,18 @@ use crate::test_util::{
 
 /// Compile `src` as kernel/sched/core.c for arm64.
 fn compile(test: &str, src: &str) -> (Scratch, Vec<u8>) {
-    let dir = Scratch::new("bind-arm64", test);
-    dir.write(&[("kernel/sched/core.c", src)]);
-    run(
-        dir.path(),
+    compile_with(
+        "bind-arm64",
+        test,
+        src,
         "clang",
-        &[
-            "--target=aarch64-linux-gnu",
-            "-O2",
-            "-g",
-            "-fno-pic",
-            "-fno-builtin",
-            "-fno-asynchronous-unwind-tables",
-            "-c",
-            "kernel/sched/core.c",
-            "-o",
-            "core.o",
-        ],
-    );
-    let data = std::fs::read(dir.join("core.o")).unwrap();
-    (dir, data)
+        &["--target=aarch64-linux-gnu"],
+    )
 }
 
 #[test]
 fn statics_and_strings_vmlinux_has_are_redirected() {
-    let (dir, data) = compile("ok", BASE);
-    let (out, summary) = bind(data, &bindings(16), &BTreeSet::new()).unwrap();
-    let bytes = out.unwrap_or_else(|e| panic!("{e:?}"));
-    assert!(summary.contains("bind-data: 1 statics"), "{summary}");
+    let (dir, bytes, summary) = test_cases::bound_base(compile);
     // (clang folds keep() and peek() into a load of thing, and inlines
     // add_to: the key's, table's, the lock name's and the message's
     // addresses are taken.)
@@ -59,13 +46,7 @@ fn statics_and_strings_vmlinux_has_are_redirected() {
     std::fs::write(dir.join("bound.o"), bytes).unwrap();
     // Both halves of each `adrp` + `add` now name vmlinux's.
     let relocs = run(dir.path(), "llvm-readelf", &["-rW", "bound.o"]);
-    let text = relocs
-        .split("Relocation section '.rela.text'")
-        .nth(1)
-        .unwrap()
-        .split("Relocation section")
-        .next()
-        .unwrap();
+    let text = rela_text(&relocs);
     let key: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("__plugsched_vmlinux___key.9,2"))
@@ -93,54 +74,12 @@ fn statics_and_strings_vmlinux_has_are_redirected() {
 
 #[test]
 fn a_new_lock_of_the_module_is_refused_naming_its_key() {
-    let src = format!(
-        "{BASE}\nstatic struct lock_class_key new_key;\n\
-         __attribute__((noinline)) void new_lock(struct obj *o) {{ __raw_spin_lock_init(&o->lock, \"new\", &new_key); }}\n"
-    );
-    let (_dir, data) = compile("lock", &src);
-    let (out, _) = bind(data.clone(), &bindings(16), &BTreeSet::new()).unwrap();
-    let errors = out.expect_err("refused");
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(
-        errors[0].starts_with("new_key (kernel/sched/core.c): the module's own, and its address leaves the module's scheduler: passed to __raw_spin_lock_init by new_lock;"),
-        "{}",
-        errors[0]
-    );
-    let allowed: BTreeSet<String> = ["new_key".to_string()].into();
-    assert!(bind(data, &bindings(16), &allowed).unwrap().0.is_ok());
+    test_cases::a_new_lock_of_the_module_is_refused_naming_its_key(compile);
 }
 
 #[test]
 fn what_a_leaking_variable_points_to_leaks_with_it() {
-    let src = format!(
-        "{BASE}\n__attribute__((noinline)) void publish(void) {{ register_thing(&saved); }}\n"
-    );
-    let (_dir, data) = compile("holder", &src);
-    let errors = bind(data, &bindings(16), &BTreeSet::new())
-        .unwrap()
-        .0
-        .expect_err("refused");
-    let mut got: Vec<&str> = errors
-        .iter()
-        .map(|e| e.split(':').next().unwrap())
-        .collect();
-    got.sort();
-    assert_eq!(
-        got,
-        vec!["saved (kernel/sched/core.c)", "thing (kernel/sched/core.c)"]
-    );
-    assert!(
-        errors
-            .iter()
-            .any(|e| e.contains("passed to register_thing by publish")),
-        "{errors:?}"
-    );
-    assert!(
-        errors
-            .iter()
-            .any(|e| e.contains("its address is in saved, whose address leaves")),
-        "{errors:?}"
-    );
+    test_cases::what_a_leaking_variable_points_to_leaks_with_it(compile);
 }
 
 #[test]

@@ -21,6 +21,7 @@ use super::edits::{
     Facts,
     Report, //
 };
+use super::kernel_args::ProjectArg;
 use super::project::Project;
 use super::tree::{
     DevTree,
@@ -29,13 +30,15 @@ use super::tree::{
 
 /// Arguments of `build`.
 #[derive(clap::Args, Debug)]
+#[command(mut_arg("project", |a| a.help(
+    "The plugsched-rs checkout (default: the one that made DIR)"
+)))]
 pub struct Args {
     /// Where to write the module (default: DIR/plugsched.ko).
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// The plugsched-rs checkout (default: the one that made DIR).
-    #[arg(long, value_name = "DIR")]
-    pub project: Option<PathBuf>,
+    #[command(flatten)]
+    pub checkout: ProjectArg,
     /// Only check the edits; build nothing.
     #[arg(long)]
     pub check_only: bool,
@@ -57,7 +60,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let dir = std::path::absolute(&args.dir)
         .with_context(|| format!("bad path {}", args.dir.display()))?;
     let tree = DevTree::open(&dir)?;
-    let project = tree_project(&tree, args.project.as_deref())?;
+    let project = tree_project(&tree, args.checkout.project.as_deref())?;
     let kdir = project.script("kernel.sh", ["--kdir", tree.target.as_str()], &[])?;
     tree.check_kdir(&kdir)?;
     let report = check_tree(&tree)?;
@@ -106,7 +109,7 @@ pub fn check_tree(tree: &DevTree) -> Result<Report> {
     if report.has_errors() {
         return Ok(report);
     }
-    let facts = Facts::load(&tree.dir)?;
+    let facts = Facts::load(&tree.dir, tree.arch()?)?;
     for file in sources {
         let old = tree.extracted(&file)?.unwrap_or_default();
         let new = std::fs::read_to_string(tree.dir.join(&file))

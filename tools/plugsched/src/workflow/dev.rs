@@ -20,6 +20,7 @@ use anyhow::{
 };
 use serde::Deserialize;
 
+use super::kernel_args::TargetArgs;
 use super::project::{
     git,
     Project, //
@@ -31,13 +32,15 @@ use super::tree::{
 
 /// Arguments of `dev`.
 #[derive(clap::Args, Debug)]
+#[command(mut_arg("target", |a| a.help(
+    "Target kernel: `debian` (Debian's stock kernel) or `test` (our test kernel)"
+)))]
+#[command(mut_arg("project", |a| a.help(
+    "The plugsched-rs checkout (default: the one this program was built in)"
+)))]
 pub struct Args {
-    /// Target kernel: `debian` (Debian's stock kernel) or `test` (our test kernel).
-    #[arg(long, default_value = "debian")]
-    pub target: String,
-    /// The plugsched-rs checkout (default: the one this program was built in).
-    #[arg(long, value_name = "DIR")]
-    pub project: Option<PathBuf>,
+    #[command(flatten)]
+    pub kernel: TargetArgs,
     /// Start from the bare extraction, without the project's sched-changes/.
     #[arg(long)]
     pub no_changes: bool,
@@ -54,24 +57,27 @@ struct Extraction {
 
 /// Run `dev`.
 pub fn run(args: &Args) -> Result<ExitCode> {
-    let project = Project::find(args.project.as_deref())?;
+    let project = Project::find(args.kernel.checkout.project.as_deref())?;
     if fs::read_dir(&args.dir).is_ok_and(|mut d| d.next().is_some()) {
         bail!(
             "{} exists and is not empty; give a new directory",
             args.dir.display()
         );
     }
-    let stage = PathBuf::from(project.script("extract.sh", [&args.target], &[])?);
+    let stage = PathBuf::from(project.script("extract.sh", [&args.kernel.target], &[])?);
     copy_tree(&stage, &args.dir)?;
     let ex: Extraction = serde_json::from_str(
         &fs::read_to_string(stage.join("boundary.json"))
             .context("the extraction's boundary.json")?,
     )?;
-    fs::write(args.dir.join("README.plugsched"), readme(&args.target, &ex))?;
+    fs::write(
+        args.dir.join("README.plugsched"),
+        readme(&args.kernel.target, &ex),
+    )?;
     let dir = &args.dir;
     git(dir, ["init", "-q"])?;
     for (k, v) in [
-        ("plugsched.target", args.target.as_str()),
+        ("plugsched.target", args.kernel.target.as_str()),
         ("plugsched.kdir", ex.kdir.as_str()),
         ("plugsched.project", &project.top.to_string_lossy()),
     ] {
@@ -85,7 +91,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     git(dir, ["add", "-A"])?;
     let msg = format!(
         "extracted scheduler of the {} kernel\n\nMade by `plugsched dev` from {} (unmodified).",
-        args.target, ex.kdir
+        args.kernel.target, ex.kdir
     );
     git(dir, ["commit", "-q", "-m", &msg])?;
     git(dir, ["tag", BASE_TAG])?;
@@ -97,7 +103,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     println!(
         "{}: the extracted scheduler of the {} kernel",
         dir.display(),
-        args.target
+        args.kernel.target
     );
     for (class, n) in &ex.counts {
         println!("    {n:4} {class} functions");

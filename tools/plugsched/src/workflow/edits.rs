@@ -31,6 +31,8 @@ use super::items::{
     Item,
     Kind, //
 };
+use crate::arch::Arch;
+use crate::boundary::config;
 
 /// What the extraction knows about the tree's functions, data and types.
 #[derive(Debug, Default)]
@@ -60,29 +62,22 @@ struct FunctionJson {
     class: String,
 }
 
-#[derive(Deserialize)]
-struct ConfigLists {
-    #[serde(default)]
-    shared_types: Vec<String>,
-    #[serde(default)]
-    stay_in_vmlinux: Vec<String>,
-}
-
 impl Facts {
     /// Read them from an extracted tree: `boundary.json`, `shared-vars`
-    /// and `boundary.toml` (the config it was extracted with).
-    pub fn load(tree: &Path) -> Result<Self> {
+    /// and `boundary.toml` (the config it was extracted with, read for
+    /// the target's instruction set `arch`: its `[arch.*]` table counts).
+    pub fn load(tree: &Path, arch: Arch) -> Result<Self> {
         let read = |name: &str| {
             std::fs::read_to_string(tree.join(name))
                 .with_context(|| format!("cannot read {}", tree.join(name).display()))
         };
         let b: BoundaryJson =
             serde_json::from_str(&read("boundary.json")?).context("boundary.json")?;
-        let c: ConfigLists = toml::from_str(&read("boundary.toml")?).context("boundary.toml")?;
+        let c = config::parse(&read("boundary.toml")?, arch).context("boundary.toml")?;
         let mut f = Facts {
             shared_vars: read("shared-vars")?.lines().map(str::to_string).collect(),
-            shared_types: c.shared_types.into_iter().collect(),
-            stay_in_vmlinux: c.stay_in_vmlinux.into_iter().collect(),
+            shared_types: c.shared_types,
+            stay_in_vmlinux: c.stay_in_vmlinux,
             ..Facts::default()
         };
         for func in b.functions {
@@ -444,6 +439,44 @@ __used static void __cb_tick(int q)
         );
         assert_eq!(errors(&r), ["function kept"]);
         assert!(r.findings[0].why.contains("stay_in_vmlinux"));
+    }
+
+    /// A tree's extraction facts, its config keeping `arm_only` in
+    /// vmlinux on arm64 only, loaded for `arch`.
+    fn loaded_for(arch: Arch) -> Facts {
+        let s = crate::test_util::Scratch::new("edits", &format!("{arch:?}"));
+        s.write(&[
+            (
+                "boundary.json",
+                r#"{"functions": [{"name": "arm_only", "file": "kernel/sched/fair.c", "class": "external"}]}"#,
+            ),
+            ("shared-vars", "sysctl_x\n"),
+            (
+                "boundary.toml",
+                "files = [\"kernel/sched/fair.c\"]\nstay_in_vmlinux = [\"kept\"]\n\
+                 [arch.arm64]\nstay_in_vmlinux = [\"arm_only\"]\n",
+            ),
+        ]);
+        Facts::load(s.path(), arch).unwrap()
+    }
+
+    #[test]
+    fn the_configs_table_of_the_targets_arch_keeps_functions_in_vmlinux() {
+        const OLD: &str = "int arm_only(int a);\t/* plugsched: external */\n";
+        let new = "int arm_only(int a)\n{\n\treturn 0;\n}\n";
+        for (arch, by_config) in [(Arch::Aarch64, true), (Arch::X86_64, false)] {
+            let f = loaded_for(arch);
+            assert!(f.stay_in_vmlinux.contains("kept"));
+            let mut r = Report::default();
+            check_file("kernel/sched/fair.c", OLD, new, &f, &mut r).unwrap();
+            assert_eq!(errors(&r), ["function arm_only"], "{arch:?}");
+            assert_eq!(
+                r.findings[0].why.contains("stay_in_vmlinux"),
+                by_config,
+                "{arch:?}: {}",
+                r.findings[0].why
+            );
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::build::{
     check_tree,
     tree_project, //
 };
+use super::kernel_args::ProjectArg;
 use super::project::git;
 use super::tree::{
     DevTree,
@@ -26,14 +27,16 @@ use super::tree::{
 
 /// Arguments of `export`.
 #[derive(clap::Args, Debug)]
+#[command(mut_arg("project", |a| a.help(
+    "The plugsched-rs checkout (default: the one that made the tree)"
+)))]
 pub struct Args {
     /// Where to write the patches (default: the project's
     /// sched-changes/linux-7.3/, whose patches they replace).
     #[arg(long, short, value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// The plugsched-rs checkout (default: the one that made the tree).
-    #[arg(long, value_name = "DIR")]
-    pub project: Option<PathBuf>,
+    #[command(flatten)]
+    pub checkout: ProjectArg,
     /// The development tree (made by `plugsched dev`).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
@@ -59,7 +62,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     }
     let out = match &args.output {
         Some(o) => o.clone(),
-        None => tree_project(&tree, args.project.as_deref())?
+        None => tree_project(&tree, args.checkout.project.as_deref())?
             .top
             .join("sched-changes/linux-7.3"),
     };

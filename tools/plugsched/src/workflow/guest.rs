@@ -13,18 +13,21 @@ use anyhow::{
 };
 
 use super::build::tree_project;
+use super::kernel_args::TargetArgs;
 use super::project::Project;
 use super::tree::DevTree;
 
 /// Arguments of `try`.
 #[derive(clap::Args, Debug)]
+#[command(mut_arg("target", |a| a.help(
+    "Target kernel of a module given as a file (a tree knows its own)"
+)))]
+#[command(mut_arg("project", |a| a.help(
+    "The plugsched-rs checkout (default: the one that made the tree)"
+)))]
 pub struct Args {
-    /// Target kernel of a module given as a file (a tree knows its own).
-    #[arg(long, default_value = "debian")]
-    pub target: String,
-    /// The plugsched-rs checkout (default: the one that made the tree).
-    #[arg(long, value_name = "DIR")]
-    pub project: Option<PathBuf>,
+    #[command(flatten)]
+    pub kernel: TargetArgs,
     /// A development tree (its plugsched.ko, from `plugsched build`) or a module.
     #[arg(value_name = "DIR|MODULE.ko")]
     pub what: PathBuf,
@@ -44,14 +47,14 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             );
         }
         (
-            tree_project(&tree, args.project.as_deref())?,
+            tree_project(&tree, args.kernel.checkout.project.as_deref())?,
             tree.target,
             ko,
         )
     } else {
         (
-            Project::find(args.project.as_deref())?,
-            args.target.clone(),
+            Project::find(args.kernel.checkout.project.as_deref())?,
+            args.kernel.target.clone(),
             what,
         )
     };

@@ -12,6 +12,7 @@ pub mod edits;
 pub mod export;
 pub mod guest;
 pub mod items;
+pub mod kernel_args;
 pub mod machine;
 pub mod project;
 pub mod tree;

@@ -18,6 +18,7 @@ use anyhow::{
 };
 
 use super::project::git;
+use crate::arch::Arch;
 
 /// The tag of the unmodified extraction.
 pub const BASE_TAG: &str = "plugsched-extracted";
@@ -33,7 +34,7 @@ pub const NOT_EXTRACTED: &[&str] = &["README.plugsched", "plugsched.ko"];
 pub struct DevTree {
     /// Its directory.
     pub dir: PathBuf,
-    /// The target kernel (`test`, `debian`).
+    /// The target kernel (`test`, `debian`, `arm64`).
     pub target: String,
     /// The kernel object tree it was extracted from.
     pub kdir: String,
@@ -55,6 +56,11 @@ impl DevTree {
             target,
             kdir,
         })
+    }
+
+    /// The instruction set of the target kernel.
+    pub fn arch(&self) -> Result<Arch> {
+        target_arch(&self.target)
     }
 
     /// The extracted version of `file` (relative to the tree).
@@ -99,5 +105,28 @@ impl DevTree {
             );
         }
         Ok(())
+    }
+}
+
+/// The instruction set of target kernel `target` (as `scripts/kernel.sh`
+/// names them: `test` and `debian` are x86_64, `arm64` is arm64).
+pub fn target_arch(target: &str) -> Result<Arch> {
+    match target {
+        "test" | "debian" => Ok(Arch::X86_64),
+        "arm64" => Ok(Arch::Aarch64),
+        t => bail!("unknown target kernel {t} (test, debian or arm64)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_targets_instruction_sets() {
+        assert_eq!(target_arch("test").unwrap(), Arch::X86_64);
+        assert_eq!(target_arch("debian").unwrap(), Arch::X86_64);
+        assert_eq!(target_arch("arm64").unwrap(), Arch::Aarch64);
+        assert!(target_arch("riscv").is_err());
     }
 }

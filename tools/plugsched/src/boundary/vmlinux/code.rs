@@ -79,8 +79,16 @@ pub(super) fn decoder<'b>(bytes: &'b [u8], base: u64, piece: &Piece) -> Decoder<
     Decoder::with_ip(64, &bytes[off..end], piece.addr, DecoderOptions::NONE)
 }
 
-/// Decode every piece of every code section into `g`.
-pub(super) fn walk(obj: &object::File<'_>, syms: &Symbols, refs: RefSource, g: &mut Graph) {
+/// Call `f` for every piece of every code section, of either instruction
+/// set: the section's bytes and address, the piece, and whether its
+/// operands give the uses of variables.
+pub(super) fn for_each_piece(
+    obj: &object::File<'_>,
+    syms: &Symbols,
+    refs: RefSource,
+    g: &mut Graph,
+    mut f: impl FnMut(&[u8], u64, &Piece, bool, &mut Graph),
+) {
     for sec in obj.sections() {
         if sec.kind() != SectionKind::Text {
             continue;
@@ -93,16 +101,23 @@ pub(super) fn walk(obj: &object::File<'_>, syms: &Symbols, refs: RefSource, g: &
         let uses = refs == RefSource::Bytes && is_counted_code(name);
         let base = sec.address();
         for piece in pieces(g, syms, name, base, bytes.len() as u64) {
-            let mut dec = decoder(bytes, base, &piece);
-            while dec.can_decode() {
-                let ins = dec.decode();
-                match piece.func {
-                    Some(caller) => instruction(&ins, caller, syms, uses, g),
-                    None => asm_instruction(&ins, syms, g),
-                }
-            }
+            f(bytes, base, &piece, uses, g);
         }
     }
+}
+
+/// Decode every piece of every code section into `g`.
+pub(super) fn walk(obj: &object::File<'_>, syms: &Symbols, refs: RefSource, g: &mut Graph) {
+    for_each_piece(obj, syms, refs, g, |bytes, base, piece, uses, g| {
+        let mut dec = decoder(bytes, base, piece);
+        while dec.can_decode() {
+            let ins = dec.decode();
+            match piece.func {
+                Some(caller) => instruction(&ins, caller, syms, uses, g),
+                None => asm_instruction(&ins, syms, g),
+            }
+        }
+    });
 }
 
 /// What one instruction of assembly code takes: functions' addresses.

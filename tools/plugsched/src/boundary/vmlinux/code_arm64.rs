@@ -11,21 +11,14 @@
 
 use std::collections::HashMap;
 
-use object::{
-    Object,
-    ObjectSection,
-    SectionKind, //
-};
-
 use super::super::algo::{
     FuncId,
     Graph, //
 };
 use super::code::{
-    pieces,
+    for_each_piece,
     Piece, //
 };
-use super::sections::is_counted_code;
 use super::symbols::Symbols;
 use super::RefSource;
 use crate::arch::arm64::addr::{
@@ -46,20 +39,10 @@ const BUDGET: usize = 512;
 pub(super) fn walk(obj: &object::File<'_>, syms: &Symbols, refs: RefSource, g: &mut Graph) {
     // (An image whose jump table cannot be read is walked without it.)
     let labels = crate::jump_table::read(obj).unwrap_or_default();
-    for sec in obj.sections() {
-        if sec.kind() != SectionKind::Text {
-            continue;
-        }
-        let (Ok(bytes), Ok(name)) = (sec.data(), sec.name()) else {
-            continue;
-        };
-        let uses = refs == RefSource::Bytes && is_counted_code(name);
-        let base = sec.address();
-        for piece in pieces(g, syms, name, base, bytes.len() as u64) {
-            let insns = decode(bytes, base, &piece);
-            piece_facts(&insns, &labels, piece.func, syms, uses, g);
-        }
-    }
+    for_each_piece(obj, syms, refs, g, |bytes, base, piece, uses, g| {
+        let insns = decode(bytes, base, piece);
+        piece_facts(&insns, &labels, piece.func, syms, uses, g);
+    });
 }
 
 /// The instructions of `piece`, in its section's `bytes` loaded at `base`.

@@ -38,7 +38,9 @@ NI int flag_set(void) { return sched_flag != 0; }
 NI void flag_raise(void) { sched_flag = 1; }
 "#;
 
-const OTHER: &str = r#"
+/// The rest of the synthetic kernel: its `ENTRY_ASM` is an instruction
+/// set's assembly taking `asm_taken`'s address ([`X86_ENTRY_ASM`]).
+pub(super) const OTHER: &str = r#"
 struct ops { void (*tick)(int); };
 extern const struct ops fair_ops;
 void helper2(int x);
@@ -50,8 +52,7 @@ void lock_init(void *l, const char *name, struct lock_class_key *key) { asm vola
 void init_lock(void *l);
 __attribute__((noinline)) void asm_taken(int x) { asm volatile("" :: "r"(x)); }
 /* Assembly code under a symbol of no type, as SYM_CODE_START makes. */
-asm(".text\n.globl entry_asm\nentry_asm:\n\tleaq asm_taken(%rip), %rax\n\tjmp *%rax\n"
-    ".size entry_asm, .-entry_asm\n");
+ENTRY_ASM
 static long a_lock;
 const struct ops *const used_ops = &fair_ops;
 void entry(void) {
@@ -64,21 +65,41 @@ void entry(void) {
 }
 "#;
 
-/// The synthetic kernel's graph (`relocs`: linked with them; `force`:
-/// read relocation-free anyway), with where its references came from.
-fn graph(dir: &Path, relocs: bool, force: bool) -> (Graph, RefSource) {
+const X86_ENTRY_ASM: &str = r#"asm(".text\n.globl entry_asm\nentry_asm:\n\tleaq asm_taken(%rip), %rax\n\tjmp *%rax\n"
+    ".size entry_asm, .-entry_asm\n");"#;
+
+/// A linker of the synthetic kernel for one instruction set
+/// ([`testelf::link`], [`testelf::link_arm64`]).
+pub(super) type Link = fn(&Path, &[(&str, &str)], &str, bool) -> std::path::PathBuf;
+
+/// The synthetic kernel's graph, its assembly `entry_asm` linked by
+/// `link` (`relocs`: with them; `force`: read relocation-free anyway),
+/// with where its references came from.
+pub(super) fn graph_with(
+    link: Link,
+    entry_asm: &str,
+    dir: &Path,
+    relocs: bool,
+    force: bool,
+) -> (Graph, RefSource) {
     let out = if relocs {
         "vmlinux.unstripped"
     } else {
         "vmlinux"
     };
-    let vml = testelf::link(
+    let other = OTHER.replace("ENTRY_ASM", entry_asm);
+    let vml = link(
         dir,
-        &[("kernel/sched/core.c", CORE), ("other.c", OTHER)],
+        &[("kernel/sched/core.c", CORE), ("other.c", &other)],
         out,
         relocs,
     );
     read_graph(&vml, dir, force, &|_| {}).unwrap()
+}
+
+/// The x86_64 synthetic kernel's graph ([`graph_with`]).
+fn graph(dir: &Path, relocs: bool, force: bool) -> (Graph, RefSource) {
+    graph_with(testelf::link, X86_ENTRY_ASM, dir, relocs, force)
 }
 
 pub(super) fn id(g: &Graph, n: &str) -> FuncId {

@@ -10,46 +10,17 @@
 use super::e2e::{
     check,
     classes,
-    CORE, //
+    graph_with, //
 };
 use super::testelf;
 use super::*;
 
-const OTHER: &str = r#"
-struct ops { void (*tick)(int); };
-extern const struct ops fair_ops;
-void helper2(int x);
-void schedule(int x);
-long __x64_sys_sched_yield(int x);
-__attribute__((noinline)) void outsider(int x) { helper2(x); }
-struct lock_class_key;
-void lock_init(void *l, const char *name, struct lock_class_key *key) { asm volatile("" :: "r"(l), "r"(name), "r"(key)); }
-void init_lock(void *l);
-__attribute__((noinline)) void asm_taken(int x) { asm volatile("" :: "r"(x)); }
-/* Assembly code under a symbol of no type, as SYM_CODE_START makes. */
-asm(".text\n.globl entry_asm\nentry_asm:\n\tadrp x0, asm_taken\n\tadd x0, x0, :lo12:asm_taken\n\tbr x0\n"
-    ".size entry_asm, .-entry_asm\n");
-static long a_lock;
-const struct ops *const used_ops = &fair_ops;
-void entry(void) {
-    init_lock(&a_lock);
-    schedule(1);
-    outsider(2);
-    fair_ops.tick(3);
-    __x64_sys_sched_yield(4);
-    for (;;) ;
-}
-"#;
+const ARM64_ENTRY_ASM: &str = r#"asm(".text\n.globl entry_asm\nentry_asm:\n\tadrp x0, asm_taken\n\tadd x0, x0, :lo12:asm_taken\n\tbr x0\n"
+    ".size entry_asm, .-entry_asm\n");"#;
 
+/// The arm64 synthetic kernel's graph ([`graph_with`]).
 fn graph(dir: &Path, relocs: bool, force: bool) -> (Graph, RefSource) {
-    let out = if relocs {
-        "vmlinux.unstripped"
-    } else {
-        "vmlinux"
-    };
-    let sources = [("kernel/sched/core.c", CORE), ("other.c", OTHER)];
-    let vml = testelf::link_arm64(dir, &sources, out, relocs);
-    read_graph(&vml, dir, force, &|_| {}).unwrap()
+    graph_with(testelf::link_arm64, ARM64_ENTRY_ASM, dir, relocs, force)
 }
 
 #[test]
