@@ -321,6 +321,31 @@ impl LiveTask<'_> {
     }
 }
 
+/// The idle task of CPU `cpu`, held (`None`: the CPU never came up, or
+/// `cpu` is not below `nr_cpu_ids`).  Process context.
+pub(crate) fn idle_task_held(cpu: u32) -> Option<ARef<Task>> {
+    if cpu >= kernel::cpu::nr_cpu_ids() {
+        return None;
+    }
+    // SAFETY: `cpu` is below nr_cpu_ids, so its runqueue exists; the C side
+    // only reads its idle pointer.
+    let t = unsafe { bindings::plugsched_idle_task(cpu) };
+    if t.is_null() {
+        return None;
+    }
+    // SAFETY: Idle tasks live as long as the kernel; `Task` is a
+    // transparent wrapper of `task_struct`.
+    let t = unsafe { &*t.cast::<Task>() };
+    Some(ARef::from(t))
+}
+
+/// [`LiveTask::walk_held`] of a task held by a reference, in process
+/// context.
+pub(crate) fn walk_held_ref(t: &ARef<Task>, f: &mut dyn FnMut(u64) -> bool) -> Walk {
+    // INVARIANT: `t` keeps the task valid for the visit.
+    LiveTask(t.as_ptr().cast(), PhantomData).walk_held(f).0
+}
+
 /// Visit every thread of every process in process context (under RCU: the
 /// list may change meanwhile; every task visited is valid for its visit).
 /// Must not be called from `stop_machine` (use [`Stopped::for_each_task`]).
@@ -766,6 +791,46 @@ pub(crate) struct ManifestEntry {
     pub(crate) new: usize,
     /// Its class.
     pub(crate) class: ManifestClass,
+}
+
+/// Safe point `i` of the manifest: the vmlinux function (name, sympos) and
+/// the offset of the return address in it.
+pub(crate) fn safepoint_get(i: usize) -> Option<(&'static CStr, u64, u64)> {
+    // SAFETY: Returns NULL or a pointer into the module's constant table.
+    let p = unsafe { bindings::plugsched_safepoint_get(i as c_uint) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` points to a valid, constant `struct plugsched_safepoint`
+    // that lives as long as the module; its name is a NUL-terminated literal.
+    let (e, name) = unsafe { (&*p, CStr::from_char_ptr((*p).name)) };
+    Some((name, e.sympos as u64, e.offset as u64))
+}
+
+/// Number of safe points of the manifest.
+pub(crate) fn safepoint_count() -> usize {
+    // SAFETY: Reads a constant table; no preconditions.
+    unsafe { bindings::plugsched_safepoint_count() as usize }
+}
+
+/// Safe point `i` of the module's copies: the vmlinux function (name,
+/// sympos) whose copy it is in and the offset from the copy's start.
+pub(crate) fn module_safepoint_get(i: usize) -> Option<(&'static CStr, u64, u64)> {
+    // SAFETY: Returns NULL or a pointer into the module's constant table.
+    let p = unsafe { bindings::plugsched_module_safepoint_get(i as c_uint) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` points to a valid, constant `struct plugsched_safepoint`
+    // that lives as long as the module; its name is a NUL-terminated literal.
+    let (e, name) = unsafe { (&*p, CStr::from_char_ptr((*p).name)) };
+    Some((name, e.sympos as u64, e.offset as u64))
+}
+
+/// Number of safe points of the module's copies.
+pub(crate) fn module_safepoint_count() -> usize {
+    // SAFETY: Reads a constant table; no preconditions.
+    unsafe { bindings::plugsched_module_safepoint_count() as usize }
 }
 
 /// Number of entries of the manifest (0 when the module was built without

@@ -107,6 +107,14 @@ impl Plan {
             module_wide: self.rebuild && dir == Direction::Revert,
             initiator: kapi::current_task_id(),
             module_text: kapi::module_text(),
+            // A rollback through `enable` may let tasks stay at the safe
+            // points of the module's copies (the module stays loaded; its
+            // exit waits until no task is in its text).
+            module_safe: if dir == Direction::Revert && self.revert_safe {
+                &self.module_safe
+            } else {
+                &[]
+            },
         };
         self.claim_sites(&patchers, dir)?;
         // (Last before the rendezvous: the fewer tasks run in between, the
@@ -232,7 +240,9 @@ impl Drop for Plan {
     fn drop(&mut self) {
         if self.applied {
             // The new code is about to go away: it must not stay reachable.
-            // Retry while tasks are inside the new functions.
+            // Retry while tasks are inside the new functions (strictly: no
+            // task may stay at a safe point of the module's copies).
+            self.revert_safe = false;
             for _ in 0..100 {
                 match self.switch(Direction::Revert, Mode::Parallel, Inject::Nothing) {
                     Ok(_) => return,
