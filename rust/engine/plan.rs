@@ -237,6 +237,7 @@ impl Plan {
                 }
             }
         }
+        self.add_entry_safe_points(&mut v)?;
         sort_addrs(&mut v);
         // Aliases (__ia32_sys_x = __x64_sys_x) give the same address twice.
         let mut len = 0;
@@ -256,6 +257,41 @@ impl Plan {
         let kept = v.len();
         self.safe_points = v;
         Ok(kept)
+    }
+
+    /// x86_64: the entry of every redirected function up to its patch
+    /// site is a safe point of an upgrade.  A task there (interrupted
+    /// before the function's first instruction, at the ENDBR or at the
+    /// site; or the return address of a `noreturn` call ending the function
+    /// before it, which is never returned to) executes nothing of the old
+    /// function: the ENDBR (or the NOP the kernel seals it into) has no
+    /// effect, and the site holds the `jmp` to the new copy once the
+    /// upgrade wrote it.  Not for a rollback: the module's copies are not
+    /// patched.  Not on arm64 yet.
+    #[cfg(CONFIG_X86_64)]
+    fn add_entry_safe_points(&self, v: &mut KVec<u64>) -> Result {
+        const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
+        const SEALED: [u8; 4] = [0x0f, 0x1f, 0x40, 0x00];
+        // (Split targets are not in the old ranges: never busy there.)
+        for s in self.sites.iter().filter(|s| !self.targets[s.target].split) {
+            let start = self.targets[s.target].old as u64;
+            let mut first = [0u8; 4];
+            if s.addr == start {
+                v.push(start, GFP_KERNEL)?;
+            } else if s.addr == start + 4
+                && kapi::read_kernel(start, &mut first).is_ok()
+                && (first == ENDBR64 || first == SEALED)
+            {
+                v.push(start, GFP_KERNEL)?;
+                v.push(s.addr, GFP_KERNEL)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(not(CONFIG_X86_64))]
+    fn add_entry_safe_points(&self, _v: &mut KVec<u64>) -> Result {
+        Ok(())
     }
 
     /// Resolve the safe points of the module's copies (vmlinux function,
@@ -376,7 +412,7 @@ impl Plan {
         let kept = plan.add_safe_points()?;
         let kept_module = plan.add_module_safe_points()?;
         pr_info!(
-            "safe points: {} of {} of the manifest in vmlinux, {} of {} in the module's copies\n",
+            "safe points: {} in vmlinux (the manifest's {} and the redirected entries), {} of {} in the module's copies\n",
             kept,
             kapi::safepoint_count(),
             kept_module,

@@ -467,7 +467,32 @@ fn safe_points(
     let (mut rows, mut calls, mut funcs) = (String::new(), 0, 0);
     let mut n = 0;
     let cx = if arch == crate::arch::Arch::X86_64 {
-        Some(safepoints::context_from_vmlinux(&obj)?)
+        let mut cx = safepoints::context_from_vmlinux(&obj)?;
+        // What the upgrade replaces: every function of the boundary but
+        // the external ones, with their compiler pieces; of those, the
+        // interfaces and callbacks (and the split __schedule) are entered
+        // through their redirected entries.
+        let inside = |i: usize| {
+            matches!(
+                c.class.get(&i),
+                Some(Class::Internal | Class::Interface | Class::Callback)
+            )
+        };
+        for (i, f) in g.funcs.iter().enumerate() {
+            if f.size == 0 || !(inside(i) || f.clone_of.is_some_and(inside)) {
+                continue;
+            }
+            cx.replaced.push((f.addr, f.addr + f.size));
+            if f.clone_of.is_none()
+                && matches!(c.class.get(&i), Some(Class::Interface | Class::Callback))
+                || f.name == "__schedule"
+            {
+                cx.entries.insert(f.addr);
+            }
+        }
+        cx.replaced.sort_unstable();
+        cx.calls_known = true;
+        Some(cx)
     } else {
         println!("safe points: none ({arch:?}: the analysis reads x86_64 code only)");
         None

@@ -67,6 +67,22 @@ pub struct Context {
     /// refers to, by the address of the field it patches.  The analysis of
     /// vmlinux has none (its code is linked).
     pub relocs: BTreeMap<u64, RelTarget>,
+    /// Calls and tail calls out of the function are followed: the code
+    /// the switch replaces is known ([`Context::replaced`],
+    /// [`Context::entries`]).  Without it, no call but to a `noreturn`
+    /// function is safe.
+    pub calls_known: bool,
+    /// The code the switch replaces, `(start, end)` sorted: vmlinux's
+    /// functions of the boundary with their pieces (for an upgrade).  The
+    /// module's own code is the relocations' business: every call into it
+    /// is unrelocated or to a defined symbol ([`RelTarget::Other`]).
+    pub replaced: Vec<(u64, u64)>,
+    /// Entries of replaced functions that the switch redirects: a call
+    /// there runs the code live after the switch.
+    pub entries: BTreeSet<u64>,
+    /// Targets that are not a function's code: indirect-branch thunks and
+    /// static-call trampolines (whatever they reach is unknown).
+    pub thunks: BTreeSet<u64>,
 }
 
 /// What a relocation in the code of a relocatable object refers to.
@@ -78,12 +94,27 @@ pub enum RelTarget {
     NoReturn,
     /// `__stack_chk_guard`: the canary (read through `gs:`).
     StackGuard,
-    /// Anything else: a call or jump out, or a memory operand or constant
-    /// that is not the stack.
+    /// A function the module does not define (vmlinux's), not a thunk: a
+    /// call or tail call there runs nothing of the module.
+    External,
+    /// Anything else: a call or jump to the module's own code, a thunk, a
+    /// memory operand or constant that is not the stack.
     Other,
 }
 
 impl Context {
+    /// Whether a direct call or tail call to `t` (outside the function)
+    /// runs only code the switch leaves live: not replaced, or the
+    /// redirected entry of a replaced function.
+    fn callable(&self, t: u64) -> bool {
+        if !self.calls_known || self.thunks.contains(&t) || self.noreturn.contains(&t) {
+            return false;
+        }
+        let k = self.replaced.partition_point(|&(s, _)| s <= t);
+        let inside = k > 0 && t < self.replaced[k - 1].1;
+        !inside || self.entries.contains(&t)
+    }
+
     /// The relocation patching a field of `i`, if any.
     fn reloc(&self, i: &Instruction) -> Option<RelTarget> {
         self.relocs.range(i.ip()..i.next_ip()).next().map(|(_, &t)| t)
@@ -305,19 +336,42 @@ fn safe_from(
                 work.push((next, frame));
                 continue;
             }
+            // vmlinux's code (the module's analysis, for a rollback): a
+            // call returns here, a tail call does not.
+            (FlowControl::Call, Some(RelTarget::External)) if cx.calls_known => {
+                work.push((next, frame));
+                continue;
+            }
+            (FlowControl::UnconditionalBranch, Some(RelTarget::External)) if cx.calls_known => {
+                continue
+            }
+            (FlowControl::ConditionalBranch, Some(RelTarget::External)) if cx.calls_known => {
+                work.push((next, frame));
+                continue;
+            }
             (_, Some(_)) => return Err(format!("{ip:#x}: {:?}: leaves the function", i.code())),
             (_, None) => {}
         }
         match i.flow_control() {
             FlowControl::Next => work.push((next, frame)),
             FlowControl::Call if target.is_some_and(|t| cx.noreturn.contains(&t)) => {}
+            // A call to code the switch leaves live returns here.
+            FlowControl::Call if target.is_some_and(|t| cx.callable(t)) => {
+                work.push((next, frame))
+            }
             FlowControl::ConditionalBranch => {
                 work.push((next, frame));
-                work.push((target.ok_or("indirect branch")?, frame));
+                match target {
+                    Some(t) if at.contains_key(&t) => work.push((t, frame)),
+                    Some(t) if cx.return_thunk == Some(t) || cx.callable(t) => {}
+                    _ => return Err(format!("{ip:#x}: branches out of the function")),
+                }
             }
             FlowControl::UnconditionalBranch => match target {
                 Some(t) if cx.return_thunk == Some(t) => {}
                 Some(t) if at.contains_key(&t) => work.push((t, frame)),
+                // A tail call to code the switch leaves live.
+                Some(t) if cx.callable(t) => {}
                 _ => return Err(format!("{ip:#x}: jumps out of the function")),
             },
             FlowControl::Return => {}
@@ -348,6 +402,11 @@ pub fn context_from_vmlinux(obj: &object::File<'_>) -> Result<Context> {
         ..Default::default()
     };
     cx.noreturn.insert(addr_of("__stack_chk_fail")?);
+    for s in obj.symbols() {
+        if s.name().is_ok_and(is_thunk) {
+            cx.thunks.insert(s.address());
+        }
+    }
     if let Some(jt) = obj.section_by_name("__jump_table") {
         let d = jt.data()?;
         // struct jump_entry { s32 code; s32 target; long key; }, relative.
@@ -374,6 +433,16 @@ pub fn context_from_vmlinux(obj: &object::File<'_>) -> Result<Context> {
         cx.alternatives.sort_unstable();
     }
     Ok(cx)
+}
+
+/// Indirect-branch thunks and static-call trampolines: a call to one goes
+/// where a pointer says.
+fn is_thunk(name: &str) -> bool {
+    name.starts_with("__x86_indirect_")
+        || name.starts_with("__SCT__")
+        || name.starts_with("__static_call")
+        || name.starts_with("__x86_return_thunk")
+        || name.starts_with("__bpf_")
 }
 
 /// Synthetic address of section `index` of a relocatable object: each
@@ -429,7 +498,15 @@ pub fn module_safe_points(obj: &object::File<'_>, copies: &[ModuleCopy]) -> Resu
         let sec = sym.section_index()?;
         Some(section_base(sec.0).wrapping_add(sym.address()).wrapping_add(addend as u64))
     };
-    let mut cx = Context::default();
+    // Calls and jumps into the module's own code are not relocated (same
+    // section) or relocated against a defined symbol: all of it counts as
+    // replaced; what the module does not define is vmlinux's
+    // ([`RelTarget::External`]).
+    let mut cx = Context {
+        calls_known: true,
+        replaced: vec![(0, u64::MAX)],
+        ..Default::default()
+    };
     for sec in obj.sections() {
         let name = sec.name().unwrap_or("");
         let base = section_base(sec.index().0);
@@ -437,14 +514,18 @@ pub fn module_safe_points(obj: &object::File<'_>, copies: &[ModuleCopy]) -> Resu
         for (off, r) in sec.relocations() {
             if code {
                 let t = match r.target() {
-                    RelocationTarget::Symbol(si) => {
-                        match obj.symbol_by_index(si).ok().and_then(|s| s.name().ok()) {
-                            Some("__x86_return_thunk") => RelTarget::ReturnThunk,
-                            Some("__stack_chk_fail") => RelTarget::NoReturn,
-                            Some("__stack_chk_guard") => RelTarget::StackGuard,
+                    RelocationTarget::Symbol(si) => match obj.symbol_by_index(si).ok() {
+                        Some(s) => match s.name().unwrap_or("") {
+                            "__x86_return_thunk" => RelTarget::ReturnThunk,
+                            "__stack_chk_fail" => RelTarget::NoReturn,
+                            "__stack_chk_guard" => RelTarget::StackGuard,
+                            n if s.is_undefined() && !is_thunk(n) && !n.is_empty() => {
+                                RelTarget::External
+                            }
                             _ => RelTarget::Other,
-                        }
-                    }
+                        },
+                        None => RelTarget::Other,
+                    },
                     _ => RelTarget::Other,
                 };
                 cx.relocs.insert(base + off, t);
@@ -747,5 +828,34 @@ mod tests {
         c.relocs.insert(BASE + 27, RelTarget::StackGuard);
         c.relocs.remove(&(BASE + 41));
         assert!(safe_returns(&code, BASE, &c).is_empty());
+    }
+
+    #[test]
+    fn calls_to_code_left_live_are_followed() {
+        // endbr64; call fentry; push rbp; mov rbp,rsp; push rbx; call X;
+        // call Y; pop rbx; pop rbp; jmp Z (rel32 from BASE+24 and BASE+31).
+        let y = BASE + 0x1000;
+        let z = BASE + 0x2000;
+        let mut code = vec![
+            0xf3, 0x0f, 0x1e, 0xfa, 0xe8, 0, 0, 0, 0, 0x55, 0x48, 0x89, 0xe5, 0x53,
+        ];
+        code.extend([0xe8, 0, 1, 0, 0]);
+        code.push(0xe8);
+        code.extend(((y - (BASE + 24)) as i32).to_le_bytes());
+        code.extend([0x5b, 0x5d, 0xe9]);
+        code.extend(((z - (BASE + 31)) as i32).to_le_bytes());
+        let mut c = cx();
+        // Nothing known of the rest: no call is safe.
+        assert!(!safe(&code, &c));
+        c.calls_known = true;
+        assert!(safe(&code, &c));
+        // Y replaced (internal): unsafe; Y the redirected entry: safe.
+        c.replaced.push((y, y + 0x100));
+        assert!(!safe(&code, &c));
+        c.entries.insert(y);
+        assert!(safe(&code, &c));
+        // The tail call to a thunk: unsafe.
+        c.thunks.insert(z);
+        assert!(!safe(&code, &c));
     }
 }
