@@ -10,7 +10,8 @@
 # written again here, so the cycles go on.  A switch succeeds at the first
 # attempt when its first write succeeded with last_attempts 1.  Prints
 #   getthrough: upgrade first-attempt U/K, rollback R/K, most attempts A; safe points S in vmlinux, M in the module's copies
-# and the functions the refused attempts found tasks in.  Checks that
+# and the functions the refused attempts found tasks in, into the kernel
+# log (the console log of the run).  Checks that
 # every switch succeeds, that every rollback restores the text (text_hash)
 # and leaves no pointer into the module, that the load survives, and that
 # rmmod under the load (tasks may still be at safe points of the module's
@@ -66,12 +67,14 @@ cycles() {
 		[ "$(cat $d/module_pointers)" = 0 ] || { echo "rollback $k: module_pointers $(cat $d/module_pointers)"; return 1; }
 		threads_alive || { echo "cycle $k: load threads gone"; return 1; }
 	done
-	echo "getthrough: upgrade first-attempt $up/$K, rollback $down/$K, most attempts $most; safe points $(cat $d/safe_points) in vmlinux, $(cat $d/module_safe_points) in the module's copies"
 	echo "$up $down" >/tmp/firsts
-	echo "busy frames found by refused attempts (count, function):"
-	dmesg | sed -n 's/.*plugsched: task [0-9]* (\([^)]*\)) is in "\([^"]*\)" at.*/\2 (\1)/p' |
-		sed 's/([a-z]*[0-9]*)$//' | sort | uniq -c | sort -rn | head -n 10
-	dmesg | grep -c 'stack cannot be walked reliably' | sed 's/^/unreliable stacks: /'
+	{
+		echo "upgrade first-attempt $up/$K, rollback $down/$K, most attempts $most; safe points $(cat $d/safe_points) in vmlinux, $(cat $d/module_safe_points) in the module's copies"
+		echo "busy frames found by refused attempts (count, function, command):"
+		dmesg | sed -n 's/.*plugsched: task [0-9]* (\([^)]*\)) is in "\([^"]*\)" at.*/\2 \1/p' |
+			sort | uniq -c | sort -rn | head -n 10
+		dmesg | grep -c 'stack cannot be walked reliably' | sed 's/^/unreliable stacks: /'
+	} | while IFS= read -r l; do log "$l"; done
 }
 
 # With GETTHROUGH_MIN_PCT: both first-attempt rates at least that.
@@ -108,7 +111,7 @@ unload() {
 	t0=$(date +%s)
 	rmmod plugsched || return 1
 	t1=$(date +%s)
-	echo "rmmod under load: $((t1 - t0)) s"
+	log "rmmod under load: $((t1 - t0)) s"
 	dmesg | grep -E 'plugsched: unload' | tail -n 3
 	[ ! -e $d ]
 }
