@@ -117,7 +117,10 @@ impl Context {
 
     /// The relocation patching a field of `i`, if any.
     fn reloc(&self, i: &Instruction) -> Option<RelTarget> {
-        self.relocs.range(i.ip()..i.next_ip()).next().map(|(_, &t)| t)
+        self.relocs
+            .range(i.ip()..i.next_ip())
+            .next()
+            .map(|(_, &t)| t)
     }
 
     fn rewritten(&self, i: &Instruction) -> bool {
@@ -356,9 +359,7 @@ fn safe_from(
             FlowControl::Next => work.push((next, frame)),
             FlowControl::Call if target.is_some_and(|t| cx.noreturn.contains(&t)) => {}
             // A call to code the switch leaves live returns here.
-            FlowControl::Call if target.is_some_and(|t| cx.callable(t)) => {
-                work.push((next, frame))
-            }
+            FlowControl::Call if target.is_some_and(|t| cx.callable(t)) => work.push((next, frame)),
             FlowControl::ConditionalBranch => {
                 work.push((next, frame));
                 match target {
@@ -496,7 +497,11 @@ pub fn module_safe_points(obj: &object::File<'_>, copies: &[ModuleCopy]) -> Resu
         };
         let sym = obj.symbol_by_index(si).ok()?;
         let sec = sym.section_index()?;
-        Some(section_base(sec.0).wrapping_add(sym.address()).wrapping_add(addend as u64))
+        Some(
+            section_base(sec.0)
+                .wrapping_add(sym.address())
+                .wrapping_add(addend as u64),
+        )
     };
     // Calls and jumps into the module's own code are not relocated (same
     // section) or relocated against a defined symbol: all of it counts as
@@ -563,7 +568,10 @@ pub fn module_safe_points(obj: &object::File<'_>, copies: &[ModuleCopy]) -> Resu
             continue;
         }
         if let (Ok(n), Some(sec)) = (sym.name(), sym.section_index()) {
-            by_name.entry(n).or_default().push((sec, sym.address(), sym.size()));
+            by_name
+                .entry(n)
+                .or_default()
+                .push((sec, sym.address(), sym.size()));
         }
     }
     let mut out = ModuleTable::default();
@@ -798,7 +806,10 @@ mod tests {
             c.relocs.insert(BASE + 22, jmp);
             c
         };
-        assert_eq!(safe_returns(&code, BASE, &with(RelTarget::ReturnThunk)), vec![RET]);
+        assert_eq!(
+            safe_returns(&code, BASE, &with(RelTarget::ReturnThunk)),
+            vec![RET]
+        );
         // A tail call (jmp to another symbol) is not a return.
         assert!(safe_returns(&code, BASE, &with(RelTarget::Other)).is_empty());
         // Canary check through a relocation to __stack_chk_guard, its
