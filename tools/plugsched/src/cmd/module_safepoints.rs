@@ -76,6 +76,11 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         table.funcs,
         table.skipped.len()
     );
+    if !table.skipped.is_empty() {
+        // (No symbol of that name, or several: those copies have no safe
+        // points, their frames stay busy.)
+        println!("not analysed: {}", table.skipped.join(", "));
+    }
     if old == c {
         println!("{summary}; {} is up to date", args.out.display());
         return Ok(ExitCode::SUCCESS);
