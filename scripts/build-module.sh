@@ -90,7 +90,7 @@ if [ -n "$sp" ]; then
 	spargs="--manifest $PS_TOP/$rel/manifest.json $out/plugsched.ko $sp"
 	rc=0
 	"$PS_TOP/scripts/host-tools.sh" module-safepoints $spargs >"$out/safepoints.log" 2>&1 || rc=$?
-	if [ "$rc" = 2 ]; then
+	if [ "$rc" = 3 ]; then
 		ps_info "$(tail -n 1 "$out/safepoints.log"); building again"
 		build_ko
 		rc=0

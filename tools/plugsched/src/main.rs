@@ -103,7 +103,7 @@ enum Command {
     ///
     /// Analyses MODULE.ko (before klp-convert) as `init` analyses vmlinux,
     /// with calls, jumps and symbol references read from its relocations,
-    /// and writes the table OUT.c the module is built with (exit 2 when it
+    /// and writes the table OUT.c the module is built with (exit 3 when it
     /// changed: build again); with --check, fails if OUT.c differs.
     ModuleSafepoints(cmd::module_safepoints::Args),
     /// Check that the module's scheduler lays out shared types as vmlinux does.
@@ -223,6 +223,7 @@ mod tests {
                 "init",
                 "prefix-globals",
                 "springboard-check",
+                "module-safepoints",
                 "layout-check",
                 "klp-convert",
                 "bind-data"

@@ -37,7 +37,11 @@ pub struct Args {
     pub out: PathBuf,
 }
 
-/// Run `module-safepoints`; exit 2 if OUT.c was rewritten (the module must
+/// Exit status when OUT.c was rewritten: the module must be built again
+/// (2 is an error, as for every subcommand).
+const REWRITTEN: u8 = 3;
+
+/// Run `module-safepoints`; exit 3 if OUT.c was rewritten (the module must
 /// be built again), 1 if `--check` found it different.
 pub fn run(args: &Args) -> Result<ExitCode> {
     let text = std::fs::read_to_string(&args.manifest)
@@ -94,5 +98,5 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     }
     std::fs::write(&args.out, c).with_context(|| format!("cannot write {}", args.out.display()))?;
     println!("{summary}; written to {}", args.out.display());
-    Ok(ExitCode::from(2))
+    Ok(ExitCode::from(REWRITTEN))
 }
