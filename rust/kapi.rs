@@ -321,24 +321,6 @@ impl LiveTask<'_> {
     }
 }
 
-/// The idle task of CPU `cpu`, held (`None`: the CPU never came up, or
-/// `cpu` is not below `nr_cpu_ids`).  Process context.
-pub(crate) fn idle_task_held(cpu: u32) -> Option<ARef<Task>> {
-    if cpu >= kernel::cpu::nr_cpu_ids() {
-        return None;
-    }
-    // SAFETY: `cpu` is below nr_cpu_ids, so its runqueue exists; the C side
-    // only reads its idle pointer.
-    let t = unsafe { bindings::plugsched_idle_task(cpu) };
-    if t.is_null() {
-        return None;
-    }
-    // SAFETY: Idle tasks live as long as the kernel; `Task` is a
-    // transparent wrapper of `task_struct`.
-    let t = unsafe { &*t.cast::<Task>() };
-    Some(ARef::from(t))
-}
-
 /// [`LiveTask::walk_held`] of a task held by a reference, in process
 /// context.
 pub(crate) fn walk_held_ref(t: &ARef<Task>, f: &mut dyn FnMut(u64) -> bool) -> Walk {

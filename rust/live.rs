@@ -322,8 +322,9 @@ fn rollback_in(guard: &mut Option<Plan>, exiting: bool) -> Result {
         }
     };
     state::set(State::Off);
-    // A strict rollback found no task anywhere in the module's code.
-    MODULE_CODE_MAY_RUN.store(!exiting, Relaxed);
+    // A strict rollback found no task anywhere in the module's code; a
+    // lenient one may have let some stay at its safe points.
+    MODULE_CODE_MAY_RUN.store(!exiting && plan.left_tasks_in_module(), Relaxed);
     let hash = plan.text_hash()?;
     let left = kapi::module_pointers();
     MODULE_POINTERS.store(left as u64, Relaxed);

@@ -89,6 +89,9 @@ pub(crate) struct Plan {
     /// Whether a rollback may let tasks stay at [`Plan::module_safe`]
     /// points; off for a rollback before the module's memory is freed.
     pub(super) revert_safe: bool,
+    /// Return addresses the last successful rollback let pass at those
+    /// safe points (0: no task was left in the module's code).
+    pub(super) module_passes: u64,
 }
 
 pub(super) fn func_range(addr: usize, id: u32, what: &CStr) -> Result<Range> {
@@ -129,6 +132,7 @@ impl Plan {
             safe_points: KVec::new(),
             module_safe: KVec::new(),
             revert_safe: false,
+            module_passes: 0,
         };
         for (i, t) in targets.iter().enumerate() {
             plan.targets.push(*t, GFP_KERNEL)?;
@@ -342,6 +346,12 @@ impl Plan {
     /// a strict check finds no task in it ([`Plan::wait_module_unused`]).
     pub(crate) fn set_revert_safe_points(&mut self, on: bool) {
         self.revert_safe = on;
+    }
+
+    /// Whether the last successful rollback let a task stay at a safe point
+    /// of the module's copies (then its code may still run).
+    pub(crate) fn left_tasks_in_module(&self) -> bool {
+        self.module_passes > 0
     }
 
     /// Safe points of the old functions and of the module's copies.

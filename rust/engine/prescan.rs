@@ -19,7 +19,13 @@
 
 use kernel::{
     prelude::*,
-    sync::aref::ARef,
+    sync::{
+        aref::ARef,
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+    },
     task::Task, //
 };
 
@@ -52,6 +58,9 @@ pub(super) struct Busy<'a> {
     /// Return addresses in the module's text that are not busy (sorted;
     /// a rollback's safe points of the module's copies, or none).
     pub(super) module_safe: &'a [u64],
+    /// Return addresses let pass because they are in `module_safe`
+    /// (counted before and inside the rendezvous; only "none" matters).
+    pub(super) module_passes: &'a Atomic<u64>,
 }
 
 impl Busy<'_> {
@@ -61,6 +70,7 @@ impl Busy<'_> {
         let in_module = addr.wrapping_sub(self.module_text.0) < self.module_text.1;
         // (Binary search, no allocation: also inside stop_machine.)
         if in_module && self.module_safe.binary_search(&addr).is_ok() {
+            self.module_passes.fetch_add(1, Relaxed);
             return None;
         }
         if let Some(r) = self.table.busy_at(addr) {

@@ -10,9 +10,16 @@
 //! is vmlinux's again, `module_pointers` was 0), so a task found without
 //! any module address on its stack, held off CPU and walked reliably,
 //! stays without: one clean walk per task suffices.  Tasks created later
-//! never had one.  So: one walk of every task and of the idle tasks, then
-//! only the tasks not found clean are walked again, 100 ms apart, until
-//! none is left.  Everything here sleeps; nothing runs in stop_machine.
+//! never had one.  So: one walk of every task, then only the tasks not
+//! found clean are walked again, 100 ms apart, until none is left.
+//! Everything here sleeps; nothing runs in stop_machine.
+//!
+//! The idle tasks are not walked (one is nearly always running on an idle
+//! CPU): off CPU, an idle task is always in `do_idle` -> `schedule_idle`
+//! -> `__schedule`, all vmlinux frames (the entries of the context switch
+//! stay in vmlinux, and the module's `__schedule` finishes in vmlinux's),
+//! so the rollback's check, which walked them, cannot have let one pass at
+//! a module safe point; and nothing enters the module after it.
 
 use kernel::{
     prelude::*,
@@ -48,12 +55,14 @@ impl Plan {
             return Err(EINVAL);
         }
         let table = self.table(Direction::Revert)?;
+        let passes = kernel::sync::atomic::Atomic::new(0u64);
         let busy = Busy {
             table: &table,
             module_wide: true,
             initiator: kapi::current_task_id(),
             module_text: kapi::module_text(),
             module_safe: &[],
+            module_passes: &passes,
         };
         let mut rounds: u64 = 0;
         // The first walk of every task; until it covered every task seen.
@@ -65,11 +74,6 @@ impl Plan {
             rounds += 1;
             kernel::time::delay::fsleep(kernel::time::Delta::from_millis(PAUSE_MS));
         };
-        for cpu in 0..kernel::cpu::nr_cpu_ids() {
-            if let Some(t) = kapi::idle_task_held(cpu) {
-                left.push(t, GFP_KERNEL)?;
-            }
-        }
         loop {
             let mut first: Option<(i32, u64)> = None;
             left.retain(|t| {

@@ -100,6 +100,7 @@ impl Plan {
         let online = Online::alloc(&cpus)?;
         let pokes = Pokes::prepare(&self.sites, dir)?;
         let rdv = Rendezvous::new(PHASES, &online.status).ok_or(EINVAL)?;
+        let module_passes = kernel::sync::atomic::Atomic::new(0u64);
         let busy = Busy {
             table: &table,
             // A rollback of the whole scheduler: nothing of the module may
@@ -115,6 +116,7 @@ impl Plan {
             } else {
                 &[]
             },
+            module_passes: &module_passes,
         };
         self.claim_sites(&patchers, dir)?;
         // (Last before the rendezvous: the fewer tasks run in between, the
@@ -153,6 +155,9 @@ impl Plan {
         // is what the text says, whatever the checks below find.
         if ret == 0 {
             self.applied = dir == Direction::Apply;
+            if dir == Direction::Revert {
+                self.module_passes = module_passes.load(Relaxed);
+            }
         }
         // Still under every lock: nothing else can have changed the text.
         let verified = self.verify_text(dir, ret, hash_before);
