@@ -247,6 +247,28 @@ __weak const struct plugsched_piece *plugsched_piece_get(unsigned int i)
 	return NULL;
 }
 
+/* No safe points either (nor in a manifest.c from before them). */
+__weak unsigned int plugsched_safepoint_count(void)
+{
+	return 0;
+}
+
+__weak const struct plugsched_safepoint *plugsched_safepoint_get(unsigned int i)
+{
+	return NULL;
+}
+
+/* No safe points of the module's copies (a build without the table). */
+__weak unsigned int plugsched_module_safepoint_count(void)
+{
+	return 0;
+}
+
+__weak const struct plugsched_safepoint *plugsched_module_safepoint_get(unsigned int i)
+{
+	return NULL;
+}
+
 /* Address of the @pos-th (1-based; 0: the only) vmlinux symbol @name. */
 struct ksym_pos {
 	unsigned long pos, seen, addr;

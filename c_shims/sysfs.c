@@ -97,6 +97,9 @@ PLUGSCHED_STAT(last_functions);
 PLUGSCHED_STAT(last_rebuilt_tasks);
 PLUGSCHED_STAT(generation);
 PLUGSCHED_STAT(module_pointers);
+PLUGSCHED_STAT(last_attempts);
+PLUGSCHED_STAT(safe_points);
+PLUGSCHED_STAT(module_safe_points);
 
 /* Hash of the text at every patch site, "none" before the plan exists. */
 static ssize_t text_hash_show(struct kobject *kobj, struct kobj_attribute *attr,
@@ -140,6 +143,9 @@ static struct attribute *plugsched_attrs[] = {
 	&generation_attr.attr,
 	&text_hash_attr.attr,
 	&module_pointers_attr.attr,
+	&last_attempts_attr.attr,
+	&safe_points_attr.attr,
+	&module_safe_points_attr.attr,
 	&built_for_release_attr.attr,
 	&running_release_attr.attr,
 	&built_for_build_id_attr.attr,

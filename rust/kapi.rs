@@ -321,6 +321,13 @@ impl LiveTask<'_> {
     }
 }
 
+/// [`LiveTask::walk_held`] of a task held by a reference, in process
+/// context.
+pub(crate) fn walk_held_ref(t: &ARef<Task>, f: &mut dyn FnMut(u64) -> bool) -> Walk {
+    // INVARIANT: `t` keeps the task valid for the visit.
+    LiveTask(t.as_ptr().cast(), PhantomData).walk_held(f).0
+}
+
 /// Visit every thread of every process in process context (under RCU: the
 /// list may change meanwhile; every task visited is valid for its visit).
 /// Must not be called from `stop_machine` (use [`Stopped::for_each_task`]).
@@ -783,6 +790,46 @@ pub(crate) struct ManifestEntry {
     pub(crate) new: usize,
     /// Its class.
     pub(crate) class: ManifestClass,
+}
+
+/// Safe point `i` of the manifest: the vmlinux function (name, sympos) and
+/// the offset of the return address in it.
+pub(crate) fn safepoint_get(i: usize) -> Option<(&'static CStr, u64, u64)> {
+    // SAFETY: Returns NULL or a pointer into the module's constant table.
+    let p = unsafe { bindings::plugsched_safepoint_get(i as c_uint) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` points to a valid, constant `struct plugsched_safepoint`
+    // that lives as long as the module; its name is a NUL-terminated literal.
+    let (e, name) = unsafe { (&*p, CStr::from_char_ptr((*p).name)) };
+    Some((name, e.sympos as u64, e.offset as u64))
+}
+
+/// Number of safe points of the manifest.
+pub(crate) fn safepoint_count() -> usize {
+    // SAFETY: Reads a constant table; no preconditions.
+    unsafe { bindings::plugsched_safepoint_count() as usize }
+}
+
+/// Safe point `i` of the module's copies: the vmlinux function (name,
+/// sympos) whose copy it is in and the offset from the copy's start.
+pub(crate) fn module_safepoint_get(i: usize) -> Option<(&'static CStr, u64, u64)> {
+    // SAFETY: Returns NULL or a pointer into the module's constant table.
+    let p = unsafe { bindings::plugsched_module_safepoint_get(i as c_uint) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` points to a valid, constant `struct plugsched_safepoint`
+    // that lives as long as the module; its name is a NUL-terminated literal.
+    let (e, name) = unsafe { (&*p, CStr::from_char_ptr((*p).name)) };
+    Some((name, e.sympos as u64, e.offset as u64))
+}
+
+/// Number of safe points of the module's copies.
+pub(crate) fn module_safepoint_count() -> usize {
+    // SAFETY: Reads a constant table; no preconditions.
+    unsafe { bindings::plugsched_module_safepoint_count() as usize }
 }
 
 /// Number of entries of the manifest (0 when the module was built without

@@ -56,6 +56,16 @@ static GENERATION: Atomic<u64> = Atomic::new(0);
 static MODULE_POINTERS: Atomic<u64> = Atomic::new(0);
 /// The module must never be freed (see [`pin_for_good`]).
 static PINNED: Atomic<bool> = Atomic::new(false);
+/// Attempts the last switch (upgrade or rollback) made: 1 when it went
+/// through (or was refused) at the first.
+static LAST_ATTEMPTS: Atomic<u64> = Atomic::new(0);
+/// Safe points resolved by the plan: in vmlinux, in the module's copies.
+static SAFE_POINTS: Atomic<u64> = Atomic::new(0);
+static MODULE_SAFE_POINTS: Atomic<u64> = Atomic::new(0);
+/// A rollback since the last strict check let tasks stay at the safe
+/// points of the module's copies: the module's code may still be in use
+/// (see [`shutdown`]).
+static MODULE_CODE_MAY_RUN: Atomic<bool> = Atomic::new(false);
 /// The last [`text_hash`] computed.
 static TEXT_HASH: Atomic<u64> = Atomic::new(0);
 static HAVE_TEXT_HASH: Atomic<bool> = Atomic::new(false);
@@ -72,6 +82,9 @@ pub(crate) fn stat(name: &[u8]) -> Option<i64> {
         b"enable" => i64::from(state::current() == State::Live),
         b"generation" => GENERATION.load(Relaxed) as i64,
         b"module_pointers" => MODULE_POINTERS.load(Relaxed) as i64,
+        b"last_attempts" => LAST_ATTEMPTS.load(Relaxed) as i64,
+        b"safe_points" => SAFE_POINTS.load(Relaxed) as i64,
+        b"module_safe_points" => MODULE_SAFE_POINTS.load(Relaxed) as i64,
         _ => return None,
     })
 }
@@ -146,15 +159,26 @@ fn log_stats(what: &str, s: &Stats, functions: usize) {
 /// Switch `plan` in direction `dir`, retrying while tasks are busy in the
 /// functions being replaced (not for refusals that retrying cannot cure:
 /// a tracer on a patch site, a queued exiting task, ...).
+/// The attempts made are published as `last_attempts`.
 fn switch(plan: &mut Plan, dir: Direction, inject: Inject) -> Result<Stats> {
     let mut attempt = 1;
     loop {
+        LAST_ATTEMPTS.store(u64::from(attempt), Relaxed);
         match plan.switch(dir, Mode::Parallel, inject) {
             Err(_) if plan.refused_for_busy_tasks() && attempt < ATTEMPTS => {
                 attempt += 1;
                 kernel::time::delay::fsleep(kernel::time::Delta::from_millis(20));
             }
-            r => return r,
+            r => {
+                if attempt > 1 {
+                    pr_info!(
+                        "switch: {} after {} attempts\n",
+                        if r.is_ok() { "done" } else { "refused" },
+                        attempt
+                    );
+                }
+                return r;
+            }
         }
     }
 }
@@ -168,6 +192,9 @@ fn prepared(plan: &mut Option<Plan>) -> Result<&mut Plan> {
                 e
             );
         })?;
+        let (safe, module_safe) = p.safe_point_counts();
+        SAFE_POINTS.store(safe as u64, Relaxed);
+        MODULE_SAFE_POINTS.store(module_safe as u64, Relaxed);
         *plan = Some(p.rebuild_runqueues());
     }
     plan.as_mut().ok_or(EINVAL)
@@ -279,6 +306,10 @@ fn rollback_in(guard: &mut Option<Plan>, exiting: bool) -> Result {
     }
     let plan = guard.as_mut().ok_or(EINVAL)?;
     state::set(State::RollingBack);
+    // Through `enable`, tasks may stay at the safe points of the module's
+    // copies: the module stays loaded, and its exit waits for them
+    // ([`shutdown`]).  Before the module goes away (`exiting`), strictly.
+    plan.set_revert_safe_points(!exiting);
     let s = match switch(plan, Direction::Revert, Inject::Nothing) {
         Ok(s) => s,
         Err(e) => {
@@ -292,6 +323,9 @@ fn rollback_in(guard: &mut Option<Plan>, exiting: bool) -> Result {
         }
     };
     state::set(State::Off);
+    // A strict rollback found no task anywhere in the module's code; a
+    // lenient one may have let some stay at its safe points.
+    MODULE_CODE_MAY_RUN.store(!exiting && plan.left_tasks_in_module(), Relaxed);
     let hash = plan.text_hash()?;
     let left = kapi::module_pointers();
     MODULE_POINTERS.store(left as u64, Relaxed);
@@ -342,6 +376,24 @@ pub(crate) fn shutdown() {
     while PINNED.load(Relaxed) {
         kernel::time::delay::fsleep(kernel::time::Delta::from_secs(60));
         pr_crit!("unload blocked for good: plugsched.ko is pinned (see the messages above)\n");
+    }
+    // An earlier rollback let tasks stay at safe points of the module's
+    // copies: its memory is freed only once a strict check finds no task
+    // with a return address in its text (sleeps; logs every 5 s).
+    if MODULE_CODE_MAY_RUN.load(Relaxed) {
+        let guard = PLAN.lock();
+        if let Some(plan) = guard.as_ref() {
+            let mut tries: u64 = 0;
+            while let Err(e) = plan.wait_module_unused() {
+                // Only an allocation can fail: try again, sleeping.
+                tries += 1;
+                if tries % 50 == 1 {
+                    pr_warn!("unload waits: cannot check the stacks ({:?})\n", e);
+                }
+                kernel::time::delay::fsleep(kernel::time::Delta::from_millis(100));
+            }
+        }
+        MODULE_CODE_MAY_RUN.store(false, Relaxed);
     }
     // The plan is unapplied now; dropping it changes nothing.
     *PLAN.lock() = None;

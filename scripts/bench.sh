@@ -6,7 +6,11 @@
 # for the whole-scheduler upgrade and rollback, the floor (an empty
 # stop_machine), the ratios issue #12 sets targets for, the load time and
 # its parts, and a plot of downtime against threads (build/<target>/
-# bench.svg); then the steady state (scripts/bench-steady.sh).
+# bench.svg); then getting through (scenario getthrough with 200 yielders,
+# 200 ping-pong threads and GETTHROUGH_CYCLES upgrade/rollback cycles,
+# default 20: the switches that succeeded at the first attempt and the
+# safe points; x86_64 targets with the extracted scheduler); then the
+# steady state (scripts/bench-steady.sh).
 # PLUGSCHED_ICOUNT=shift=3,align=off,sleep=off runs the engine benchmark
 # with QEMU's -icount too: guest times then follow executed instructions,
 # not the host's load, but the vCPUs take turns (no parallel speed-up).
@@ -40,6 +44,20 @@ if grep -aq '^live: threads=' "$log"; then
 		threads dir tasks unchanged prescan_ns rebuilt stop_machine_ns stack_check clear_ns redirect_ns rebuild_ns
 	ps_phase "bench: summary (downtime in ms; the floor is an empty stop_machine on all CPUs)"
 	"$PS_TOOL" bench-report "$log" "$PS_TOP/build/$target/bench.svg"
+fi
+# Getting through (issue #12): first-attempt switches under a yield and
+# ping-pong load (Documentation/live-update.rst, "Safe points").
+if [ "$(ps_arch "$target")" = x86_64 ] && [ -e "$PS_TOP/build/$target/has-sched" ]; then
+	k=${GETTHROUGH_CYCLES:-20}
+	gt=$PS_TOP/build/$target/getthrough.run
+	"$PS_TOP/scripts/qemu-run.sh" --target "$target" --timeout 2400 --append "GETTHROUGH_CYCLES=$k" \
+		"$PS_TOP/tests-e2e/getthrough" >"$gt" 2>&1 || { cat "$gt"; ps_die "getthrough run failed"; }
+	ps_phase "bench: getting through ($k upgrade/rollback cycles, 200 yielders + 200 ping-pong threads)"
+	line=$(grep -a 'getthrough: upgrade first-attempt' "$PS_TOP/build/$target/getthrough.log" | tr -d '\r' | sed 's/.*getthrough: //' | tail -n 1)
+	[ -n "$line" ] || ps_die "getthrough: no result line in build/$target/getthrough.log"
+	printf '%-28s %s\n' "first-attempt switches" "$line"
+	grep -a 'getthrough: ' "$PS_TOP/build/$target/getthrough.log" | tr -d '\r' |
+		grep -vE 'getthrough: (upgrade first-attempt|cycle|load)' | sed -E 's/.*getthrough: /    /' || true
 fi
 # The steady state: hackbench under vmlinux's and the module's scheduler
 # (the toolchain root's hackbench, x86_64 only).

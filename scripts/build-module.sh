@@ -66,12 +66,39 @@ rm -f "$out/plugsched.ko.rejected"
 # The Rust code is compiled by clippy-driver (CLIPPY=1, as `make CLIPPY=1`
 # does for the kernel's own crates), with the kernel's lint list: a clippy
 # warning fails the build like a compiler warning.
-ps_in_root -C "$PS_TOP" "make -C $KDIR M=$PS_TOP MO=$out $extra $sched_args CLIPPY=1 KBUILD_MODPOST_WARN=1 modules" \
-	>"$out/build.log" 2>&1 || {
-	cat "$out/build.log" >&2
-	ps_die "module build for $target failed"
+build_ko() {
+	ps_in_root -C "$PS_TOP" "make -C $KDIR M=$PS_TOP MO=$out $extra $sched_args CLIPPY=1 KBUILD_MODPOST_WARN=1 modules" \
+		>"$out/build.log" 2>&1 || {
+		cat "$out/build.log" >&2
+		ps_die "module build for $target failed"
+	}
+	grep -E '^ +((CLIPPY|RUSTC|CC|LD|BTF) \[M\]|BINDGEN )' "$out/build.log" | sed 's/^ */    /' >&2 || true
 }
-grep -E '^ +((CLIPPY|RUSTC|CC|LD|BTF) \[M\]|BINDGEN )' "$out/build.log" | sed 's/^ */    /' >&2 || true
+# The safe points of the module's own copies (Documentation/live-update.rst,
+# "Safe points") are found in the module as linked and compiled into it
+# (module-safepoints.c, offsets from each copy's start): a table that
+# changed means a second build, whose analysis must give the same table.
+sp=
+if [ -n "$sched_args" ]; then
+	sp=$PS_TOP/$rel/module-safepoints.c
+	[ -e "$sp" ] || printf '%s\n' '/* No safe points yet: the first build. */' \
+		'unsigned int plugsched_module_safepoint_count(void);' \
+		'unsigned int plugsched_module_safepoint_count(void) { return 0; }' >"$sp"
+fi
+build_ko
+if [ -n "$sp" ]; then
+	spargs="--manifest $PS_TOP/$rel/manifest.json $out/plugsched.ko $sp"
+	rc=0
+	"$PS_TOP/scripts/host-tools.sh" module-safepoints $spargs >"$out/safepoints.log" 2>&1 || rc=$?
+	if [ "$rc" = 3 ]; then
+		ps_info "$(tail -n 1 "$out/safepoints.log"); building again"
+		build_ko
+		rc=0
+		"$PS_TOP/scripts/host-tools.sh" module-safepoints --check $spargs >"$out/safepoints.log" 2>&1 || rc=$?
+	fi
+	[ "$rc" = 0 ] || { cat "$out/safepoints.log" >&2; ps_die "safe points of the module's copies: analysis failed, or the table changed between builds"; }
+	ps_info "$(tail -n 1 "$out/safepoints.log")"
+fi
 # (Printed when the scheduler's object was linked again.)
 bound=$(grep -h '^bind-data: ' "$out/build.log" | tail -n 1 || true)
 [ -z "$bound" ] || ps_info "$bound"

@@ -16,7 +16,11 @@
 #      whole-scheduler upgrade and rollback, 12 cycles under a mixed workload),
 #      natural (plain insmod: upgrade at load, KUnit suites run against the
 #      live module scheduler, rmmod returns), safety, escape (module state
-#      left in long-lived kernel objects)
+#      left in long-lived kernel objects), getthrough (4 upgrade/rollback
+#      cycles under 200 yielders and 200 ping-pong threads: every switch
+#      succeeds, text restored, no module pointer, the load survives,
+#      rmmod under the load returns; `make bench` runs 20 and reports the
+#      first-attempt rates)
 #   4. harness self-test: a run with a failing case must be rejected
 #   4b. the developer's workflow (scripts/workflow-tests.sh): plugsched dev
 #      and export, edits that cannot take effect refused by plugsched
@@ -68,13 +72,13 @@ for target in ${PLUGSCHED_TARGETS:-test debian arm64}; do
 			[ "$target" = test ] ||
 				step "boundary counts of the $target kernel" "$PS_TOP/scripts/check-counts.sh" "$target"
 			scens="$scens extracted live"
-			[ "$target" = test ] && scens="$scens safety natural escape"
+			[ "$target" = test ] && scens="$scens safety natural escape getthrough"
 		fi
 		for scen in $scens; do
 			t=300
 			# (A hang guard: on an idle machine live takes 5-10 min, safety
 			# 3-5; on a loaded one live reached 900 s.)
-			case $scen in live | safety | escape) t=1500 ;; esac
+			case $scen in live | safety | escape | getthrough) t=1500 ;; esac
 			args=()
 			# (arm64 under TCG: an emulated foreign CPU, and switches wait
 			# for tasks interrupted in the kernel, which its reliable

@@ -39,6 +39,7 @@ mod phases;
 mod plan;
 mod pokes;
 mod prescan;
+mod quiesce;
 mod sites;
 mod stats;
 mod switch;

@@ -16,6 +16,7 @@ use super::{
 };
 use crate::kapi;
 use crate::pcore::ranges::{
+    sort_addrs,
     Range,
     RangeTable, //
 };
@@ -78,6 +79,19 @@ pub(crate) struct Plan {
     /// Every site's address, sorted: what ftrace is told to leave alone
     /// (the C side binary-searches it).
     pub(super) site_addrs: KVec<c_ulong>,
+    /// The safe points of the old functions (absolute, sorted): return
+    /// addresses that do not make a task busy for an upgrade.
+    pub(super) safe_points: KVec<u64>,
+    /// The safe points of the module's copies (absolute, sorted): return
+    /// addresses in the module's text that do not make a task busy for a
+    /// rollback with [`Plan::revert_safe_points`] set.
+    pub(super) module_safe: KVec<u64>,
+    /// Whether a rollback may let tasks stay at [`Plan::module_safe`]
+    /// points; off for a rollback before the module's memory is freed.
+    pub(super) revert_safe: bool,
+    /// Return addresses the last successful rollback let pass at those
+    /// safe points (0: no task was left in the module's code).
+    pub(super) module_passes: u64,
 }
 
 pub(super) fn func_range(addr: usize, id: u32, what: &CStr) -> Result<Range> {
@@ -133,6 +147,10 @@ impl Plan {
             initial_hash: 0,
             busy_tasks: false,
             site_addrs: KVec::with_capacity(targets.len(), GFP_KERNEL)?,
+            safe_points: KVec::new(),
+            module_safe: KVec::new(),
+            revert_safe: false,
+            module_passes: 0,
         };
         for (i, t) in targets.iter().enumerate() {
             plan.targets.push(*t, GFP_KERNEL)?;
@@ -210,14 +228,156 @@ impl Plan {
     }
 
     /// The range table a switch in direction `dir` checks the stacks
-    /// against: the functions being replaced.  [`Plan::new`] sorted and
-    /// validated both tables; nothing changes them after.
+    /// against: the functions being replaced, and for an upgrade their safe
+    /// points ([`Plan::add_safe_points`]).  The module's copies have none:
+    /// a rollback stays strict, the module's code must not stay in use.
+    /// [`Plan::new`] sorted and validated both tables; nothing changes them
+    /// after.
     pub(super) fn table(&self, dir: Direction) -> Result<RangeTable<'_>> {
-        let ranges = match dir {
-            Direction::Apply => &self.old_ranges,
-            Direction::Revert => &self.new_ranges,
-        };
-        RangeTable::sorted(ranges).map_err(|_| EINVAL)
+        match dir {
+            Direction::Apply => RangeTable::sorted(&self.old_ranges)
+                .and_then(|t| t.with_safe_points(&self.safe_points)),
+            Direction::Revert => RangeTable::sorted(&self.new_ranges),
+        }
+        .map_err(|_| EINVAL)
+    }
+
+    /// Resolve the manifest's safe points (function, sympos, offset; found
+    /// in vmlinux's machine code at build time, Documentation/
+    /// live-update.rst, "Safe points") to addresses.  Only those inside an
+    /// old range are kept (not of a split target, nor of a function the
+    /// plan does not replace).  Returns how many.
+    fn add_safe_points(&mut self) -> Result<usize> {
+        let n = kapi::safepoint_count();
+        let mut v: KVec<u64> = KVec::with_capacity(n, GFP_KERNEL)?;
+        {
+            let table = RangeTable::sorted(&self.old_ranges).map_err(|_| EINVAL)?;
+            for i in 0..n {
+                let (name, pos, off) = kapi::safepoint_get(i).ok_or(EINVAL)?;
+                let f = kapi::ksym_lookup_pos(name, pos) as u64;
+                let Some(r) = table.find(f) else { continue };
+                // The offset must fall in that function itself.
+                if r.start == f && off < r.size {
+                    v.push(f + off, GFP_KERNEL)?;
+                }
+            }
+        }
+        self.add_entry_safe_points(&mut v)?;
+        sort_addrs(&mut v);
+        // Aliases (__ia32_sys_x = __x64_sys_x) give the same address twice.
+        let mut len = 0;
+        for k in 0..v.len() {
+            if len == 0 || v[len - 1] != v[k] {
+                v[len] = v[k];
+                len += 1;
+            }
+        }
+        v.truncate(len);
+        RangeTable::sorted(&self.old_ranges)
+            .and_then(|t| t.with_safe_points(&v))
+            .map_err(|e| {
+                pr_err!("safe points: {}\n", Show(e));
+                EINVAL
+            })?;
+        let kept = v.len();
+        self.safe_points = v;
+        Ok(kept)
+    }
+
+    /// x86_64: the entry of every redirected function up to its patch
+    /// site is a safe point of an upgrade.  A task there (interrupted
+    /// before the function's first instruction, at the ENDBR or at the
+    /// site; or the return address of a `noreturn` call ending the function
+    /// before it, which is never returned to) executes nothing of the old
+    /// function: the ENDBR (or the NOP the kernel seals it into) has no
+    /// effect, and the site holds the `jmp` to the new copy once the
+    /// upgrade wrote it.  Not for a rollback: the module's copies are not
+    /// patched.  Not on arm64 yet.
+    #[cfg(CONFIG_X86_64)]
+    fn add_entry_safe_points(&self, v: &mut KVec<u64>) -> Result {
+        const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
+        const SEALED: [u8; 4] = [0x0f, 0x1f, 0x40, 0x00];
+        // (Split targets are not in the old ranges: never busy there.)
+        for s in self.sites.iter().filter(|s| !self.targets[s.target].split) {
+            let start = self.targets[s.target].old as u64;
+            let mut first = [0u8; 4];
+            if s.addr == start {
+                v.push(start, GFP_KERNEL)?;
+            } else if s.addr == start + 4
+                && kapi::read_kernel(start, &mut first).is_ok()
+                && (first == ENDBR64 || first == SEALED)
+            {
+                v.push(start, GFP_KERNEL)?;
+                v.push(s.addr, GFP_KERNEL)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(not(CONFIG_X86_64))]
+    fn add_entry_safe_points(&self, _v: &mut KVec<u64>) -> Result {
+        Ok(())
+    }
+
+    /// Resolve the safe points of the module's copies (vmlinux function,
+    /// sympos, offset from the copy's start; found in the built module's
+    /// machine code, Documentation/live-update.rst, "Safe points") through
+    /// the manifest's copies.  Returns how many.
+    fn add_module_safe_points(&mut self) -> Result<usize> {
+        let n = kapi::module_safepoint_count();
+        let mut v: KVec<u64> = KVec::with_capacity(n, GFP_KERNEL)?;
+        let (text, text_size) = kapi::module_text();
+        for i in 0..n {
+            let (name, pos, off) = kapi::module_safepoint_get(i).ok_or(EINVAL)?;
+            let copy = (0..kapi::manifest_len())
+                .filter_map(kapi::manifest_get)
+                .find(|e| e.sympos == pos && e.name.to_bytes() == name.to_bytes());
+            let Some(e) = copy else { continue };
+            let f = e.new as u64;
+            // The offset must fall in that copy, in the module's text.
+            match kapi::ksym_size_offset(f) {
+                Some((size, 0)) if off < size && (f + off).wrapping_sub(text) < text_size => {
+                    v.push(f + off, GFP_KERNEL)?
+                }
+                _ => {
+                    pr_err!(
+                        "module safe point {:?}+{:#x} is not in its copy; ignored\n",
+                        name,
+                        off
+                    );
+                }
+            }
+        }
+        sort_addrs(&mut v);
+        let mut len = 0;
+        for k in 0..v.len() {
+            if len == 0 || v[len - 1] != v[k] {
+                v[len] = v[k];
+                len += 1;
+            }
+        }
+        v.truncate(len);
+        self.module_safe = v;
+        Ok(len)
+    }
+
+    /// Let a rollback pass tasks at the safe points of the module's copies
+    /// (`on`), or make it strict.  A rollback that let tasks stay there
+    /// leaves the module's code in use: the module must not be freed before
+    /// a strict check finds no task in it ([`Plan::wait_module_unused`]).
+    pub(crate) fn set_revert_safe_points(&mut self, on: bool) {
+        self.revert_safe = on;
+    }
+
+    /// Whether the last successful rollback let a task stay at a safe point
+    /// of the module's copies (then its code may still run).
+    pub(crate) fn left_tasks_in_module(&self) -> bool {
+        self.module_passes > 0
+    }
+
+    /// Safe points of the old functions and of the module's copies.
+    pub(crate) fn safe_point_counts(&self) -> (usize, usize) {
+        (self.safe_points.len(), self.module_safe.len())
     }
 
     /// `(start, size)` of every split target's old function.
@@ -281,7 +441,17 @@ impl Plan {
             }
         }
         let internal = busy.len();
-        Ok((Plan::with_pieces(&targets, &busy, pieces)?, internal))
+        let mut plan = Plan::with_pieces(&targets, &busy, pieces)?;
+        let kept = plan.add_safe_points()?;
+        let kept_module = plan.add_module_safe_points()?;
+        pr_info!(
+            "safe points: {} in vmlinux (the manifest's {} and the redirected entries), {} of {} in the module's copies\n",
+            kept,
+            kapi::safepoint_count(),
+            kept_module,
+            kapi::module_safepoint_count()
+        );
+        Ok((plan, internal))
     }
 
     /// Number of redirected functions.

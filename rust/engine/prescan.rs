@@ -19,7 +19,13 @@
 
 use kernel::{
     prelude::*,
-    sync::aref::ARef,
+    sync::{
+        aref::ARef,
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+    },
     task::Task, //
 };
 
@@ -38,7 +44,8 @@ use crate::pcore::{
 
 /// What makes a return address busy for one switch.
 pub(super) struct Busy<'a> {
-    /// The functions no task may be in ([`super::Plan::table`]).
+    /// The functions no task may be in, with their safe points
+    /// ([`super::Plan::table`]).
     pub(super) table: &'a RangeTable<'a>,
     /// Any return address in the module's text (a rollback of the whole
     /// scheduler: nothing of the module may stay in use), except on the
@@ -48,16 +55,27 @@ pub(super) struct Busy<'a> {
     pub(super) initiator: usize,
     /// The module's text: base and size.
     pub(super) module_text: (u64, u64),
+    /// Return addresses in the module's text that are not busy (sorted;
+    /// a rollback's safe points of the module's copies, or none).
+    pub(super) module_safe: &'a [u64],
+    /// Return addresses let pass because they are in `module_safe`
+    /// (counted before and inside the rendezvous; only "none" matters).
+    pub(super) module_passes: &'a Atomic<u64>,
 }
 
 impl Busy<'_> {
     /// The address and range id that make `addr`, on the stack of the task
     /// `task`, busy; `None` if it is not.
     pub(super) fn at(&self, task: usize, addr: u64) -> Option<(u64, u32)> {
-        if let Some(r) = self.table.find(addr) {
+        let in_module = addr.wrapping_sub(self.module_text.0) < self.module_text.1;
+        // (Binary search, no allocation: also inside stop_machine.)
+        if in_module && self.module_safe.binary_search(&addr).is_ok() {
+            self.module_passes.fetch_add(1, Relaxed);
+            return None;
+        }
+        if let Some(r) = self.table.busy_at(addr) {
             return Some((addr, r.id));
         }
-        let in_module = addr.wrapping_sub(self.module_text.0) < self.module_text.1;
         (self.module_wide && task != self.initiator && in_module).then_some((addr, MODULE_TEXT))
     }
 }

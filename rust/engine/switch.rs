@@ -85,6 +85,7 @@ impl Plan {
             Mode::Serial => None,
         };
         let table = self.table(dir)?;
+        let module_passes = kernel::sync::atomic::Atomic::new(0u64);
         let busy = Busy {
             table: &table,
             // A rollback of the whole scheduler: nothing of the module may
@@ -92,6 +93,15 @@ impl Plan {
             module_wide: self.rebuild && dir == Direction::Revert,
             initiator: kapi::current_task_id(),
             module_text: kapi::module_text(),
+            // A rollback through `enable` may let tasks stay at the safe
+            // points of the module's copies (the module stays loaded; its
+            // exit waits until no task is in its text).
+            module_safe: if dir == Direction::Revert && self.revert_safe {
+                &self.module_safe
+            } else {
+                &[]
+            },
+            module_passes: &module_passes,
         };
         // The stacks are checked before any lock of the switch is taken:
         // the walk takes up to seconds with tens of thousands of tasks,
@@ -147,6 +157,9 @@ impl Plan {
         // is what the text says, whatever the checks below find.
         if ret == 0 {
             self.applied = dir == Direction::Apply;
+            if dir == Direction::Revert {
+                self.module_passes = module_passes.load(Relaxed);
+            }
         }
         // Still under every lock: nothing else can have changed the text.
         let verified = self.verify_text(dir, ret, hash_before);
@@ -234,7 +247,9 @@ impl Drop for Plan {
     fn drop(&mut self) {
         if self.applied {
             // The new code is about to go away: it must not stay reachable.
-            // Retry while tasks are inside the new functions.
+            // Retry while tasks are inside the new functions (strictly: no
+            // task may stay at a safe point of the module's copies).
+            self.revert_safe = false;
             for _ in 0..100 {
                 match self.switch(Direction::Revert, Mode::Parallel, Inject::Nothing) {
                     Ok(_) => return,

@@ -5,7 +5,10 @@
 //!
 //! The stack inspection looks up every return address of every task in such
 //! a table: a hit means the task is executing (or will return into) one of
-//! the functions about to be replaced.
+//! the functions about to be replaced, unless the address is one of the
+//! table's safe points: a return address through which the task may return
+//! after the switch without running any of the replaced logic
+//! (Documentation/live-update.rst, "Safe points").
 
 use core::fmt;
 
@@ -41,6 +44,8 @@ pub enum RangeError {
     Wraps(u32),
     /// The ranges with these ids overlap.
     Overlap(u32, u32),
+    /// A safe point out of order (or repeated) or outside every range.
+    SafePoint(u64),
 }
 
 impl fmt::Display for RangeError {
@@ -49,6 +54,9 @@ impl fmt::Display for RangeError {
             RangeError::Empty(id) => write!(f, "range {id} is empty"),
             RangeError::Wraps(id) => write!(f, "range {id} wraps around the address space"),
             RangeError::Overlap(a, b) => write!(f, "ranges {a} and {b} overlap"),
+            RangeError::SafePoint(a) => {
+                write!(f, "safe point {a:#x} out of order or outside the ranges")
+            }
         }
     }
 }
@@ -57,6 +65,8 @@ impl fmt::Display for RangeError {
 #[derive(Clone, Copy, Debug)]
 pub struct RangeTable<'a> {
     ranges: &'a [Range],
+    /// Addresses inside the ranges that are not busy, sorted.
+    safe: &'a [u64],
 }
 
 impl<'a> RangeTable<'a> {
@@ -84,7 +94,30 @@ impl<'a> RangeTable<'a> {
                 return Err(RangeError::Overlap(w[0].id, w[1].id));
             }
         }
-        Ok(RangeTable { ranges })
+        Ok(RangeTable { ranges, safe: &[] })
+    }
+
+    /// The table with the safe points `safe` (sorted, each inside a
+    /// range, as [`sort_addrs`] leaves them once deduplicated).
+    pub fn with_safe_points(self, safe: &'a [u64]) -> Result<Self, RangeError> {
+        for (k, &a) in safe.iter().enumerate() {
+            if (k > 0 && safe[k - 1] >= a) || self.find(a).is_none() {
+                return Err(RangeError::SafePoint(a));
+            }
+        }
+        Ok(RangeTable { safe, ..self })
+    }
+
+    /// The range that makes `addr`, a return address on a stack, busy: the
+    /// range containing it unless it is a safe point.  O(log n).
+    pub fn busy_at(&self, addr: u64) -> Option<&'a Range> {
+        self.find(addr)
+            .filter(|_| self.safe.binary_search(&addr).is_err())
+    }
+
+    /// Number of safe points.
+    pub fn safe_points(&self) -> usize {
+        self.safe.len()
     }
 
     /// The range containing `addr`, if any: O(log n).
@@ -110,20 +143,31 @@ impl<'a> RangeTable<'a> {
     }
 }
 
-/// In-place heapsort by start address: O(n log n), no allocation, no
-/// recursion, and (unlike `core`'s sorts) no panic path for inconsistent
-/// orderings, which objtool cannot see through in kernel builds.
+/// Sort addresses in place (for [`RangeTable::with_safe_points`]), as
+/// the ranges are sorted: no allocation, no panic path.
+pub fn sort_addrs(v: &mut [u64]) {
+    heapsort_by(v, |&a| a);
+}
+
+/// In-place heapsort by start address.
 fn heapsort_by_start(v: &mut [Range]) {
-    fn sift_down(v: &mut [Range], mut root: usize, end: usize) {
+    heapsort_by(v, |r| r.start);
+}
+
+/// In-place heapsort by `key`: O(n log n), no allocation, no recursion,
+/// and (unlike `core`'s sorts) no panic path for inconsistent orderings,
+/// which objtool cannot see through in kernel builds.
+fn heapsort_by<T>(v: &mut [T], key: impl Fn(&T) -> u64 + Copy) {
+    fn sift_down<T>(v: &mut [T], mut root: usize, end: usize, key: impl Fn(&T) -> u64) {
         loop {
             let mut child = 2 * root + 1;
             if child >= end {
                 return;
             }
-            if child + 1 < end && v[child + 1].start > v[child].start {
+            if child + 1 < end && key(&v[child + 1]) > key(&v[child]) {
                 child += 1;
             }
-            if v[root].start >= v[child].start {
+            if key(&v[root]) >= key(&v[child]) {
                 return;
             }
             v.swap(root, child);
@@ -132,11 +176,11 @@ fn heapsort_by_start(v: &mut [Range]) {
     }
     let n = v.len();
     for i in (0..n / 2).rev() {
-        sift_down(v, i, n);
+        sift_down(v, i, n, key);
     }
     for end in (1..n).rev() {
         v.swap(0, end);
-        sift_down(v, 0, end);
+        sift_down(v, 0, end, key);
     }
 }
 
@@ -245,6 +289,68 @@ mod tests {
                     find_linear(&naive, a),
                     "round {round} addr {a:#x}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn safe_points_are_not_busy() {
+        let mut v = [r(0x100, 0x80, 1), r(0x200, 0x10, 2)];
+        let t = RangeTable::new(&mut v).unwrap();
+        let safe = [0x105, 0x17f, 0x208];
+        let s = t.with_safe_points(&safe).unwrap();
+        assert_eq!(s.safe_points(), 3);
+        for a in safe {
+            assert_eq!(s.busy_at(a), None, "{a:#x}");
+            // Still inside its range for everything else (probes).
+            assert!(s.find(a).is_some());
+        }
+        assert_eq!(s.busy_at(0x104).map(|r| r.id), Some(1));
+        assert_eq!(s.busy_at(0x106).map(|r| r.id), Some(1));
+        assert_eq!(s.busy_at(0x209).map(|r| r.id), Some(2));
+        assert_eq!(s.busy_at(0x180), None);
+        // Without safe points, busy is find.
+        assert_eq!(t.busy_at(0x105).map(|r| r.id), Some(1));
+        // Out of order, repeated, outside every range.
+        assert_eq!(
+            t.with_safe_points(&[0x108, 0x105]).unwrap_err(),
+            RangeError::SafePoint(0x105)
+        );
+        assert_eq!(
+            t.with_safe_points(&[0x105, 0x105]).unwrap_err(),
+            RangeError::SafePoint(0x105)
+        );
+        assert_eq!(
+            t.with_safe_points(&[0x190]).unwrap_err(),
+            RangeError::SafePoint(0x190)
+        );
+    }
+
+    /// Property: busy_at is find minus exactly the safe points.
+    #[test]
+    fn busy_at_matches_linear_definition() {
+        let mut rng = Rng::new(7);
+        for _ in 0..300 {
+            let mut v: Vec<Range> = Vec::new();
+            let mut at = 0;
+            for id in 0..1 + rng.below(16) as u32 {
+                at += rng.below(32);
+                let size = 1 + rng.below(64);
+                v.push(r(at, size, id));
+                at += size;
+            }
+            let naive = v.clone();
+            let t = RangeTable::new(&mut v).unwrap();
+            let mut safe: Vec<u64> = (0..rng.below(20))
+                .map(|_| rng.below(at))
+                .filter(|&a| find_linear(&naive, a).is_some())
+                .collect();
+            sort_addrs(&mut safe);
+            safe.dedup();
+            let s = t.with_safe_points(&safe).unwrap();
+            for a in 0..at + 2 {
+                let want = find_linear(&naive, a).filter(|_| !safe.contains(&a));
+                assert_eq!(s.busy_at(a), want, "{a:#x}");
             }
         }
     }

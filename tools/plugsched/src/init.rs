@@ -39,6 +39,7 @@ use crate::boundary::{
 };
 use crate::file;
 use crate::klp;
+use crate::safepoints;
 use crate::springboard;
 
 /// One classified function or variable in boundary.json.
@@ -134,7 +135,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     // Extraction: the boundary files, rewritten, under WORKDIR.
     progress("extracting module sources");
     let ex = extract_sources(&src, work, &boundary, &g, &c)?;
-    write_build_files(&src, work, &boundary.files, &ex.tables)?;
+    progress("safe points: reading the replaced functions' machine code");
+    let safe = safe_points(&vml, arch, &g, &c)?;
+    write_build_files(&src, work, &boundary.files, &ex.tables, &safe)?;
     let n = crate::pieces::write(work, &g, &c)?;
     println!("pieces: {n} compiler pieces of the replaced functions");
     // The __schedule split: where the module's __schedule continues in
@@ -450,6 +453,81 @@ fn extract_c_file(
     Ok(text + &table)
 }
 
+/// The safe points of every replaced function but `__schedule` (split)
+/// ([`safepoints`]), as the C table of manifest.c: name, sympos and
+/// offset of each return address that may stay on a stack across an
+/// upgrade.  The analysis reads x86_64 code; for arm64 the table is empty
+/// (no safe points yet: the stack checks stay strict).
+fn safe_points(
+    vml: &Path,
+    arch: crate::arch::Arch,
+    g: &Graph,
+    c: &Classification,
+) -> Result<String> {
+    let image = file::map(vml)?;
+    let obj = object::File::parse(&*image)?;
+    let (mut rows, mut calls, mut funcs) = (String::new(), 0, 0);
+    let mut n = 0;
+    let cx = if arch == crate::arch::Arch::X86_64 {
+        let mut cx = safepoints::context_from_vmlinux(&obj)?;
+        // What the upgrade replaces: every function of the boundary but
+        // the external ones, with their compiler pieces; of those, the
+        // interfaces and callbacks (and the split __schedule) are entered
+        // through their redirected entries.
+        let inside = |i: usize| {
+            matches!(
+                c.class.get(&i),
+                Some(Class::Internal | Class::Interface | Class::Callback)
+            )
+        };
+        for (i, f) in g.funcs.iter().enumerate() {
+            if f.size == 0 || !(inside(i) || f.clone_of.is_some_and(inside)) {
+                continue;
+            }
+            cx.replaced.push((f.addr, f.addr + f.size));
+            if f.clone_of.is_none()
+                && matches!(c.class.get(&i), Some(Class::Interface | Class::Callback))
+                || f.name == "__schedule"
+            {
+                cx.entries.insert(f.addr);
+            }
+        }
+        cx.replaced.sort_unstable();
+        cx.calls_known = true;
+        Some(cx)
+    } else {
+        println!("safe points: none ({arch:?}: the analysis reads x86_64 code only)");
+        None
+    };
+    for (&i, &k) in c.class.iter() {
+        let Some(cx) = &cx else { break };
+        let f = &g.funcs[i];
+        if k == Class::External || f.init || f.name == "__schedule" || f.size == 0 {
+            continue;
+        }
+        let code = safepoints::code_at(&obj, f.addr, f.size)
+            .with_context(|| format!("{}: no code at {:#x} in vmlinux", f.name, f.addr))?;
+        let offs = safepoints::safe_returns(code, f.addr, cx);
+        calls += safepoints::return_addresses(code, f.addr);
+        funcs += usize::from(!offs.is_empty());
+        for o in offs {
+            rows.push_str(&format!("\t{{ \"{}\", {}, {o:#x} }},\n", f.name, f.sympos));
+            n += 1;
+        }
+    }
+    if cx.is_some() {
+        println!("safe points: {n} of {calls} return addresses, in {funcs} functions");
+    }
+    Ok(format!(
+        "\n/* The safe points: return addresses of replaced functions whose code up\n \
+         * to the return touches no scheduler state (tools/plugsched/src/safepoints.rs). */\n\
+         static const struct plugsched_safepoint safepoints[] = {{\n{rows}\t{{ NULL, 0, 0 }}\n}};\n\n\
+         unsigned int plugsched_safepoint_count(void)\n{{\n\treturn ARRAY_SIZE(safepoints) - 1;\n}}\n\n\
+         const struct plugsched_safepoint *plugsched_safepoint_get(unsigned int i)\n{{\n\
+         \treturn i < ARRAY_SIZE(safepoints) - 1 ? &safepoints[i] : NULL;\n}}\n"
+    ))
+}
+
 /// WORKDIR/kernel/sched/springboard-vmlinux.h: the facts of vmlinux's
 /// `__schedule` the module's needs.
 fn write_springboard(vml: &Path, work: &Path) -> Result<()> {
@@ -569,6 +647,7 @@ fn write_build_files(
     work: &Path,
     files: &BTreeSet<String>,
     tables: &[String],
+    safe: &str,
 ) -> Result<()> {
     let dir = work.join("kernel/sched");
     let mut objs = Vec::new();
@@ -633,6 +712,7 @@ fn write_build_files(
          \tfor (i = 0; i < ARRAY_SIZE(lens); i++) {\n\t\tif (k < *lens[i])\n\t\t\treturn &tables[i][k];\n\
          \t\tk -= *lens[i];\n\t}\n\treturn NULL;\n}\n",
     );
+    mc.push_str(safe);
     write_if_changed(&work.join("manifest.c"), &mc)?;
     // Paths are relative to the module's source directory ($(src)); the
     // build passes PLUGSCHED_SCHED, the work directory relative to it.

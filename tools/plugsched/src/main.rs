@@ -26,6 +26,7 @@ mod klp;
 mod ktap;
 mod layout;
 mod pieces;
+mod safepoints;
 mod springboard;
 #[cfg(test)]
 mod test_util;
@@ -99,6 +100,13 @@ enum Command {
     /// same slot, and the module's must have exactly one springboard to the
     /// rsp vmlinux's has at its call of __switch_to_asm.
     SpringboardCheck(cmd::springboard_check::Args),
+    /// Find the safe points of the module's copies of the replaced functions.
+    ///
+    /// Analyses MODULE.ko (before klp-convert) as `init` analyses vmlinux,
+    /// with calls, jumps and symbol references read from its relocations,
+    /// and writes the table OUT.c the module is built with (exit 3 when it
+    /// changed: build again); with --check, fails if OUT.c differs.
+    ModuleSafepoints(cmd::module_safepoints::Args),
     /// Check that the module's scheduler lays out shared types as vmlinux does.
     ///
     /// Compares, from the DWARF of both, every type the module's scheduler
@@ -145,6 +153,7 @@ impl Command {
             Command::Init(_) => "init",
             Command::PrefixGlobals(_) => "prefix-globals",
             Command::SpringboardCheck(_) => "springboard-check",
+            Command::ModuleSafepoints(_) => "module-safepoints",
             Command::LayoutCheck(_) => "layout-check",
             Command::KlpConvert(_) => "klp-convert",
             Command::BindData(_) => "bind-data",
@@ -166,6 +175,7 @@ impl Command {
             Command::Init(a) => init::run(a),
             Command::PrefixGlobals(a) => cmd::prefix_globals::run(a),
             Command::SpringboardCheck(a) => cmd::springboard_check::run(a),
+            Command::ModuleSafepoints(a) => cmd::module_safepoints::run(a),
             Command::LayoutCheck(a) => layout::run(a),
             Command::KlpConvert(a) => cmd::klp_convert::run(a),
             Command::BindData(a) => bind::run(a),
@@ -214,6 +224,7 @@ mod tests {
                 "init",
                 "prefix-globals",
                 "springboard-check",
+                "module-safepoints",
                 "layout-check",
                 "klp-convert",
                 "bind-data"

@@ -6,5 +6,6 @@
 pub mod bench_report;
 pub mod check_log;
 pub mod klp_convert;
+pub mod module_safepoints;
 pub mod prefix_globals;
 pub mod springboard_check;
