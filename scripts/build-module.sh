@@ -73,6 +73,16 @@ build_ko() {
 		ps_die "module build for $target failed"
 	}
 	grep -E '^ +((CLIPPY|RUSTC|CC|LD|BTF) \[M\]|BINDGEN )' "$out/build.log" | sed 's/^ */    /' >&2 || true
+	# The module as linked, before klp-convert and strip change it in
+	# place (below): what the safe-point analysis reads.  A build that did
+	# not link it again left the copy of the last link.
+	if has_dwarf "$out/plugsched.ko"; then
+		cp "$out/plugsched.ko" "$out/plugsched.ko.linked"
+	fi
+}
+# Whether a module still has its DWARF (just linked: not stripped yet).
+has_dwarf() {
+	ps_in_root "readelf -S $1" | grep '\.debug_info' >/dev/null
 }
 # The safe points of the module's own copies (Documentation/live-update.rst,
 # "Safe points") are found in the module as linked and compiled into it
@@ -87,7 +97,7 @@ if [ -n "$sched_args" ]; then
 fi
 build_ko
 if [ -n "$sp" ]; then
-	spargs="--manifest $PS_TOP/$rel/manifest.json $out/plugsched.ko $sp"
+	spargs="--manifest $PS_TOP/$rel/manifest.json $out/plugsched.ko.linked $sp"
 	rc=0
 	"$PS_TOP/scripts/host-tools.sh" module-safepoints $spargs >"$out/safepoints.log" 2>&1 || rc=$?
 	if [ "$rc" = 3 ]; then
@@ -152,7 +162,7 @@ fi
 # the whole file; with DWARF it is 6 times larger (issue #12, the load
 # time).  The DWARF stays in plugsched.ko.debug, for gdb and crash.  After
 # a build that did not link the module again it is stripped already.
-if ps_in_root "readelf -S $out/plugsched.ko" | grep -q '\.debug_info'; then
+if has_dwarf "$out/plugsched.ko"; then
 	strip=strip
 	case $extra in *LLVM=1*) strip=llvm-strip ;; esac
 	cp "$out/plugsched.ko" "$out/plugsched.ko.debug"
