@@ -163,8 +163,9 @@ fi
 # time).  The DWARF stays in plugsched.ko.debug, for gdb and crash.  After
 # a build that did not link the module again it is stripped already.
 if has_dwarf "$out/plugsched.ko"; then
-	strip=strip
-	case $extra in *LLVM=1*) strip=llvm-strip ;; esac
+	# binutils' strip for the target (llvm-strip 19 refuses the klp
+	# symbols' SHN_LIVEPATCH section index).
+	strip=$(ps_arch "$target")-linux-gnu-strip
 	cp "$out/plugsched.ko" "$out/plugsched.ko.debug"
 	ps_in_root "$strip --strip-debug $out/plugsched.ko" ||
 		ps_die "cannot strip the DWARF of plugsched.ko"
