@@ -471,6 +471,11 @@ impl Plan {
             let Some(dot) = name.iter().position(|&b| b == b'.') else {
                 return true;
             };
+            // Code only: clang names a function's static variables
+            // `<function>.<variable>`.
+            if !kapi::is_core_kernel_text(addr) {
+                return true;
+            }
             let base = &name[..dot];
             let targets = self
                 .targets
