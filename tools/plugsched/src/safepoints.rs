@@ -408,19 +408,7 @@ pub fn context_from_vmlinux(obj: &object::File<'_>) -> Result<Context> {
             cx.thunks.insert(s.address());
         }
     }
-    if let Some(jt) = obj.section_by_name("__jump_table") {
-        let d = jt.data()?;
-        // struct jump_entry { s32 code; s32 target; long key; }, relative.
-        for (k, e) in d.chunks_exact(16).enumerate() {
-            let at = jt.address() + 16 * k as u64;
-            let code = i32::from_le_bytes([e[0], e[1], e[2], e[3]]) as i64;
-            let target = i32::from_le_bytes([e[4], e[5], e[6], e[7]]) as i64;
-            cx.jump_labels.insert(
-                at.wrapping_add(code as u64),
-                (at + 4).wrapping_add(target as u64),
-            );
-        }
-    }
+    cx.jump_labels = crate::jump_table::read(obj)?;
     if let Some(alt) = obj.section_by_name(".altinstructions") {
         let d = alt.data()?;
         // struct alt_instr { s32 instr_offset; s32 repl_offset; u32
