@@ -263,16 +263,8 @@ impl Plan {
             }
         }
         self.add_entry_safe_points(&mut v)?;
-        sort_addrs(&mut v);
         // Aliases (__ia32_sys_x = __x64_sys_x) give the same address twice.
-        let mut len = 0;
-        for k in 0..v.len() {
-            if len == 0 || v[len - 1] != v[k] {
-                v[len] = v[k];
-                len += 1;
-            }
-        }
-        v.truncate(len);
+        sort_unique(&mut v);
         RangeTable::sorted(&self.old_ranges)
             .and_then(|t| t.with_safe_points(&v))
             .map_err(|e| {
@@ -348,15 +340,8 @@ impl Plan {
                 }
             }
         }
-        sort_addrs(&mut v);
-        let mut len = 0;
-        for k in 0..v.len() {
-            if len == 0 || v[len - 1] != v[k] {
-                v[len] = v[k];
-                len += 1;
-            }
-        }
-        v.truncate(len);
+        sort_unique(&mut v);
+        let len = v.len();
         self.module_safe = v;
         Ok(len)
     }
@@ -607,4 +592,17 @@ impl Plan {
     pub(crate) fn refused_for_busy_tasks(&self) -> bool {
         self.busy_tasks
     }
+}
+
+/// Sort `v` and drop repeated addresses.
+fn sort_unique(v: &mut KVec<u64>) {
+    sort_addrs(v);
+    let mut len = 0;
+    for k in 0..v.len() {
+        if len == 0 || v[len - 1] != v[k] {
+            v[len] = v[k];
+            len += 1;
+        }
+    }
+    v.truncate(len);
 }
