@@ -118,6 +118,12 @@ bool plugsched_task_on_cpu(struct task_struct *t)
 	return READ_ONCE(t->on_cpu) || t == current;
 }
 
+/* Whether @t is a CPU's idle task. */
+bool plugsched_task_is_idle(struct task_struct *t)
+{
+	return is_idle_task(t);
+}
+
 void plugsched_task_info(struct task_struct *t, int *pid, char *comm, size_t len)
 {
 	*pid = t->pid;

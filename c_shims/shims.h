@@ -37,6 +37,7 @@ void plugsched_for_each_task(void (*fn)(void *, struct task_struct *, unsigned l
 			     void *data);
 struct task_struct *plugsched_idle_task(unsigned int cpu);
 bool plugsched_task_on_cpu(struct task_struct *t);
+bool plugsched_task_is_idle(struct task_struct *t);
 void plugsched_task_info(struct task_struct *t, int *pid, char *comm, size_t len);
 int plugsched_walk_stack(struct task_struct *t,
 			 bool (*consume)(void *, unsigned long), void *cookie);

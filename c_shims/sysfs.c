@@ -85,6 +85,8 @@ static struct kobj_attribute name##_attr = __ATTR_RO(name)
 PLUGSCHED_STAT(switches);
 PLUGSCHED_STAT(last_result);
 PLUGSCHED_STAT(last_stop_machine_ns);
+PLUGSCHED_STAT(last_enter_ns);
+PLUGSCHED_STAT(last_leave_ns);
 PLUGSCHED_STAT(last_stack_check_ns);
 PLUGSCHED_STAT(last_clear_ns);
 PLUGSCHED_STAT(last_redirect_ns);
@@ -153,6 +155,8 @@ static struct attribute *plugsched_attrs[] = {
 	&switches_attr.attr,
 	&last_result_attr.attr,
 	&last_stop_machine_ns_attr.attr,
+	&last_enter_ns_attr.attr,
+	&last_leave_ns_attr.attr,
 	&last_stack_check_ns_attr.attr,
 	&last_clear_ns_attr.attr,
 	&last_redirect_ns_attr.attr,

@@ -155,6 +155,17 @@ impl CpusReadLock {
         })
     }
 
+    /// The idle task of each online CPU, to walk in process context.
+    pub(crate) fn idle_tasks(&self) -> impl Iterator<Item = LiveTask<'_>> + '_ {
+        self.online_cpus().filter_map(|cpu| {
+            // SAFETY: `cpu` is below nr_cpu_ids (`CpuId`'s invariant), so
+            // its runqueue exists; the C side only reads its idle pointer.
+            let t = unsafe { bindings::plugsched_idle_task(cpu.as_u32()) };
+            // INVARIANT: Idle tasks live as long as the kernel.
+            (!t.is_null()).then_some(LiveTask(t, PhantomData))
+        })
+    }
+
     /// Run `f` on every online CPU at once inside `stop_machine`, with
     /// interrupts off.  Returns `f`'s error if any CPU's `f` failed.
     pub(crate) fn stop_machine<F>(&self, f: &F) -> c_int
@@ -450,6 +461,12 @@ impl Stopped {
     pub(crate) fn on_cpu(&self, t: TaskRef<'_>) -> bool {
         // SAFETY: `t` is valid (`TaskRef`'s invariant).
         unsafe { bindings::plugsched_task_on_cpu(t.0) }
+    }
+
+    /// Whether `t` is a CPU's idle task.
+    pub(crate) fn is_idle(&self, t: TaskRef<'_>) -> bool {
+        // SAFETY: `t` is valid (`TaskRef`'s invariant).
+        unsafe { bindings::plugsched_task_is_idle(t.0) }
     }
 
     /// `t`'s pid and command name.

@@ -144,34 +144,61 @@ fn bench() -> Result {
             );
         }
     }
-    let mut floor = [0u64; 5];
-    for ns in floor.iter_mut() {
-        *ns = empty_rendezvous_ns();
+    let mut floor = [Floor::default(); 5];
+    for f in floor.iter_mut() {
+        *f = empty_rendezvous();
     }
-    // (Insertion sort: core's sort trips objtool.)
+    // (Insertion sort by the whole call: core's sort trips objtool.)
     for i in 1..floor.len() {
         let mut j = i;
-        while j > 0 && floor[j - 1] > floor[j] {
+        while j > 0 && floor[j - 1].ns > floor[j].ns {
             floor.swap(j - 1, j);
             j -= 1;
         }
     }
+    let median = floor[floor.len() / 2];
     pr_info!(
-        "floor: runs={} min_ns={} median_ns={}\n",
+        "floor: runs={} min_ns={} median_ns={} median_enter_ns={} median_leave_ns={}\n",
         floor.len(),
-        floor[0],
-        floor[floor.len() / 2]
+        floor[0].ns,
+        median.ns,
+        median.enter_ns,
+        median.leave_ns
     );
     Ok(())
 }
 
+/// One empty `stop_machine`, in nanoseconds: the whole call, and of it the
+/// time before the first CPU entered the callback and after the last left
+/// it (as a switch's [`crate::engine::Stats`] splits its call).
+#[derive(Clone, Copy, Default)]
+struct Floor {
+    ns: u64,
+    enter_ns: u64,
+    leave_ns: u64,
+}
+
 /// The floor of every switch: one `stop_machine` on all online CPUs whose
-/// callback does nothing, in nanoseconds.
-fn empty_rendezvous_ns() -> u64 {
+/// callback does nothing but read the clock.
+fn empty_rendezvous() -> Floor {
+    // (`core` atomics: the kernel's have no minimum and maximum.)
+    use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    let entered = AtomicU64::new(u64::MAX);
+    let left = AtomicU64::new(0);
     let cpus = CpusReadLock::lock();
     let t0 = kapi::local_clock();
-    cpus.stop_machine(&|_: &Stopped| 0);
-    kapi::local_clock() - t0
+    cpus.stop_machine(&|_: &Stopped| {
+        let now = kapi::local_clock();
+        entered.fetch_min(now, Relaxed);
+        left.fetch_max(now, Relaxed);
+        0
+    });
+    let t1 = kapi::local_clock();
+    Floor {
+        ns: t1 - t0,
+        enter_ns: entered.load(Relaxed).saturating_sub(t0),
+        leave_ns: t1.saturating_sub(left.load(Relaxed)),
+    }
 }
 
 /// Whether the self-test redirections are in place.

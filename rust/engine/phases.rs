@@ -209,7 +209,7 @@ fn inspect(
     let unchanged = |p: &Prescan, t: TaskRef<'_>| {
         !ctx.on_cpu(t) && p.recorded(t.id()) == Some(Recorded::Clean(ctx.task_mark(t)))
     };
-    match prescan {
+    let only_ran = match prescan {
         Some((p, log)) if p.complete && !log_overflowed(ctx, log) => {
             // Only the tasks switched out since the check (of them, those
             // it found clean that have not run since it are skipped), and
@@ -219,6 +219,9 @@ fn inspect(
                     continue;
                 }
                 for t in ctx.switched_out(log, cpu).into_iter().flatten() {
+                    if ctx.is_idle(t) {
+                        continue; // walked below, if it ran
+                    }
                     match p.recorded(t.id()) {
                         Some(Recorded::Unclean) => continue, // walked below
                         Some(Recorded::Clean(_)) if unchanged(p, t) => continue,
@@ -236,25 +239,45 @@ fn inspect(
                 }
             }
             slot.only_ran.store(true, Relaxed);
+            true
         }
-        _ => ctx.for_each_task(|t, i| {
-            if partition::owner(i, workers) != me {
-                return;
-            }
-            if prescan.is_some_and(|(p, _)| unchanged(p, t)) {
+        _ => {
+            ctx.for_each_task(|t, i| {
+                if partition::owner(i, workers) != me {
+                    return;
+                }
+                if prescan.is_some_and(|(p, _)| unchanged(p, t)) {
+                    slot.tasks.fetch_add(1, Relaxed);
+                    slot.unchanged.fetch_add(1, Relaxed);
+                } else {
+                    walk_one(t);
+                }
+            });
+            false
+        }
+    };
+    // Idle tasks are not on the task list: each is walked unless the check
+    // found it clean and it has not been switched out since (its CPU was
+    // not idle since; the mark says so whether the log overflowed or not).
+    for (i, &cpu) in cpu_ids.iter().enumerate() {
+        if partition::owner(i, workers) != me {
+            continue;
+        }
+        let Some(t) = ctx.idle_task(cpu) else {
+            continue;
+        };
+        match prescan.map(|(p, _)| (unchanged(p, t), p.recorded(t.id()))) {
+            // Counted with the check's clean tasks (`only_ran`) or here.
+            Some((true, _)) if only_ran => {}
+            Some((true, _)) => {
                 slot.tasks.fetch_add(1, Relaxed);
                 slot.unchanged.fetch_add(1, Relaxed);
-            } else {
+            }
+            Some((false, Some(Recorded::Clean(_)))) if only_ran => {
+                slot.rewalked.fetch_add(1, Relaxed);
                 walk_one(t);
             }
-        }),
-    }
-    // Idle tasks are not on the task list.
-    for (i, &cpu) in cpu_ids.iter().enumerate() {
-        if partition::owner(i, workers) == me {
-            if let Some(t) = ctx.idle_task(cpu) {
-                walk_one(t);
-            }
+            _ => walk_one(t),
         }
     }
     if slot.hits.load(Relaxed) + slot.unreliable.load(Relaxed) > 0 {

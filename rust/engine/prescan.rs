@@ -11,7 +11,8 @@
 //! before the rendezvous (inside it every CPU runs its stopper), and the
 //! [`kapi::SwitchLog`], started before the check, records every task
 //! switched out.  So the rendezvous walks the tasks of the log, the tasks
-//! the check did not find clean, and the idle tasks; tasks created after
+//! the check did not find clean, and the idle tasks that ran since or were
+//! not found clean (the log's idle tasks only there); tasks created after
 //! the check that never ran have only their fork frame.  If a log
 //! overflowed, it visits every task and walks those whose mark changed.
 //! The downtime then grows with the tasks that ran meanwhile, not with
@@ -32,6 +33,8 @@ use kernel::{
 use super::plan::MODULE_TEXT;
 use crate::kapi::{
     self,
+    CpusReadLock,
+    LiveTask,
     Walk, //
 };
 use crate::pcore::{
@@ -80,6 +83,17 @@ impl Busy<'_> {
     }
 }
 
+/// `t`'s mark if its stack, walked while it is held off CPU, is clean.
+fn clean_mark(busy: &Busy<'_>, t: &LiveTask<'_>) -> Option<Mark> {
+    let id = t.id();
+    let mut hit = false;
+    let (walk, mark) = t.walk_held(&mut |addr| {
+        hit = busy.at(id, addr).is_some();
+        !hit
+    });
+    (walk == Walk::Complete && !hit).then_some(mark)
+}
+
 /// The mark of a task the check did not find clean (no task has it:
 /// switch counts do not reach it).
 const UNCLEAN: Mark = Mark {
@@ -111,34 +125,40 @@ pub(super) struct Prescan {
 }
 
 impl Prescan {
-    /// Walk every task's stack now.  May sleep (allocates), so before
-    /// `stop_machine`; the tasks that cannot be held still, busy, or
-    /// beyond the room allocated are simply not recorded.
-    pub(super) fn run(busy: &Busy<'_>) -> Result<Self> {
+    /// Walk every task's stack now, and with `cpus` the online CPUs' idle
+    /// tasks'.  May sleep (allocates), so before `stop_machine`; the tasks
+    /// that cannot be held still, busy, or beyond the room allocated are
+    /// simply not recorded.
+    pub(super) fn run(busy: &Busy<'_>, cpus: Option<&CpusReadLock>) -> Result<Self> {
         let t0 = kapi::local_clock();
         let mut n = 0usize;
         kapi::for_each_live_task(|_| n += 1);
+        let idle = cpus.map_or(0, |c| c.idle_tasks().count());
         // Room for tasks forked meanwhile.
-        let cap = taskmap::capacity_for(n + n / 8 + 64);
+        let cap = taskmap::capacity_for(n + n / 8 + 64 + idle);
         let mut slots = KVec::with_capacity(cap, GFP_KERNEL)?;
         slots.resize(cap, taskmap::Slot::default(), GFP_KERNEL)?;
         let mut unclean = KVec::with_capacity(cap / 2, GFP_KERNEL)?;
         let (mut clean, mut complete) = (0, true);
         kapi::for_each_live_task(|t| {
-            let id = t.id();
-            let mut hit = false;
-            let (walk, mark) = t.walk_held(&mut |addr| {
-                hit = busy.at(id, addr).is_some();
-                !hit
-            });
-            if walk == Walk::Complete && !hit && taskmap::insert(&mut slots, id as u64, mark) {
+            let id = t.id() as u64;
+            if clean_mark(busy, &t).is_some_and(|m| taskmap::insert(&mut slots, id, m)) {
                 clean += 1;
-            } else if !taskmap::insert(&mut slots, id as u64, UNCLEAN)
+            } else if !taskmap::insert(&mut slots, id, UNCLEAN)
                 || unclean.push_within_capacity(t.hold()).is_err()
             {
                 complete = false;
             }
         });
+        // An idle task is walked in every rendezvous unless it is recorded
+        // clean here and has not run since (its CPU was not idle since):
+        // the others are not recorded (nor in `unclean`).
+        for t in cpus.into_iter().flat_map(|c| c.idle_tasks()) {
+            let id = t.id() as u64;
+            if clean_mark(busy, &t).is_some_and(|m| taskmap::insert(&mut slots, id, m)) {
+                clean += 1;
+            }
+        }
         Ok(Prescan {
             slots,
             unclean,
@@ -148,7 +168,8 @@ impl Prescan {
         })
     }
 
-    /// What the check recorded for the task `id`.
+    /// What the check recorded for the task `id` (an idle task: only
+    /// [`Recorded::Clean`] or nothing).
     pub(super) fn recorded(&self, id: usize) -> Option<Recorded> {
         match taskmap::find(&self.slots, id as u64)? {
             UNCLEAN => Some(Recorded::Unclean),

@@ -67,7 +67,9 @@ impl Plan {
         let mut rounds: u64 = 0;
         // The first walk of every task; until it covered every task seen.
         let mut left: KVec<ARef<Task>> = loop {
-            let p = Prescan::run(&busy)?;
+            // (Idle tasks are never at a module safe point: see
+            // Documentation/live-update.rst, "Safe points".)
+            let p = Prescan::run(&busy, None)?;
             if p.complete {
                 break p.unclean;
             }

@@ -55,6 +55,10 @@ pub(crate) struct Stats {
     pub(crate) failed_phase: Option<usize>,
     /// Nanoseconds of the whole `stop_machine` call.
     pub(crate) stop_machine_ns: u64,
+    /// Of them, before CPU 0 entered the rendezvous (waking the stoppers).
+    pub(crate) enter_ns: u64,
+    /// Of them, after the rendezvous (leaving the stoppers).
+    pub(crate) leave_ns: u64,
 }
 
 /// How far the rebuild moved the fair tasks' state (Documentation/
@@ -154,6 +158,8 @@ struct LastSwitch {
     switches: Atomic<u64>,
     result: Atomic<i32>,
     stop_machine_ns: Atomic<u64>,
+    enter_ns: Atomic<u64>,
+    leave_ns: Atomic<u64>,
     phase_ns: [Atomic<u64>; PHASES],
     tasks: Atomic<u64>,
     unchanged: Atomic<u64>,
@@ -167,6 +173,8 @@ static LAST: LastSwitch = LastSwitch {
     switches: Atomic::new(0),
     result: Atomic::new(0),
     stop_machine_ns: Atomic::new(0),
+    enter_ns: Atomic::new(0),
+    leave_ns: Atomic::new(0),
     phase_ns: [const { Atomic::new(0) }; PHASES],
     tasks: Atomic::new(0),
     unchanged: Atomic::new(0),
@@ -184,6 +192,8 @@ pub(crate) fn last_switch_stat(name: &[u8]) -> Option<i64> {
         b"switches" => LAST.switches.load(Relaxed) as i64,
         b"last_result" => i64::from(LAST.result.load(Relaxed)),
         b"last_stop_machine_ns" => LAST.stop_machine_ns.load(Relaxed) as i64,
+        b"last_enter_ns" => LAST.enter_ns.load(Relaxed) as i64,
+        b"last_leave_ns" => LAST.leave_ns.load(Relaxed) as i64,
         b"last_stack_check_ns" => LAST.phase_ns[0].load(Relaxed) as i64,
         b"last_clear_ns" => LAST.phase_ns[1].load(Relaxed) as i64,
         b"last_redirect_ns" => LAST.phase_ns[2].load(Relaxed) as i64,
@@ -201,6 +211,8 @@ pub(crate) fn last_switch_stat(name: &[u8]) -> Option<i64> {
 pub(super) fn publish(stats: &Stats, functions: usize, result: c_int) {
     LAST.result.store(result, Relaxed);
     LAST.stop_machine_ns.store(stats.stop_machine_ns, Relaxed);
+    LAST.enter_ns.store(stats.enter_ns, Relaxed);
+    LAST.leave_ns.store(stats.leave_ns, Relaxed);
     for (d, &v) in LAST.phase_ns.iter().zip(stats.phase_ns.iter()) {
         d.store(v, Relaxed);
     }

@@ -124,7 +124,7 @@ impl Plan {
         // locks, the tasks that ran during the checks above doubled the
         // walks inside: 9-10 instead of 4-7 in make bench.)
         let prescan = match log {
-            Some(_) => Some(Prescan::run(&busy)?),
+            Some(_) => Some(Prescan::run(&busy, Some(&cpus))?),
             None => None,
         };
         let work = Work {
@@ -142,7 +142,7 @@ impl Plan {
 
         let t0 = kapi::local_clock();
         let ret = cpus.stop_machine(&|ctx: &Stopped| work.on_cpu(ctx));
-        let mut stats = self.collect(&online, &rdv, kapi::local_clock() - t0);
+        let mut stats = self.collect(&online, &rdv, (t0, kapi::local_clock()));
         if let Some(p) = &prescan {
             stats.prescan_ns = p.ns;
             stats.prescan_clean = p.clean;
@@ -183,12 +183,16 @@ impl Plan {
         Ok((stats, 0))
     }
 
-    /// What the CPUs of a finished rendezvous measured (`ns`: the whole
-    /// `stop_machine`); busy tasks and uneven rebuilds are logged.
-    fn collect(&self, online: &Online, rdv: &Rendezvous<'_>, ns: u64) -> Stats {
+    /// What the CPUs of a finished rendezvous measured (`call`: when the
+    /// `stop_machine` call started and returned); busy tasks and uneven
+    /// rebuilds are logged.
+    fn collect(&self, online: &Online, rdv: &Rendezvous<'_>, call: (u64, u64)) -> Stats {
+        let (entered, left) = rdv.span();
         let mut stats = Stats {
             cpus: online.ids.len(),
-            stop_machine_ns: ns,
+            stop_machine_ns: call.1 - call.0,
+            enter_ns: entered.saturating_sub(call.0),
+            leave_ns: call.1.saturating_sub(left),
             ..Stats::default()
         };
         for (p, ns) in stats.phase_ns.iter_mut().enumerate() {

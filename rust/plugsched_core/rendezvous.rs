@@ -157,6 +157,15 @@ impl<'a> Rendezvous<'a> {
         self.status[cpu].load(Ordering::Relaxed)
     }
 
+    /// When CPU 0 entered and when the last CPU arrived after the last
+    /// phase, in the clock of [`Rendezvous::run`].
+    pub fn span(&self) -> (u64, u64) {
+        (
+            self.stamps[0].load(Ordering::Acquire),
+            self.stamps[self.nphases].load(Ordering::Acquire),
+        )
+    }
+
     /// Nanoseconds phase `p` took, from the end of the previous phase (or
     /// CPU 0's entry) to the last CPU's arrival after it.
     pub fn phase_ns(&self, p: usize) -> u64 {

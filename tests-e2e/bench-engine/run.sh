@@ -5,12 +5,13 @@
 # serial stack inspection and logs what each stop_machine measured; this
 # script prints those lines prefixed with "bench: threads=N".  Where the
 # module carries the extracted scheduler, the whole-scheduler upgrade and
-# rollback are timed too ("live: threads=N ..."), and an empty
+# rollback are timed too, CYCLES times ("live: threads=N ..."), and an empty
 # stop_machine on all CPUs, the floor of any switch ("floor: threads=N
 # ...").  A benchmark,
 # not a test: the only checks are that every step ran.
 . /lib/plugsched/ktap.sh
 st=/sys/kernel/plugsched/selftest
+CYCLES=5
 echo 100000 >/proc/sys/kernel/threads-max
 
 run_bench() {
@@ -28,9 +29,10 @@ run_bench() {
 	echo bench >$st || return 1
 	dmesg | grep 'bench:' | sed "s/.*bench:/bench: threads=$n/" >/tmp/bench.$n
 	dmesg | grep 'floor:' | sed "s/.*floor:/floor: threads=$n/" >>/tmp/bench.$n
-	# The whole-scheduler update, where the module carries the scheduler.
+	# The whole-scheduler update, where the module carries the scheduler:
+	# CYCLES upgrades and rollbacks (the report takes their medians).
 	if [ "$(cat /sys/kernel/plugsched/text_hash)" != none ]; then
-		for dir in 1 0; do
+		for dir in $(seq "$CYCLES" | sed 's/.*/1 0/'); do
 			echo $dir >/sys/kernel/plugsched/enable || return 1
 			echo "live: threads=$n dir=$( [ $dir = 1 ] && echo upgrade || echo rollback)" \
 				"tasks=$(cat /sys/kernel/plugsched/last_tasks)" \
@@ -38,6 +40,8 @@ run_bench() {
 				"prescan_ns=$(cat /sys/kernel/plugsched/last_prescan_ns)" \
 				"rebuilt=$(cat /sys/kernel/plugsched/last_rebuilt_tasks)" \
 				"stop_machine_ns=$(cat /sys/kernel/plugsched/last_stop_machine_ns)" \
+				"enter_ns=$(cat /sys/kernel/plugsched/last_enter_ns)" \
+				"leave_ns=$(cat /sys/kernel/plugsched/last_leave_ns)" \
 				"stack_check_ns=$(cat /sys/kernel/plugsched/last_stack_check_ns)" \
 				"clear_ns=$(cat /sys/kernel/plugsched/last_clear_ns)" \
 				"redirect_ns=$(cat /sys/kernel/plugsched/last_redirect_ns)" \

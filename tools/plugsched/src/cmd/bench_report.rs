@@ -84,17 +84,44 @@ fn parse(log: &str) -> Vec<Sample> {
 /// The series of the plot and the tables: per thread count, in ns.
 type Series = BTreeMap<u64, u64>;
 
-fn series(samples: &[Sample], kind: &str, word: &str, key: &str) -> Series {
-    samples
+/// Per thread count, the median (the lower one of an even count) of the
+/// sum of `keys` over the samples of `kind` that have `word`.
+fn series_sum(samples: &[Sample], kind: &str, word: &str, keys: &[&str]) -> Series {
+    let mut all: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for s in samples
         .iter()
         .filter(|s| s.kind == kind && (word.is_empty() || s.words.iter().any(|w| w == word)))
-        .map(|s| (s.get("threads"), s.get(key)))
+    {
+        let v = keys.iter().map(|k| s.get(k)).sum();
+        all.entry(s.get("threads")).or_default().push(v);
+    }
+    all.into_iter()
+        .map(|(t, mut v)| {
+            v.sort_unstable();
+            (t, v[(v.len() - 1) / 2])
+        })
         .collect()
+}
+
+fn series(samples: &[Sample], kind: &str, word: &str, key: &str) -> Series {
+    series_sum(samples, kind, word, &[key])
+}
+
+/// How many samples of `kind` with `word` there are at `threads`.
+fn count(samples: &[Sample], kind: &str, word: &str, threads: u64) -> usize {
+    samples
+        .iter()
+        .filter(|s| s.kind == kind && s.words.iter().any(|w| w == word))
+        .filter(|s| s.get("threads") == threads)
+        .count()
 }
 
 fn ms(ns: u64) -> String {
     format!("{:.2}", ns as f64 / 1e6)
 }
+
+/// The rendezvous' phases of a whole-scheduler switch (`live:` lines).
+const PHASES: [&str; 4] = ["stack_check_ns", "clear_ns", "redirect_ns", "rebuild_ns"];
 
 /// Run `bench-report`.
 pub fn run(args: &Args) -> Result<ExitCode> {
@@ -121,6 +148,23 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             series(&samples, "live", "dir=upgrade", "redirect_ns"),
         ),
         (
+            "upgrade: all phases",
+            series_sum(&samples, "live", "dir=upgrade", &PHASES),
+        ),
+        (
+            "upgrade: enter + leave",
+            series_sum(&samples, "live", "dir=upgrade", &["enter_ns", "leave_ns"]),
+        ),
+        (
+            "floor: enter + leave",
+            series_sum(
+                &samples,
+                "floor",
+                "",
+                &["median_enter_ns", "median_leave_ns"],
+            ),
+        ),
+        (
             "rollback",
             series(&samples, "live", "dir=rollback", "stop_machine_ns"),
         ),
@@ -133,6 +177,14 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             series(&samples, "bench", "Serial", "stop_machine_ns"),
         ),
     ];
+    let n = up
+        .keys()
+        .next()
+        .map_or(0, |&t| count(&samples, "live", "dir=upgrade", t));
+    println!(
+        "(medians: of {n} upgrades and rollbacks per thread count; of the floor's runs' medians; \
+         enter/leave: before the first CPU entered, after the last left the rendezvous)"
+    );
     print_table(&named);
     print_ratios(&floor, &up);
     for s in samples.iter().filter(|s| s.kind == "load") {
@@ -209,7 +261,9 @@ fn plot(named: &[(&str, Series)]) -> Document {
     const H: f64 = 420.0;
     const L: f64 = 70.0;
     const B: f64 = 50.0;
-    const COLOURS: [&str; 7] = ["#444", "#c00", "#e80", "#a60", "#06c", "#090", "#909"];
+    const COLOURS: [&str; 10] = [
+        "#444", "#c00", "#e80", "#a60", "#c0c", "#0aa", "#888", "#06c", "#090", "#909",
+    ];
     let xs: Vec<u64> = named.iter().flat_map(|(_, s)| s.keys().copied()).collect();
     let (xmin, xmax) = xs.iter().fold((f64::MAX, 1.0f64), |(lo, hi), &x| {
         let lx = (x.max(1) as f64).log10();
@@ -310,6 +364,23 @@ loadparts: kernel_read_file_ns=30000000 load_module_ns=350000000 klp_apply_secti
         let up = series(&s, "live", "dir=upgrade", "stop_machine_ns");
         assert_eq!(up.get(&1000), Some(&1200000));
         assert_eq!(series(&s, "floor", "", "median_ns").len(), 2);
+    }
+
+    #[test]
+    fn takes_the_median_of_repeated_switches() {
+        let log = "\
+live: threads=100 dir=upgrade stop_machine_ns=5 enter_ns=1 leave_ns=2
+live: threads=100 dir=upgrade stop_machine_ns=9 enter_ns=3 leave_ns=4
+live: threads=100 dir=upgrade stop_machine_ns=7 enter_ns=5 leave_ns=6
+live: threads=100 dir=rollback stop_machine_ns=1
+";
+        let s = parse(log);
+        let up = series(&s, "live", "dir=upgrade", "stop_machine_ns");
+        assert_eq!(up.get(&100), Some(&7));
+        let outside = series_sum(&s, "live", "dir=upgrade", &["enter_ns", "leave_ns"]);
+        assert_eq!(outside.get(&100), Some(&7));
+        assert_eq!(count(&s, "live", "dir=upgrade", 100), 3);
+        assert_eq!(count(&s, "live", "dir=rollback", 100), 1);
     }
 
     #[test]
