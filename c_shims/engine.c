@@ -149,6 +149,26 @@ int plugsched_walk_stack(struct task_struct *t,
 	return ret;
 }
 
+/*
+ * The return addresses of the inactive task @t as the unwinder finds them
+ * without the reliability checks (up to @n; their number): for the log of
+ * a stack the reliable unwinder gave up on.  Inside stop_machine too.
+ */
+unsigned int plugsched_stack_trace(struct task_struct *t, unsigned long *entries,
+				   unsigned int n)
+{
+	return stack_trace_save_tsk(t, entries, n, 0);
+}
+
+/* Log @n return addresses, one a line. */
+void plugsched_log_trace(const unsigned long *entries, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		pr_err("plugsched:     %pS\n", (void *)entries[i]);
+}
+
 /* @t's context-switch count and start time (see pcore::taskmap::Mark). */
 void plugsched_task_mark(struct task_struct *t, struct plugsched_task_mark *mark)
 {

@@ -38,6 +38,9 @@ void plugsched_for_each_task(void (*fn)(void *, struct task_struct *, unsigned l
 struct task_struct *plugsched_idle_task(unsigned int cpu);
 bool plugsched_task_on_cpu(struct task_struct *t);
 bool plugsched_task_is_idle(struct task_struct *t);
+unsigned int plugsched_stack_trace(struct task_struct *t, unsigned long *entries,
+				   unsigned int n);
+void plugsched_log_trace(const unsigned long *entries, unsigned int n);
 void plugsched_task_info(struct task_struct *t, int *pid, char *comm, size_t len);
 int plugsched_walk_stack(struct task_struct *t,
 			 bool (*consume)(void *, unsigned long), void *cookie);

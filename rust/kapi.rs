@@ -498,6 +498,17 @@ impl Stopped {
         walk_outcome(ret, cookie.stopped)
     }
 
+    /// The inactive task `t`'s return addresses as the unwinder finds them
+    /// without the reliability checks, into `out`; how many.
+    pub(crate) fn stack_trace(&self, t: TaskRef<'_>, out: &mut [u64]) -> usize {
+        let n = u32::try_from(out.len()).unwrap_or(u32::MAX);
+        // SAFETY: `t` is valid (`TaskRef`'s invariant) and off CPU inside
+        // stop_machine (`self`); `out` has room for `n` addresses (`u64`
+        // is `unsigned long` on 64-bit targets).
+        let got = unsafe { bindings::plugsched_stack_trace(t.0, out.as_mut_ptr().cast(), n) };
+        (got as usize).min(out.len())
+    }
+
     /// The tasks switched out on CPU `cpu` since `log` started, or `None`
     /// if its log overflowed.
     pub(crate) fn switched_out<'a>(
@@ -692,6 +703,14 @@ pub(crate) fn cpu_relax() {
     kernel::processor::cpu_relax();
     // SAFETY: No preconditions.
     unsafe { bindings::plugsched_touch_nmi_watchdog() };
+}
+
+/// Log `addrs`, one symbol and offset a line.
+pub(crate) fn log_trace(addrs: &[u64]) {
+    let n = u32::try_from(addrs.len()).unwrap_or(u32::MAX);
+    // SAFETY: `addrs` holds `n` addresses (`u64` is `unsigned long` on
+    // 64-bit targets); the C side only prints them.
+    unsafe { bindings::plugsched_log_trace(addrs.as_ptr().cast(), n) };
 }
 
 /// `(size, offset)` of the kernel or module symbol containing `addr`.

@@ -182,7 +182,9 @@ fn inspect(
     }
     let walk_one = |t: TaskRef<'_>| {
         let mut hit: Option<(u64, u32)> = None;
+        let (mut frames, mut last) = (0u32, 0u64);
         let walk = ctx.walk_stack(t, &mut |addr| {
+            (frames, last) = (frames + 1, addr);
             hit = busy.at(t.id(), addr);
             hit.is_none()
         });
@@ -199,6 +201,7 @@ fn inspect(
                 slot.hits.fetch_add(1, Relaxed);
             }
             Walk::Unreliable => {
+                slot.record_unreliable(ctx, t, frames, last);
                 slot.record(ctx, t, 0, 0);
                 slot.unreliable.fetch_add(1, Relaxed);
             }

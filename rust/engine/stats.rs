@@ -225,6 +225,9 @@ pub(super) fn publish(stats: &Stats, functions: usize, result: c_int) {
     LAST.switches.fetch_add(1, Release);
 }
 
+/// Return addresses kept of the first unreliable stack, for the log.
+pub(super) const TRACE_MAX: usize = 16;
+
 /// Per-CPU results of the stack inspection, written by one CPU only.
 pub(super) struct Slot {
     pub(super) tasks: Atomic<usize>,
@@ -241,6 +244,13 @@ pub(super) struct Slot {
     pub(super) first_addr: Atomic<u64>,
     pub(super) first_range: Atomic<u32>,
     pub(super) first_comm: [Atomic<i8>; 16],
+    /// The first unreliable stack: the frames the reliable unwinder took
+    /// before it gave up, and the last of them (0: none).
+    pub(super) first_frames: Atomic<u32>,
+    pub(super) first_last_good: Atomic<u64>,
+    /// ... and its return addresses without the reliability checks.
+    pub(super) first_trace: [Atomic<u64>; TRACE_MAX],
+    pub(super) first_trace_len: Atomic<usize>,
     /// The runqueue of this CPU was cleared: it must be rebuilt.
     pub(super) cleared: Atomic<bool>,
     pub(super) dequeued: Atomic<usize>,
@@ -264,6 +274,10 @@ impl Slot {
             first_addr: Atomic::new(0),
             first_range: Atomic::new(0),
             first_comm: [const { Atomic::new(0) }; 16],
+            first_frames: Atomic::new(0),
+            first_last_good: Atomic::new(0),
+            first_trace: [const { Atomic::new(0) }; TRACE_MAX],
+            first_trace_len: Atomic::new(0),
             cleared: Atomic::new(false),
             dequeued: Atomic::new(0),
             finished_delayed: Atomic::new(0),
@@ -294,6 +308,44 @@ impl Slot {
                 finished
             );
         }
+    }
+
+    /// Keep where the reliable unwinder gave up on `t`'s stack, after
+    /// `frames` frames (the last at `last`), if `t` is this CPU's first
+    /// busy task (call before [`Slot::record`]).
+    pub(super) fn record_unreliable(&self, ctx: &Stopped, t: TaskRef<'_>, frames: u32, last: u64) {
+        if self.hits.load(Relaxed) + self.unreliable.load(Relaxed) != 0 {
+            return;
+        }
+        self.first_frames.store(frames, Relaxed);
+        self.first_last_good.store(last, Relaxed);
+        let mut trace = [0u64; TRACE_MAX];
+        let n = ctx.stack_trace(t, &mut trace);
+        for (d, &s) in self.first_trace.iter().zip(&trace[..n]) {
+            d.store(s, Relaxed);
+        }
+        self.first_trace_len.store(n, Relaxed);
+    }
+
+    /// Log the first unreliable stack ([`Slot::record_unreliable`]).
+    pub(super) fn log_unreliable(&self) {
+        let frames = self.first_frames.load(Relaxed);
+        let last = self.first_last_good.load(Relaxed);
+        let mut trace = [0u64; TRACE_MAX];
+        let n = self.first_trace_len.load(Relaxed).min(TRACE_MAX);
+        for (d, s) in trace.iter_mut().zip(self.first_trace.iter()) {
+            *d = s.load(Relaxed);
+        }
+        pr_err!(
+            "  the reliable unwinder gave up after {} frame(s)\n",
+            frames
+        );
+        if last != 0 {
+            pr_err!("  the last of them:\n");
+            kapi::log_trace(&[last]);
+        }
+        pr_err!("  the stack without the unwinder's checks:\n");
+        kapi::log_trace(&trace[..n]);
     }
 
     pub(super) fn record(&self, ctx: &Stopped, t: TaskRef<'_>, addr: u64, range: u32) {

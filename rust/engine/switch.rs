@@ -222,6 +222,7 @@ impl Plan {
         let addr = s.first_addr.load(Relaxed);
         if addr == 0 {
             pr_err!("task {} ({}): stack cannot be walked reliably\n", pid, comm);
+            s.log_unreliable();
         } else {
             let name = self.range_name(s.first_range.load(Relaxed));
             pr_err!("task {} ({}) is in {:?} at {:#x}\n", pid, comm, name, addr);
