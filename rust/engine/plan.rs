@@ -252,9 +252,19 @@ impl Plan {
         let mut v: KVec<u64> = KVec::with_capacity(n, GFP_KERNEL)?;
         {
             let table = RangeTable::sorted(&self.old_ranges).map_err(|_| EINVAL)?;
+            // A function's safe points are listed together: one look-up
+            // per function.
+            let mut last: Option<(&CStr, u64, u64)> = None;
             for i in 0..n {
                 let (name, pos, off) = kapi::safepoint_get(i).ok_or(EINVAL)?;
-                let f = kapi::ksym_lookup_pos(name, pos) as u64;
+                let f = match last {
+                    Some((n, p, f)) if p == pos && n == name => f,
+                    _ => {
+                        let f = kapi::ksym_lookup_pos(name, pos) as u64;
+                        last = Some((name, pos, f));
+                        f
+                    }
+                };
                 let Some(r) = table.find(f) else { continue };
                 // The offset must fall in that function itself.
                 if r.start == f && off < r.size {
@@ -319,25 +329,29 @@ impl Plan {
         let n = kapi::module_safepoint_count();
         let mut v: KVec<u64> = KVec::with_capacity(n, GFP_KERNEL)?;
         let (text, text_size) = kapi::module_text();
+        // A copy's safe points are listed together: one look-up of the
+        // copy (its address and size) per copy.
+        let mut last: Option<(&CStr, u64, Option<(u64, Option<u64>)>)> = None;
         for i in 0..n {
             let (name, pos, off) = kapi::module_safepoint_get(i).ok_or(EINVAL)?;
-            let copy = (0..kapi::manifest_len())
-                .filter_map(kapi::manifest_get)
-                .find(|e| e.sympos == pos && e.name.to_bytes() == name.to_bytes());
-            let Some(e) = copy else { continue };
-            let f = e.new as u64;
-            // The offset must fall in that copy, in the module's text.
-            match kapi::ksym_size_offset(f) {
-                Some((size, 0)) if off < size && (f + off).wrapping_sub(text) < text_size => {
-                    v.push(f + off, GFP_KERNEL)?
-                }
+            let copy = match last {
+                Some((n, p, c)) if p == pos && n == name => c,
                 _ => {
-                    pr_err!(
-                        "module safe point {:?}+{:#x} is not in its copy; ignored\n",
-                        name,
-                        off
-                    );
+                    let c = module_copy(name, pos);
+                    last = Some((name, pos, c));
+                    c
                 }
+            };
+            let Some((f, size)) = copy else { continue };
+            // The offset must fall in that copy, in the module's text.
+            if size.is_some_and(|s| off < s) && (f + off).wrapping_sub(text) < text_size {
+                v.push(f + off, GFP_KERNEL)?;
+            } else {
+                pr_err!(
+                    "module safe point {:?}+{:#x} is not in its copy; ignored\n",
+                    name,
+                    off
+                );
             }
         }
         sort_unique(&mut v);
@@ -595,6 +609,20 @@ impl Plan {
 }
 
 /// Sort `v` and drop repeated addresses.
+/// The module's copy of the vmlinux function `name` (kallsyms position
+/// `pos`), if the manifest has one: its address, and its size if a symbol
+/// starts there.
+fn module_copy(name: &CStr, pos: u64) -> Option<(u64, Option<u64>)> {
+    let e = (0..kapi::manifest_len())
+        .filter_map(kapi::manifest_get)
+        .find(|e| e.sympos == pos && e.name.to_bytes() == name.to_bytes())?;
+    let f = e.new as u64;
+    Some((
+        f,
+        kapi::ksym_size_offset(f).and_then(|(size, off)| (off == 0).then_some(size)),
+    ))
+}
+
 fn sort_unique(v: &mut KVec<u64>) {
     sort_addrs(v);
     let mut len = 0;
