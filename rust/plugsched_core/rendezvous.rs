@@ -54,7 +54,7 @@ pub struct Rendezvous<'a> {
     ncpus: usize,
     nphases: usize,
     arrived: [AtomicUsize; MAX_PHASES],
-    /// `stamps[0]`: when CPU 0 entered; `stamps[p + 1]`: when the last CPU
+    /// `stamps[0]`: when the first CPU entered; `stamps[p + 1]`: when the last CPU
     /// arrived at the barrier after phase `p`.
     stamps: [AtomicU64; MAX_PHASES + 1],
     error: AtomicI32,
@@ -76,7 +76,8 @@ impl<'a> Rendezvous<'a> {
             ncpus: status.len(),
             nphases,
             arrived: Default::default(),
-            stamps: Default::default(),
+            // (The first entry is a minimum.)
+            stamps: core::array::from_fn(|i| AtomicU64::new(if i == 0 { u64::MAX } else { 0 })),
             error: AtomicI32::new(0),
             error_at: AtomicUsize::new(0),
             status,
@@ -112,9 +113,7 @@ impl<'a> Rendezvous<'a> {
         relax: impl Fn(),
         mut phase: impl FnMut(Step) -> Result<(), i32>,
     ) -> Result<(), Failure> {
-        if cpu == 0 {
-            self.stamps[0].store(clock(), Ordering::Relaxed);
-        }
+        self.stamps[0].fetch_min(clock(), Ordering::Relaxed);
         for p in 0..self.nphases {
             let step = Step {
                 phase: p,
@@ -157,8 +156,8 @@ impl<'a> Rendezvous<'a> {
         self.status[cpu].load(Ordering::Relaxed)
     }
 
-    /// When CPU 0 entered and when the last CPU arrived after the last
-    /// phase, in the clock of [`Rendezvous::run`].
+    /// When the first CPU entered and when the last CPU arrived after the
+    /// last phase, in the clock of [`Rendezvous::run`].
     pub fn span(&self) -> (u64, u64) {
         (
             self.stamps[0].load(Ordering::Acquire),
@@ -167,7 +166,7 @@ impl<'a> Rendezvous<'a> {
     }
 
     /// Nanoseconds phase `p` took, from the end of the previous phase (or
-    /// CPU 0's entry) to the last CPU's arrival after it.
+    /// the first CPU's entry) to the last CPU's arrival after it.
     pub fn phase_ns(&self, p: usize) -> u64 {
         let a = self.stamps[p].load(Ordering::Acquire);
         let b = self.stamps[p + 1].load(Ordering::Acquire);
@@ -337,5 +336,30 @@ mod tests {
         let one = [AtomicI32::new(0)];
         assert!(Rendezvous::new(MAX_PHASES + 1, &one).is_none());
         assert!(Rendezvous::new(MAX_PHASES, &one).is_some());
+    }
+
+    #[test]
+    fn times_run_from_the_first_cpu_in() {
+        // CPU 1 enters at t=10, CPU 0 at t=25; each reads the clock once
+        // on entry and once at the barrier's last arrival.
+        let status = [AtomicI32::new(0), AtomicI32::new(0)];
+        let r = Rendezvous::new(1, &status).unwrap();
+        let r = &r;
+        let clock = Arc::new(AtomicU64::new(10));
+        thread::scope(|s| {
+            let c1 = clock.clone();
+            let cpu1 = s.spawn(move || r.run(1, || c1.load(Ordering::SeqCst), || {}, |_| Ok(())));
+            while r.arrived[0].load(Ordering::SeqCst) == 0 {
+                thread::yield_now();
+            }
+            clock.store(25, Ordering::SeqCst);
+            let c0 = clock.clone();
+            r.run(0, || c0.fetch_add(5, Ordering::SeqCst), || {}, |_| Ok(()))
+                .unwrap();
+            cpu1.join().unwrap().unwrap();
+        });
+        // Entered at 10 (CPU 1); the last arrival read 30.
+        assert_eq!(r.span(), (10, 30));
+        assert_eq!(r.phase_ns(0), 20);
     }
 }
