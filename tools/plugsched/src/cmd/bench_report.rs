@@ -206,19 +206,31 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 
 /// The loader's steps (a second, traced load; tests-e2e/bench-engine).
 fn print_load_steps(s: &Sample) {
-    let notifiers = ["static_call", "jump_label", "btf"]
-        .iter()
-        .map(|n| s.get(&format!("{n}_module_notify_ns")))
-        .sum();
+    let sum = |keys: &[&str]| ms(keys.iter().map(|k| s.get(&format!("{k}_ns"))).sum());
     println!(
-        "load steps (traced load): reading the file {} ms; load_module {} ms, of which klp relocations {} ms, \
-         module notifiers (static calls, jump labels, BTF) {} ms, ORC table {} ms; init (the plan) {} ms",
-        ms(s.get("kernel_read_file_ns")),
-        ms(s.get("load_module_ns")),
-        ms(s.get("klp_apply_section_relocs_ns")),
-        ms(notifiers),
-        ms(s.get("unwind_module_init_ns")),
-        ms(s.get("do_init_module_ns"))
+        "load steps (traced load): reading the file {} ms; load_module {} ms; init (the plan) {} ms",
+        sum(&["kernel_read_file"]),
+        sum(&["load_module"]),
+        sum(&["do_init_module"])
+    );
+    println!(
+        "  in load_module: klp relocations {} ms; all relocations (klp ones included, without their \
+         look-ups) {} ms; arch finalisation (alternatives, return and call thunks, ORC) {} ms, of which \
+         the ORC table {} ms; ftrace records {} ms; kallsyms {} ms; sysfs {} ms; page protections {} ms; \
+         module notifiers (static calls, jump labels, BTF) {} ms",
+        sum(&["klp_apply_section_relocs"]),
+        sum(&["apply_relocate_add"]),
+        sum(&["module_finalize"]),
+        sum(&["unwind_module_init"]),
+        sum(&["ftrace_module_init"]),
+        sum(&["add_kallsyms"]),
+        sum(&["mod_sysfs_setup"]),
+        sum(&["module_enable_rodata_ro", "module_enable_text_rox"]),
+        sum(&[
+            "static_call_module_notify",
+            "jump_label_module_notify",
+            "btf_module_notify"
+        ])
     );
 }
 
