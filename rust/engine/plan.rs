@@ -331,7 +331,7 @@ impl Plan {
         let (text, text_size) = kapi::module_text();
         // A copy's safe points are listed together: one look-up of the
         // copy (its address and size) per copy.
-        let mut last: Option<(&CStr, u64, Option<(u64, Option<u64>)>)> = None;
+        let mut last: Option<(&CStr, u64, Option<ModuleCopy>)> = None;
         for i in 0..n {
             let (name, pos, off) = kapi::module_safepoint_get(i).ok_or(EINVAL)?;
             let copy = match last {
@@ -342,7 +342,9 @@ impl Plan {
                     c
                 }
             };
-            let Some((f, size)) = copy else { continue };
+            let Some(ModuleCopy { addr: f, size }) = copy else {
+                continue;
+            };
             // The offset must fall in that copy, in the module's text.
             if size.is_some_and(|s| off < s) && (f + off).wrapping_sub(text) < text_size {
                 v.push(f + off, GFP_KERNEL)?;
@@ -609,18 +611,23 @@ impl Plan {
 }
 
 /// Sort `v` and drop repeated addresses.
+/// The module's copy of a vmlinux function.
+#[derive(Clone, Copy)]
+struct ModuleCopy {
+    addr: u64,
+    /// Its size, if a symbol starts at `addr`.
+    size: Option<u64>,
+}
+
 /// The module's copy of the vmlinux function `name` (kallsyms position
-/// `pos`), if the manifest has one: its address, and its size if a symbol
-/// starts there.
-fn module_copy(name: &CStr, pos: u64) -> Option<(u64, Option<u64>)> {
+/// `pos`), if the manifest has one.
+fn module_copy(name: &CStr, pos: u64) -> Option<ModuleCopy> {
     let e = (0..kapi::manifest_len())
         .filter_map(kapi::manifest_get)
         .find(|e| e.sympos == pos && e.name.to_bytes() == name.to_bytes())?;
-    let f = e.new as u64;
-    Some((
-        f,
-        kapi::ksym_size_offset(f).and_then(|(size, off)| (off == 0).then_some(size)),
-    ))
+    let addr = e.new as u64;
+    let size = kapi::ksym_size_offset(addr).and_then(|(size, off)| (off == 0).then_some(size));
+    Some(ModuleCopy { addr, size })
 }
 
 fn sort_unique(v: &mut KVec<u64>) {
