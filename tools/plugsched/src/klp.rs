@@ -13,13 +13,9 @@
 //! This pass rewrites a linked module: every undefined symbol that the
 //! target vmlinux does not export (per its `Module.symvers`) becomes such a
 //! klp symbol, with its sympos computed from the target's `System.map`, and
-//! the first relocation against it is copied into a
-//! `.klp.rela.vmlinux.<sec>` section, the others into plain
-//! `.rela.klp-bound.<sec>` sections after every klp section (the kernel
-//! applies relocation sections in section order, and the klp one has
-//! resolved the symbol by then: one kallsyms look-up per symbol instead of
-//! one per relocation), the originals becoming `R_*_NONE` (as objtool's
-//! `klp post-link` does).  A symbol that is missing, ambiguous, or exists only as a compiler
+//! the relocations against it are copied into `.klp.rela.vmlinux.<sec>`
+//! sections, the originals becoming `R_*_NONE` (as objtool's `klp post-link`
+//! does).  A symbol that is missing, ambiguous, or exists only as a compiler
 //! clone fails the conversion with a message naming it.  The rewrite is done
 //! once at build time, so the module can be signed afterwards.
 
@@ -312,54 +308,31 @@ pub fn convert(
         elf.set_symbol(i, name, elf::SHN_LIVEPATCH);
     }
 
-    // 3. Move their relocations out of the module's own sections: the
-    //    first against each symbol into .klp.rela.vmlinux.<target>, the
-    //    others into .rela.klp-bound.<target>, after every klp section.
-    //    The kernel resolves a klp symbol once per relocation of a klp
-    //    section (a kallsyms look-up each); it applies relocation sections
-    //    in section order, and the first resolution has given the symbol
-    //    its address, so the later, plain relocations against it are
-    //    applied with that address, as any relocation against a defined
-    //    symbol.
+    // 3. Move their relocations into .klp.rela.vmlinux.<target> sections.
     let mut counts: HashMap<usize, usize> = HashMap::new();
-    let mut moved = Vec::new();
     for r in elf.rela_sections() {
         if r.target_flags & elf::SHF_ALLOC == 0 && r.target_name != ".data..percpu" {
             continue; // the loader never applies these
         }
+        let tname = r.target_name.clone();
         let mut relas = elf.relas(&r);
-        let (mut first, mut later) = (Vec::new(), Vec::new());
+        let mut moved = Vec::new();
         for rel in relas.iter_mut() {
             if rel.rtype != 0 && chosen.contains_key(&(rel.sym as usize)) {
-                let n = counts.entry(rel.sym as usize).or_default();
-                if *n == 0 {
-                    first.push(*rel)
-                } else {
-                    later.push(*rel)
-                }
-                *n += 1;
+                moved.push(*rel);
+                *counts.entry(rel.sym as usize).or_default() += 1;
                 rel.rtype = 0; // R_X86_64_NONE / R_AARCH64_NONE
             }
         }
-        if !first.is_empty() || !later.is_empty() {
-            elf.set_relas(&r, &relas);
-            moved.push((r, first, later));
+        if moved.is_empty() {
+            continue;
         }
-    }
-    for (r, first, _) in moved.iter().filter(|m| !m.1.is_empty()) {
+        elf.set_relas(&r, &relas);
         elf.add_rela_section(
-            format!(".klp.rela.vmlinux.{}", r.target_name),
+            format!(".klp.rela.vmlinux.{tname}"),
             elf::SHF_ALLOC | elf::SHF_INFO_LINK | elf::SHF_RELA_LIVEPATCH,
-            r,
-            first,
-        );
-    }
-    for (r, _, later) in moved.iter().filter(|m| !m.2.is_empty()) {
-        elf.add_rela_section(
-            format!(".rela.klp-bound.{}", r.target_name),
-            elf::SHF_INFO_LINK,
-            r,
-            later,
+            &r,
+            &moved,
         );
     }
 
@@ -493,24 +466,11 @@ ffffffff83000030 b once
             .nth(1)
             .expect("klp section listed by readelf");
         let klp = klp.split("Relocation section").next().unwrap();
-        // One relocation per symbol in the klp section; g's call of
-        // hidden_fn, its second, is a plain relocation after it.
         assert_eq!(
             klp.matches(".klp.sym.vmlinux.hidden_fn,0").count(),
-            1,
+            2,
             "{relocs}"
         );
-        let bound = relocs
-            .split("Relocation section '.rela.klp-bound..text'")
-            .nth(1)
-            .expect("section of the later relocations listed by readelf");
-        let bound = bound.split("Relocation section").next().unwrap();
-        assert_eq!(
-            bound.matches(".klp.sym.vmlinux.hidden_fn,0").count(),
-            1,
-            "{relocs}"
-        );
-        assert_eq!(bound.matches("R_X86_64_").count(), 1, "{relocs}");
         assert_eq!(
             klp.matches(".klp.sym.vmlinux.hidden_var,0").count(),
             1,
@@ -563,24 +523,10 @@ ffffffff83000030 b once
             [
                 ".klp.sym.vmlinux.dup,2",
                 ".klp.sym.vmlinux.hidden_fn,0",
+                ".klp.sym.vmlinux.hidden_fn,0",
                 ".klp.sym.vmlinux.hidden_var,0"
             ]
         );
-        // The kernel applies relocation sections in section order: the
-        // later relocations come after the klp section that resolves
-        // their symbol.
-        let b = s1
-            .iter()
-            .position(|s| s.name == ".rela.klp-bound..text")
-            .unwrap();
-        assert!(b > k);
-        assert_eq!(s1[b].sh_type, elf::SHT_RELA);
-        assert_eq!(s1[b].flags, elf::SHF_INFO_LINK);
-        assert_eq!(s1[s1[b].info as usize].name, ".text");
-        assert_eq!(s1[s1[b].link as usize].name, ".symtab");
-        let bound = read_back::relocations(&after, ".rela.klp-bound..text");
-        assert_eq!(bound.len(), 1);
-        assert_eq!(bound[0].0, ".klp.sym.vmlinux.hidden_fn,0");
         let plain = read_back::relocations(&after, ".rela.text");
         assert_eq!(plain.iter().filter(|(_, t)| *t == 0).count(), 4);
         for s in elf::symbols(&after).unwrap() {
@@ -588,7 +534,7 @@ ffffffff83000030 b once
                 assert_eq!(s.shndx, elf::SHN_LIVEPATCH);
             }
         }
-        assert_eq!(s1.len(), s0.len() + 2);
+        assert_eq!(s1.len(), s0.len() + 1);
         for (a, b) in s0.iter().zip(&s1) {
             assert_eq!((&a.name, a.sh_type, a.flags), (&b.name, b.sh_type, b.flags));
             let edited = [".strtab", ".shstrtab", ".symtab"].contains(&a.name.as_str());
@@ -633,22 +579,17 @@ ffffffff83000030 b once
             R_AARCH64_JUMP26 as JUMP26,
             R_AARCH64_LDST32_ABS_LO12_NC as LO12, //
         };
-        // The first relocation against each symbol (in section order),
-        // then the others (g's call is a tail call).
-        let mut all = klp.clone();
-        all.extend(read_back::relocations(&after, ".rela.klp-bound..text"));
-        all.sort();
         assert_eq!(
-            all,
+            klp,
             [
                 (".klp.sym.vmlinux.dup,2".to_string(), CALL26),
+                // (g's call is a tail call.)
                 (".klp.sym.vmlinux.hidden_fn,0".to_string(), JUMP26),
                 (".klp.sym.vmlinux.hidden_fn,0".to_string(), CALL26),
                 (".klp.sym.vmlinux.hidden_var,0".to_string(), HI21),
                 (".klp.sym.vmlinux.hidden_var,0".to_string(), LO12),
             ]
         );
-        assert_eq!(klp.len(), 3, "{klp:?}");
         std::fs::write(t.join("out.o"), &after).unwrap();
         let relocs = run(t.path(), "llvm-readelf", &["-rW", "out.o"]);
         let plain = relocs
