@@ -67,16 +67,17 @@ echo "load: insmod_ns=$total plan_ns=${plan:-0} loader_ns=$((total - ${plan:-0})
 # The loader's steps, from a second load under the kernel's function
 # graph tracer restricted to them (a few traced calls, not the module's
 # code): reading the file, load_module as a whole, its klp relocations,
-# all its relocations (klp ones included), the architecture's finalisation
-# (alternatives, return and call thunks, ORC table), ftrace's records of
-# the module's functions, its kallsyms, sysfs, page protections, the module
+# all its relocations (klp ones included), the look-ups of its exported
+# symbols, the architecture's finalisation (alternatives, return and call
+# thunks, ORC table), ftrace's records of the module's functions (ftrace
+# itself is not traced: its kallsyms look-up of each record's function and
+# its NOP write are), its kallsyms, sysfs, page protections, the module
 # notifiers that patch the module's static calls and jump labels and read
-# its BTF, and the module's init (the plan).  A step the kernel cannot
-# trace (inlined) reads 0.
+# its BTF, and the module's init (the plan).
 rmmod plugsched
 tr=/sys/kernel/tracing
 [ -e $tr/trace ] || mount -t tracefs none $tr
-steps="kernel_read_file load_module klp_apply_section_relocs apply_relocate_add module_finalize ftrace_module_init add_kallsyms mod_sysfs_setup module_enable_rodata_ro module_enable_text_rox static_call_module_notify jump_label_module_notify btf_module_notify unwind_module_init do_init_module"
+steps="kernel_read_file load_module klp_apply_section_relocs apply_relocate_add resolve_symbol module_finalize kallsyms_lookup text_poke_early add_kallsyms mod_sysfs_setup module_enable_rodata_ro module_enable_text_rox static_call_module_notify jump_label_module_notify btf_module_notify unwind_module_init do_init_module"
 for f in $steps; do echo $f >>$tr/set_ftrace_filter; done
 echo 1 >$tr/options/funcgraph-tail
 echo function_graph >$tr/current_tracer

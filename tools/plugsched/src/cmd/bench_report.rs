@@ -215,14 +215,17 @@ fn print_load_steps(s: &Sample) {
     );
     println!(
         "  in load_module: klp relocations {} ms; all relocations (klp ones included, without their \
-         look-ups) {} ms; arch finalisation (alternatives, return and call thunks, ORC) {} ms, of which \
-         the ORC table {} ms; ftrace records {} ms; kallsyms {} ms; sysfs {} ms; page protections {} ms; \
+         look-ups) {} ms; exported symbols {} ms; arch finalisation (alternatives, return and call \
+         thunks, ORC) {} ms, of which the ORC table {} ms; ftrace records: kallsyms look-ups {} ms, \
+         NOP writes {} ms; kallsyms {} ms; sysfs {} ms; page protections {} ms; \
          module notifiers (static calls, jump labels, BTF) {} ms",
         sum(&["klp_apply_section_relocs"]),
         sum(&["apply_relocate_add"]),
+        sum(&["resolve_symbol"]),
         sum(&["module_finalize"]),
         sum(&["unwind_module_init"]),
-        sum(&["ftrace_module_init"]),
+        sum(&["kallsyms_lookup"]),
+        sum(&["text_poke_early"]),
         sum(&["add_kallsyms"]),
         sum(&["mod_sysfs_setup"]),
         sum(&["module_enable_rodata_ro", "module_enable_text_rox"]),
