@@ -180,12 +180,50 @@ fn inspect(
     if me >= workers {
         return Ok(());
     }
-    let walk_one = |t: TaskRef<'_>| {
+    let ins = Inspection {
+        ctx,
+        busy,
+        slot,
+        workers,
+        me,
+    };
+    let only_ran = match prescan {
+        Some((p, log)) if p.complete && !log_overflowed(ctx, log) => {
+            ins.walk_ran(p, log);
+            true
+        }
+        _ => {
+            ins.walk_all(prescan.map(|(p, _)| p));
+            false
+        }
+    };
+    ins.walk_idle(prescan.map(|(p, _)| p), only_ran, cpu_ids);
+    if slot.hits.load(Relaxed) + slot.unreliable.load(Relaxed) > 0 {
+        Err(EBUSY.to_errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// One CPU's share of phase 0.
+struct Inspection<'a, 'b> {
+    ctx: &'a Stopped,
+    busy: &'a Busy<'b>,
+    slot: &'a Slot,
+    /// CPUs that walk stacks, and this one's number among them.
+    workers: usize,
+    me: usize,
+}
+
+impl Inspection<'_, '_> {
+    /// Walk `t`'s stack and record what makes it busy.
+    fn walk(&self, t: TaskRef<'_>) {
+        let (ctx, slot) = (self.ctx, self.slot);
         let mut hit: Option<(u64, u32)> = None;
         let (mut frames, mut last) = (0u32, 0u64);
         let walk = ctx.walk_stack(t, &mut |addr| {
             (frames, last) = (frames + 1, addr);
-            hit = busy.at(t.id(), addr);
+            hit = self.busy.at(t.id(), addr);
             hit.is_none()
         });
         if walk != Walk::Running {
@@ -206,87 +244,88 @@ fn inspect(
                 slot.unreliable.fetch_add(1, Relaxed);
             }
         }
-    };
-    // Whether the check before the rendezvous found `t` clean and it has
-    // not run since.
-    let unchanged = |p: &Prescan, t: TaskRef<'_>| {
+    }
+
+    /// Whether the check before the rendezvous found `t` clean and it has
+    /// not run since.
+    fn unchanged(&self, p: &Prescan, t: TaskRef<'_>) -> bool {
+        let ctx = self.ctx;
         !ctx.on_cpu(t) && p.recorded(t.id()) == Some(Recorded::Clean(ctx.task_mark(t)))
-    };
-    let only_ran = match prescan {
-        Some((p, log)) if p.complete && !log_overflowed(ctx, log) => {
-            // Only the tasks switched out since the check (of them, those
-            // it found clean that have not run since it are skipped), and
-            // those it did not find clean.
-            for cpu in 0..kernel::cpu::nr_cpu_ids() {
-                if partition::owner(cpu as usize, workers) != me {
+    }
+
+    /// Walk only the tasks switched out since the check (of them, those
+    /// it found clean that have not run since it are skipped) and those it
+    /// did not find clean.  Idle tasks: [`Inspection::walk_idle`].
+    fn walk_ran(&self, p: &Prescan, log: &SwitchLog) {
+        for cpu in 0..kernel::cpu::nr_cpu_ids() {
+            if partition::owner(cpu as usize, self.workers) != self.me {
+                continue;
+            }
+            for t in self.ctx.switched_out(log, cpu).into_iter().flatten() {
+                if self.ctx.is_idle(t) {
                     continue;
                 }
-                for t in ctx.switched_out(log, cpu).into_iter().flatten() {
-                    if ctx.is_idle(t) {
-                        continue; // walked below, if it ran
+                match p.recorded(t.id()) {
+                    Some(Recorded::Unclean) => continue, // walked below
+                    Some(Recorded::Clean(_)) if self.unchanged(p, t) => continue,
+                    Some(Recorded::Clean(_)) => {
+                        self.slot.rewalked.fetch_add(1, Relaxed);
                     }
-                    match p.recorded(t.id()) {
-                        Some(Recorded::Unclean) => continue, // walked below
-                        Some(Recorded::Clean(_)) if unchanged(p, t) => continue,
-                        Some(Recorded::Clean(_)) => {
-                            slot.rewalked.fetch_add(1, Relaxed);
-                        }
-                        None => {}
-                    }
-                    walk_one(t);
+                    None => {}
                 }
+                self.walk(t);
             }
-            for (i, t) in p.unclean.iter().enumerate() {
-                if partition::owner(i, workers) == me {
-                    walk_one(ctx.held(t));
-                }
+        }
+        for (i, t) in p.unclean.iter().enumerate() {
+            if partition::owner(i, self.workers) == self.me {
+                self.walk(self.ctx.held(t));
             }
-            slot.only_ran.store(true, Relaxed);
-            true
         }
-        _ => {
-            ctx.for_each_task(|t, i| {
-                if partition::owner(i, workers) != me {
-                    return;
-                }
-                if prescan.is_some_and(|(p, _)| unchanged(p, t)) {
-                    slot.tasks.fetch_add(1, Relaxed);
-                    slot.unchanged.fetch_add(1, Relaxed);
-                } else {
-                    walk_one(t);
-                }
-            });
-            false
-        }
-    };
-    // Idle tasks are not on the task list: each is walked unless the check
-    // found it clean and it has not been switched out since (its CPU was
-    // not idle since; the mark says so whether the log overflowed or not).
-    for (i, &cpu) in cpu_ids.iter().enumerate() {
-        if partition::owner(i, workers) != me {
-            continue;
-        }
-        let Some(t) = ctx.idle_task(cpu) else {
-            continue;
-        };
-        match prescan.map(|(p, _)| (unchanged(p, t), p.recorded(t.id()))) {
-            // Counted with the check's clean tasks (`only_ran`) or here.
-            Some((true, _)) if only_ran => {}
-            Some((true, _)) => {
-                slot.tasks.fetch_add(1, Relaxed);
-                slot.unchanged.fetch_add(1, Relaxed);
-            }
-            Some((false, Some(Recorded::Clean(_)))) if only_ran => {
-                slot.rewalked.fetch_add(1, Relaxed);
-                walk_one(t);
-            }
-            _ => walk_one(t),
-        }
+        self.slot.only_ran.store(true, Relaxed);
     }
-    if slot.hits.load(Relaxed) + slot.unreliable.load(Relaxed) > 0 {
-        Err(EBUSY.to_errno())
-    } else {
-        Ok(())
+
+    /// Visit every task (no check before, or a log overflowed): walk those
+    /// that the check did not find clean or that ran since.
+    fn walk_all(&self, prescan: Option<&Prescan>) {
+        self.ctx.for_each_task(|t, i| {
+            if partition::owner(i, self.workers) != self.me {
+                return;
+            }
+            if prescan.is_some_and(|p| self.unchanged(p, t)) {
+                self.slot.tasks.fetch_add(1, Relaxed);
+                self.slot.unchanged.fetch_add(1, Relaxed);
+            } else {
+                self.walk(t);
+            }
+        });
+    }
+
+    /// Idle tasks are not on the task list: each is walked unless the
+    /// check found it clean and it has not been switched out since (its
+    /// CPU was not idle since; the mark says so whether a log overflowed
+    /// or not).  `only_ran`: [`Inspection::walk_ran`] ran, and the tasks
+    /// not walked again are counted from the check's.
+    fn walk_idle(&self, prescan: Option<&Prescan>, only_ran: bool, cpu_ids: &[CpuId]) {
+        for (i, &cpu) in cpu_ids.iter().enumerate() {
+            if partition::owner(i, self.workers) != self.me {
+                continue;
+            }
+            let Some(t) = self.ctx.idle_task(cpu) else {
+                continue;
+            };
+            match prescan.map(|p| (self.unchanged(p, t), p.recorded(t.id()))) {
+                Some((true, _)) if only_ran => {}
+                Some((true, _)) => {
+                    self.slot.tasks.fetch_add(1, Relaxed);
+                    self.slot.unchanged.fetch_add(1, Relaxed);
+                }
+                Some((false, Some(Recorded::Clean(_)))) if only_ran => {
+                    self.slot.rewalked.fetch_add(1, Relaxed);
+                    self.walk(t);
+                }
+                _ => self.walk(t),
+            }
+        }
     }
 }
 
