@@ -252,19 +252,12 @@ impl Plan {
         let mut v: KVec<u64> = KVec::with_capacity(n, GFP_KERNEL)?;
         {
             let table = RangeTable::sorted(&self.old_ranges).map_err(|_| EINVAL)?;
-            // A function's safe points are listed together: one look-up
-            // per function.
-            let mut last: Option<(&CStr, u64, u64)> = None;
+            let mut last = None;
             for i in 0..n {
                 let (name, pos, off) = kapi::safepoint_get(i).ok_or(EINVAL)?;
-                let f = match last {
-                    Some((n, p, f)) if p == pos && n == name => f,
-                    _ => {
-                        let f = kapi::ksym_lookup_pos(name, pos) as u64;
-                        last = Some((name, pos, f));
-                        f
-                    }
-                };
+                let f = looked_up(&mut last, name, pos, || {
+                    kapi::ksym_lookup_pos(name, pos) as u64
+                });
                 let Some(r) = table.find(f) else { continue };
                 // The offset must fall in that function itself.
                 if r.start == f && off < r.size {
@@ -329,19 +322,10 @@ impl Plan {
         let n = kapi::module_safepoint_count();
         let mut v: KVec<u64> = KVec::with_capacity(n, GFP_KERNEL)?;
         let (text, text_size) = kapi::module_text();
-        // A copy's safe points are listed together: one look-up of the
-        // copy (its address and size) per copy.
-        let mut last: Option<(&CStr, u64, Option<ModuleCopy>)> = None;
+        let mut last = None;
         for i in 0..n {
             let (name, pos, off) = kapi::module_safepoint_get(i).ok_or(EINVAL)?;
-            let copy = match last {
-                Some((n, p, c)) if p == pos && n == name => c,
-                _ => {
-                    let c = module_copy(name, pos);
-                    last = Some((name, pos, c));
-                    c
-                }
-            };
+            let copy = looked_up(&mut last, name, pos, || module_copy(name, pos));
             let Some(ModuleCopy { addr: f, size }) = copy else {
                 continue;
             };
@@ -610,7 +594,26 @@ impl Plan {
     }
 }
 
-/// Sort `v` and drop repeated addresses.
+/// What `look_up` gives for the function `name` (kallsyms position `pos`),
+/// or the result kept in `last` if it was for the same function: the
+/// safe-point tables list a function's points together, so each function
+/// is looked up once.
+fn looked_up<'a, T: Copy>(
+    last: &mut Option<(&'a CStr, u64, T)>,
+    name: &'a CStr,
+    pos: u64,
+    look_up: impl FnOnce() -> T,
+) -> T {
+    match *last {
+        Some((n, p, v)) if p == pos && n == name => v,
+        _ => {
+            let v = look_up();
+            *last = Some((name, pos, v));
+            v
+        }
+    }
+}
+
 /// The module's copy of a vmlinux function.
 #[derive(Clone, Copy)]
 struct ModuleCopy {
@@ -630,6 +633,7 @@ fn module_copy(name: &CStr, pos: u64) -> Option<ModuleCopy> {
     Some(ModuleCopy { addr, size })
 }
 
+/// Sort `v` and drop repeated addresses.
 fn sort_unique(v: &mut KVec<u64>) {
     sort_addrs(v);
     let mut len = 0;

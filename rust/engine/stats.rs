@@ -55,7 +55,8 @@ pub(crate) struct Stats {
     pub(crate) failed_phase: Option<usize>,
     /// Nanoseconds of the whole `stop_machine` call.
     pub(crate) stop_machine_ns: u64,
-    /// Of them, before CPU 0 entered the rendezvous (waking the stoppers).
+    /// Of them, before the first CPU entered the rendezvous (waking the
+    /// stoppers).
     pub(crate) enter_ns: u64,
     /// Of them, after the rendezvous (leaving the stoppers).
     pub(crate) leave_ns: u64,
