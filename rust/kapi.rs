@@ -157,13 +157,9 @@ impl CpusReadLock {
 
     /// The idle task of each online CPU, to walk in process context.
     pub(crate) fn idle_tasks(&self) -> impl Iterator<Item = LiveTask<'_>> + '_ {
-        self.online_cpus().filter_map(|cpu| {
-            // SAFETY: `cpu` is below nr_cpu_ids (`CpuId`'s invariant), so
-            // its runqueue exists; the C side only reads its idle pointer.
-            let t = unsafe { bindings::plugsched_idle_task(cpu.as_u32()) };
-            // INVARIANT: Idle tasks live as long as the kernel.
-            (!t.is_null()).then_some(LiveTask(t, PhantomData))
-        })
+        // INVARIANT: Idle tasks live as long as the kernel.
+        self.online_cpus()
+            .filter_map(|cpu| idle_task_of(cpu).map(|t| LiveTask(t, PhantomData)))
     }
 
     /// Run `f` on every online CPU at once inside `stop_machine`, with
@@ -450,11 +446,8 @@ impl Stopped {
     /// The idle task of CPU `cpu`, if it has one (a CPU that was never
     /// brought up may not).
     pub(crate) fn idle_task(&self, cpu: CpuId) -> Option<TaskRef<'_>> {
-        // SAFETY: `cpu` is below nr_cpu_ids (`CpuId`'s invariant), so its
-        // runqueue exists; the C side only reads its idle pointer.
-        let t = unsafe { bindings::plugsched_idle_task(cpu.as_u32()) };
         // INVARIANT: Idle tasks live as long as the kernel.
-        (!t.is_null()).then_some(TaskRef(t, PhantomData))
+        idle_task_of(cpu).map(|t| TaskRef(t, PhantomData))
     }
 
     /// Whether `t` is on a CPU now (here: it is a stopper thread).
@@ -703,6 +696,15 @@ pub(crate) fn cpu_relax() {
     kernel::processor::cpu_relax();
     // SAFETY: No preconditions.
     unsafe { bindings::plugsched_touch_nmi_watchdog() };
+}
+
+/// The idle task of CPU `cpu`, if it has one (a CPU that was never
+/// brought up may not); idle tasks live as long as the kernel.
+fn idle_task_of(cpu: CpuId) -> Option<*mut bindings::task_struct> {
+    // SAFETY: `cpu` is below nr_cpu_ids (`CpuId`'s invariant), so its
+    // runqueue exists; the C side only reads its idle pointer.
+    let t = unsafe { bindings::plugsched_idle_task(cpu.as_u32()) };
+    (!t.is_null()).then_some(t)
 }
 
 /// Log `addrs`, one symbol and offset a line.
