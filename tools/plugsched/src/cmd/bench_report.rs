@@ -156,15 +156,6 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             series_sum(&samples, "live", "dir=upgrade", &["enter_ns", "leave_ns"]),
         ),
         (
-            "floor: enter + leave",
-            series_sum(
-                &samples,
-                "floor",
-                "",
-                &["median_enter_ns", "median_leave_ns"],
-            ),
-        ),
-        (
             "rollback",
             series(&samples, "live", "dir=rollback", "stop_machine_ns"),
         ),
