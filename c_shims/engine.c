@@ -19,6 +19,8 @@
 #include <linux/kprobes.h>
 #include <linux/livepatch.h>
 #include <linux/memory.h>
+#include <linux/module.h>
+#include <linux/module_symbol.h>
 #include <linux/nmi.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
@@ -222,6 +224,31 @@ bool plugsched_ksym_size_offset(unsigned long addr, unsigned long *size,
 int plugsched_for_each_ksym(int (*fn)(void *, const char *, unsigned long), void *data)
 {
 	return kallsyms_on_each_symbol(fn, data);
+}
+
+/*
+ * Call @fn(@data, addr) for every symbol of this module that kallsyms
+ * weighs when it names an address of the module (defined, named, not a
+ * mapping symbol), under RCU: @fn must not sleep.  One pass gives the
+ * sizes kallsyms_lookup_size_offset() would give for many addresses; it
+ * scans the whole table for each.
+ */
+void plugsched_for_each_module_symbol(void (*fn)(void *, unsigned long), void *data)
+{
+	struct mod_kallsyms *ks;
+	unsigned int i;
+
+	rcu_read_lock();
+	ks = rcu_dereference(THIS_MODULE->kallsyms);
+	for (i = 1; i < ks->num_symtab; i++) {
+		const Elf_Sym *sym = &ks->symtab[i];
+		const char *name = ks->strtab + sym->st_name;
+
+		if (sym->st_shndx == SHN_UNDEF || !*name || is_mapping_symbol(name))
+			continue;
+		fn(data, kallsyms_symbol_value(sym));
+	}
+	rcu_read_unlock();
 }
 
 bool plugsched_core_kernel_text(unsigned long addr)

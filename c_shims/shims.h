@@ -57,6 +57,7 @@ int plugsched_walk_stack_held(struct task_struct *t,
 bool plugsched_ksym_size_offset(unsigned long addr, unsigned long *size,
 				unsigned long *offset);
 int plugsched_for_each_ksym(int (*fn)(void *, const char *, unsigned long), void *data);
+void plugsched_for_each_module_symbol(void (*fn)(void *, unsigned long), void *data);
 bool plugsched_core_kernel_text(unsigned long addr);
 const char *plugsched_text_reserved(unsigned long addr, size_t len);
 /*

@@ -747,6 +747,27 @@ pub(crate) fn for_each_ksym<F: FnMut(&[u8], u64) -> bool>(mut f: F) {
     };
 }
 
+/// Call `f(addr)` for the address of every symbol of this module that
+/// kallsyms weighs when it names an address of the module.  `f` runs
+/// under RCU: it must not sleep or allocate.
+pub(crate) fn for_each_module_symbol<F: FnMut(u64)>(mut f: F) {
+    /// # Safety
+    ///
+    /// `data` must point to an `F` that no one else uses during the call.
+    unsafe extern "C" fn visit<F: FnMut(u64)>(data: *mut c_void, addr: c_ulong) {
+        // SAFETY: `data` is the `&mut F` passed below.
+        let f = unsafe { &mut *data.cast::<F>() };
+        f(addr as u64);
+    }
+    // SAFETY: `visit::<F>` gets a pointer to `f`, alive for the call.
+    unsafe {
+        bindings::plugsched_for_each_module_symbol(
+            Some(visit::<F>),
+            core::ptr::from_mut(&mut f).cast(),
+        )
+    };
+}
+
 /// Whether `addr` is in vmlinux's core text (not init, module or data).
 pub(crate) fn is_core_kernel_text(addr: u64) -> bool {
     // SAFETY: Plain range check.

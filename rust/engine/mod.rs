@@ -35,6 +35,7 @@
 use kernel::prelude::*;
 
 mod arch;
+mod copies;
 mod phases;
 mod plan;
 mod pokes;

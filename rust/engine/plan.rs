@@ -10,6 +10,7 @@ use super::arch::{
     Bytes, //
 };
 use super::{
+    copies::CopySizes,
     Direction,
     Show,
     Target, //
@@ -127,7 +128,8 @@ impl Plan {
     /// further functions (name, address) in which no task may be when the
     /// switch happens, although they are not patched.
     pub(crate) fn new(targets: &[Target], busy: &[(&'static CStr, usize)]) -> Result<Self> {
-        Plan::with_pieces(targets, busy, Pieces::Kallsyms)
+        let copies = CopySizes::new(targets.iter().map(|t| t.new as u64))?;
+        Plan::with_pieces(targets, busy, Pieces::Kallsyms, &copies)
     }
 
     /// [`Plan::new`], with the pieces found as `pieces` says.
@@ -135,6 +137,7 @@ impl Plan {
         targets: &[Target],
         busy: &[(&'static CStr, usize)],
         pieces: Pieces,
+        copies: &CopySizes,
     ) -> Result<Self> {
         let mut plan = Plan {
             targets: KVec::with_capacity(targets.len(), GFP_KERNEL)?,
@@ -159,7 +162,7 @@ impl Plan {
                 plan.old_ranges.push(old, GFP_KERNEL)?;
             }
             plan.new_ranges
-                .push(func_range(t.new, i as u32, t.name)?, GFP_KERNEL)?;
+                .push(copies.range(t.new as u64, i as u32, t.name)?, GFP_KERNEL)?;
         }
         for (i, &(name, addr)) in busy.iter().enumerate() {
             plan.extra_names.push(name, GFP_KERNEL)?;
@@ -318,14 +321,14 @@ impl Plan {
     /// sympos, offset from the copy's start; found in the built module's
     /// machine code, Documentation/live-update.rst, "Safe points") through
     /// the manifest's copies.  Returns how many.
-    fn add_module_safe_points(&mut self) -> Result<usize> {
+    fn add_module_safe_points(&mut self, copies: &CopySizes) -> Result<usize> {
         let n = kapi::module_safepoint_count();
         let mut v: KVec<u64> = KVec::with_capacity(n, GFP_KERNEL)?;
         let (text, text_size) = kapi::module_text();
         let mut last = None;
         for i in 0..n {
             let (name, pos, off) = kapi::module_safepoint_get(i).ok_or(EINVAL)?;
-            let copy = looked_up(&mut last, name, pos, || module_copy(name, pos));
+            let copy = looked_up(&mut last, name, pos, || module_copy(name, pos, copies));
             let Some(ModuleCopy { addr: f, size }) = copy else {
                 continue;
             };
@@ -426,9 +429,10 @@ impl Plan {
             }
         }
         let internal = busy.len();
-        let mut plan = Plan::with_pieces(&targets, &busy, pieces)?;
+        let copies = CopySizes::new((0..n).filter_map(kapi::manifest_get).map(|e| e.new as u64))?;
+        let mut plan = Plan::with_pieces(&targets, &busy, pieces, &copies)?;
         let kept = plan.add_safe_points()?;
-        let kept_module = plan.add_module_safe_points()?;
+        let kept_module = plan.add_module_safe_points(&copies)?;
         pr_info!(
             "safe points: {} in vmlinux (the manifest's {} and the redirected entries), {} of {} in the module's copies\n",
             kept,
@@ -624,17 +628,17 @@ struct ModuleCopy {
 
 /// The module's copy of the vmlinux function `name` (kallsyms position
 /// `pos`), if the manifest has one.
-fn module_copy(name: &CStr, pos: u64) -> Option<ModuleCopy> {
+fn module_copy(name: &CStr, pos: u64, copies: &CopySizes) -> Option<ModuleCopy> {
     let e = (0..kapi::manifest_len())
         .filter_map(kapi::manifest_get)
         .find(|e| e.sympos == pos && e.name.to_bytes() == name.to_bytes())?;
     let addr = e.new as u64;
-    let size = kapi::ksym_size_offset(addr).and_then(|(size, off)| (off == 0).then_some(size));
+    let size = copies.size(addr);
     Some(ModuleCopy { addr, size })
 }
 
 /// Sort `v` and drop repeated addresses.
-fn sort_unique(v: &mut KVec<u64>) {
+pub(super) fn sort_unique(v: &mut KVec<u64>) {
     sort_addrs(v);
     let mut len = 0;
     for k in 0..v.len() {
