@@ -476,10 +476,14 @@ pub(crate) mod read_back {
         relas
             .iter()
             .map(|r| {
-                let sym = syms
-                    .symbol(SymbolIndex(r.r_sym(e, false) as usize))
-                    .unwrap();
-                let n = syms.symbol_name(e, sym).unwrap();
+                // (No symbol: an empty name.)
+                let n = match r.r_sym(e, false) {
+                    0 => &[][..],
+                    i => {
+                        let sym = syms.symbol(SymbolIndex(i as usize)).unwrap();
+                        syms.symbol_name(e, sym).unwrap()
+                    }
+                };
                 (String::from_utf8_lossy(n).into_owned(), r.r_type(e, false))
             })
             .collect()

@@ -12,11 +12,28 @@
 //!
 //! This pass rewrites a linked module: every undefined symbol that the
 //! target vmlinux does not export (per its `Module.symvers`) becomes such a
-//! klp symbol, with its sympos computed from the target's `System.map`, and
-//! the relocations against it are copied into `.klp.rela.vmlinux.<sec>`
-//! sections, the originals becoming `R_*_NONE` (as objtool's `klp post-link`
-//! does).  A symbol that is missing, ambiguous, or exists only as a compiler
-//! clone fails the conversion with a message naming it.  The rewrite is done
+//! klp symbol, with its sympos computed from the target's `System.map`.
+//! The kernel looks a klp symbol up once per relocation of a klp section,
+//! and the look-up gives the symbol its address (`st_value`); it applies
+//! relocation sections in section order.  So the first relocation against
+//! each symbol is copied into a `.klp.rela.vmlinux.<sec>` section, the
+//! others into plain relocation sections `.klp.bound.<sec>` after every
+//! klp section, which the kernel applies against the resolved symbol like
+//! relocations against a defined one: one kallsyms look-up per symbol
+//! instead of one per relocation.  The originals become `R_*_NONE` (as
+//! objtool's `klp post-link` does).
+//!
+//! binutils' `strip` (2.40), which the build runs and distributions run
+//! on modules, rewrites relocation sections whose names start with
+//! `.rela` from its own model of relocations, in which one against a
+//! `SHN_LIVEPATCH` symbol loses its symbol; it copies other relocation
+//! sections with their symbol indices renumbered.  So the module's own
+//! `.rela*` sections keep no relocation against a klp symbol, and the
+//! added sections' names do not start with `.rela` (host tests strip a
+//! converted object and compare).
+//!
+//! A symbol that is missing, ambiguous, or exists only as a compiler clone
+//! fails the conversion with a message naming it.  The rewrite is done
 //! once at build time, so the module can be signed afterwards.
 
 use std::collections::{
@@ -308,31 +325,49 @@ pub fn convert(
         elf.set_symbol(i, name, elf::SHN_LIVEPATCH);
     }
 
-    // 3. Move their relocations into .klp.rela.vmlinux.<target> sections.
+    // 3. Move their relocations out of the module's own sections: the
+    //    first against each symbol into .klp.rela.vmlinux.<target>, the
+    //    others into .klp.bound.<target>, after every klp section (see
+    //    the top of this file).
     let mut counts: HashMap<usize, usize> = HashMap::new();
+    let mut moved = Vec::new();
     for r in elf.rela_sections() {
         if r.target_flags & elf::SHF_ALLOC == 0 && r.target_name != ".data..percpu" {
             continue; // the loader never applies these
         }
-        let tname = r.target_name.clone();
         let mut relas = elf.relas(&r);
-        let mut moved = Vec::new();
+        let (mut first, mut later) = (Vec::new(), Vec::new());
         for rel in relas.iter_mut() {
             if rel.rtype != 0 && chosen.contains_key(&(rel.sym as usize)) {
-                moved.push(*rel);
-                *counts.entry(rel.sym as usize).or_default() += 1;
+                let n = counts.entry(rel.sym as usize).or_default();
+                if *n == 0 {
+                    first.push(*rel)
+                } else {
+                    later.push(*rel)
+                }
+                *n += 1;
                 rel.rtype = 0; // R_X86_64_NONE / R_AARCH64_NONE
             }
         }
-        if moved.is_empty() {
-            continue;
+        if !first.is_empty() || !later.is_empty() {
+            elf.set_relas(&r, &relas);
+            moved.push((r, first, later));
         }
-        elf.set_relas(&r, &relas);
+    }
+    for (r, first, _) in moved.iter().filter(|m| !m.1.is_empty()) {
         elf.add_rela_section(
-            format!(".klp.rela.vmlinux.{tname}"),
+            format!(".klp.rela.vmlinux.{}", r.target_name),
             elf::SHF_ALLOC | elf::SHF_INFO_LINK | elf::SHF_RELA_LIVEPATCH,
-            &r,
-            &moved,
+            r,
+            first,
+        );
+    }
+    for (r, _, later) in moved.iter().filter(|m| !m.2.is_empty()) {
+        elf.add_rela_section(
+            format!(".klp.bound.{}", r.target_name),
+            elf::SHF_INFO_LINK,
+            r,
+            later,
         );
     }
 
@@ -466,11 +501,24 @@ ffffffff83000030 b once
             .nth(1)
             .expect("klp section listed by readelf");
         let klp = klp.split("Relocation section").next().unwrap();
+        // One relocation per symbol in the klp section; g's call of
+        // hidden_fn, its second, is a plain relocation after it.
         assert_eq!(
             klp.matches(".klp.sym.vmlinux.hidden_fn,0").count(),
-            2,
+            1,
             "{relocs}"
         );
+        let bound = relocs
+            .split("Relocation section '.klp.bound..text'")
+            .nth(1)
+            .expect("section of the later relocations listed by readelf");
+        let bound = bound.split("Relocation section").next().unwrap();
+        assert_eq!(
+            bound.matches(".klp.sym.vmlinux.hidden_fn,0").count(),
+            1,
+            "{relocs}"
+        );
+        assert_eq!(bound.matches("R_X86_64_").count(), 1, "{relocs}");
         assert_eq!(
             klp.matches(".klp.sym.vmlinux.hidden_var,0").count(),
             1,
@@ -523,10 +571,24 @@ ffffffff83000030 b once
             [
                 ".klp.sym.vmlinux.dup,2",
                 ".klp.sym.vmlinux.hidden_fn,0",
-                ".klp.sym.vmlinux.hidden_fn,0",
                 ".klp.sym.vmlinux.hidden_var,0"
             ]
         );
+        // The kernel applies relocation sections in section order: the
+        // later relocations come after the klp section that resolves
+        // their symbol.
+        let b = s1
+            .iter()
+            .position(|s| s.name == ".klp.bound..text")
+            .unwrap();
+        assert!(b > k);
+        assert_eq!(s1[b].sh_type, elf::SHT_RELA);
+        assert_eq!(s1[b].flags, elf::SHF_INFO_LINK);
+        assert_eq!(s1[s1[b].info as usize].name, ".text");
+        assert_eq!(s1[s1[b].link as usize].name, ".symtab");
+        let bound = read_back::relocations(&after, ".klp.bound..text");
+        assert_eq!(bound.len(), 1);
+        assert_eq!(bound[0].0, ".klp.sym.vmlinux.hidden_fn,0");
         let plain = read_back::relocations(&after, ".rela.text");
         assert_eq!(plain.iter().filter(|(_, t)| *t == 0).count(), 4);
         for s in elf::symbols(&after).unwrap() {
@@ -534,7 +596,7 @@ ffffffff83000030 b once
                 assert_eq!(s.shndx, elf::SHN_LIVEPATCH);
             }
         }
-        assert_eq!(s1.len(), s0.len() + 1);
+        assert_eq!(s1.len(), s0.len() + 2);
         for (a, b) in s0.iter().zip(&s1) {
             assert_eq!((&a.name, a.sh_type, a.flags), (&b.name, b.sh_type, b.flags));
             let edited = [".strtab", ".shstrtab", ".symtab"].contains(&a.name.as_str());
@@ -579,17 +641,22 @@ ffffffff83000030 b once
             R_AARCH64_JUMP26 as JUMP26,
             R_AARCH64_LDST32_ABS_LO12_NC as LO12, //
         };
+        // The first relocation against each symbol (in section order),
+        // then the others (g's call is a tail call).
+        let mut all = klp.clone();
+        all.extend(read_back::relocations(&after, ".klp.bound..text"));
+        all.sort();
         assert_eq!(
-            klp,
+            all,
             [
                 (".klp.sym.vmlinux.dup,2".to_string(), CALL26),
-                // (g's call is a tail call.)
                 (".klp.sym.vmlinux.hidden_fn,0".to_string(), JUMP26),
                 (".klp.sym.vmlinux.hidden_fn,0".to_string(), CALL26),
                 (".klp.sym.vmlinux.hidden_var,0".to_string(), HI21),
                 (".klp.sym.vmlinux.hidden_var,0".to_string(), LO12),
             ]
         );
+        assert_eq!(klp.len(), 3, "{klp:?}");
         std::fs::write(t.join("out.o"), &after).unwrap();
         let relocs = run(t.path(), "llvm-readelf", &["-rW", "out.o"]);
         let plain = relocs
@@ -599,6 +666,7 @@ ffffffff83000030 b once
         let plain = plain.split("Relocation section").next().unwrap();
         assert_eq!(plain.matches("R_AARCH64_NONE").count(), 5, "{relocs}");
         assert!(plain.contains("exported_fn"), "{relocs}");
+        strip_keeps_relocations(t.path(), "aarch64-linux-gnu-strip", "out.o");
     }
 
     #[test]
@@ -613,6 +681,54 @@ ffffffff83000030 b once
         let (twice, conv) = convert(once.clone(), &map, &exported(), &hints).unwrap();
         assert!(conv.is_empty());
         assert_eq!(once, twice);
+    }
+
+    /// Strip `file` in `dir` with binutils' `strip` (`tool`) as the build
+    /// does, and check that every relocation section the kernel reads
+    /// still names the same symbols, in the same order of sections.
+    fn strip_keeps_relocations(dir: &Path, tool: &str, file: &str) {
+        let converted = std::fs::read(dir.join(file)).unwrap();
+        run(dir, tool, &["--strip-debug", file]);
+        let stripped = std::fs::read(dir.join(file)).unwrap();
+        let names = |d: &[u8]| -> Vec<String> {
+            read_back::sections(d)
+                .into_iter()
+                .map(|s| s.name)
+                .filter(|n| n.starts_with(".klp.") || n == ".rela.text")
+                .collect()
+        };
+        assert_eq!(
+            names(&converted),
+            [".rela.text", ".klp.rela.vmlinux..text", ".klp.bound..text"]
+        );
+        assert_eq!(names(&stripped), names(&converted));
+        // (strip drops the symbol of an R_*_NONE.)
+        let used = |d: &[u8], name: &str| -> Vec<(String, u32)> {
+            let mut v = read_back::relocations(d, name);
+            v.retain(|r| r.1 != 0);
+            v
+        };
+        for name in names(&converted) {
+            assert_eq!(used(&stripped, &name), used(&converted, &name), "{name}");
+        }
+    }
+
+    #[test]
+    fn strip_keeps_the_relocations() {
+        let t = Scratch::new("klp", "strip");
+        let map = fake_vmlinux(t.path());
+        std::fs::write(t.join("mod.c"), MODULE).unwrap();
+        // With DWARF, and its relocations, for strip to remove.
+        run(
+            t.path(),
+            "cc",
+            &["-c", "-g", "-O1", "-fno-pic", "mod.c", "-o", "mod.o"],
+        );
+        let ko = std::fs::read(t.join("mod.o")).unwrap();
+        let hints = parse_sympos("dup 2\n").unwrap();
+        let (after, _) = convert(ko, &map, &exported(), &hints).unwrap();
+        std::fs::write(t.join("out.o"), after).unwrap();
+        strip_keeps_relocations(t.path(), "strip", "out.o");
     }
 
     #[test]
