@@ -36,6 +36,7 @@ use kernel::prelude::*;
 
 mod arch;
 mod copies;
+mod manifest;
 mod phases;
 mod plan;
 mod pokes;

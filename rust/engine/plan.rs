@@ -11,6 +11,7 @@ use super::arch::{
 };
 use super::{
     copies::CopySizes,
+    manifest::Manifest,
     Direction,
     Show,
     Target, //
@@ -250,7 +251,7 @@ impl Plan {
     /// live-update.rst, "Safe points") to addresses.  Only those inside an
     /// old range are kept (not of a split target, nor of a function the
     /// plan does not replace).  Returns how many.
-    fn add_safe_points(&mut self) -> Result<usize> {
+    fn add_safe_points(&mut self, manifest: &Manifest) -> Result<usize> {
         let n = kapi::safepoint_count();
         let mut v: KVec<u64> = KVec::with_capacity(n, GFP_KERNEL)?;
         {
@@ -258,8 +259,10 @@ impl Plan {
             let mut last = None;
             for i in 0..n {
                 let (name, pos, off) = kapi::safepoint_get(i).ok_or(EINVAL)?;
-                let f = looked_up(&mut last, name, pos, || {
-                    kapi::ksym_lookup_pos(name, pos) as u64
+                // (The tables list the manifest's functions.)
+                let f = looked_up(&mut last, name, pos, || match manifest.find(name, pos) {
+                    Some(&(_, old)) => old as u64,
+                    None => kapi::ksym_lookup_pos(name, pos) as u64,
                 });
                 let Some(r) = table.find(f) else { continue };
                 // The offset must fall in that function itself.
@@ -321,14 +324,21 @@ impl Plan {
     /// sympos, offset from the copy's start; found in the built module's
     /// machine code, Documentation/live-update.rst, "Safe points") through
     /// the manifest's copies.  Returns how many.
-    fn add_module_safe_points(&mut self, copies: &CopySizes) -> Result<usize> {
+    fn add_module_safe_points(&mut self, manifest: &Manifest, copies: &CopySizes) -> Result<usize> {
         let n = kapi::module_safepoint_count();
         let mut v: KVec<u64> = KVec::with_capacity(n, GFP_KERNEL)?;
         let (text, text_size) = kapi::module_text();
         let mut last = None;
         for i in 0..n {
             let (name, pos, off) = kapi::module_safepoint_get(i).ok_or(EINVAL)?;
-            let copy = looked_up(&mut last, name, pos, || module_copy(name, pos, copies));
+            let copy = looked_up(&mut last, name, pos, || {
+                let (e, _) = manifest.find(name, pos)?;
+                let addr = e.new as u64;
+                Some(ModuleCopy {
+                    addr,
+                    size: copies.size(addr),
+                })
+            });
             let Some(ModuleCopy { addr: f, size }) = copy else {
                 continue;
             };
@@ -397,20 +407,10 @@ impl Plan {
     /// comparing both).  Returns the plan and the number of internal
     /// functions.
     pub(crate) fn from_manifest(split: &[&CStr], pieces: Pieces) -> Result<(Self, usize)> {
-        let n = kapi::manifest_len();
-        let mut targets: KVec<Target> = KVec::with_capacity(n, GFP_KERNEL)?;
+        let manifest = Manifest::resolve()?;
+        let mut targets: KVec<Target> = KVec::with_capacity(kapi::manifest_len(), GFP_KERNEL)?;
         let mut busy: KVec<(&'static CStr, usize)> = KVec::new();
-        for i in 0..n {
-            let e = kapi::manifest_get(i).ok_or(EINVAL)?;
-            let old = kapi::ksym_lookup_pos(e.name, e.sympos);
-            if old == 0 {
-                pr_err!(
-                    "manifest: {:?} (sympos {}) not found in vmlinux\n",
-                    e.name,
-                    e.sympos
-                );
-                return Err(ENOENT);
-            }
+        for &(e, old) in manifest.entries() {
             // Aliases (e.g. __ia32_sys_x = __x64_sys_x) are one function.
             if targets.iter().any(|t| t.old == old) || busy.iter().any(|&(_, a)| a == old) {
                 continue;
@@ -429,10 +429,10 @@ impl Plan {
             }
         }
         let internal = busy.len();
-        let copies = CopySizes::new((0..n).filter_map(kapi::manifest_get).map(|e| e.new as u64))?;
+        let copies = CopySizes::new(manifest.entries().map(|(e, _)| e.new as u64))?;
         let mut plan = Plan::with_pieces(&targets, &busy, pieces, &copies)?;
-        let kept = plan.add_safe_points()?;
-        let kept_module = plan.add_module_safe_points(&copies)?;
+        let kept = plan.add_safe_points(&manifest)?;
+        let kept_module = plan.add_module_safe_points(&manifest, &copies)?;
         pr_info!(
             "safe points: {} in vmlinux (the manifest's {} and the redirected entries), {} of {} in the module's copies\n",
             kept,
@@ -624,17 +624,6 @@ struct ModuleCopy {
     addr: u64,
     /// Its size, if a symbol starts at `addr`.
     size: Option<u64>,
-}
-
-/// The module's copy of the vmlinux function `name` (kallsyms position
-/// `pos`), if the manifest has one.
-fn module_copy(name: &CStr, pos: u64, copies: &CopySizes) -> Option<ModuleCopy> {
-    let e = (0..kapi::manifest_len())
-        .filter_map(kapi::manifest_get)
-        .find(|e| e.sympos == pos && e.name.to_bytes() == name.to_bytes())?;
-    let addr = e.new as u64;
-    let size = copies.size(addr);
-    Some(ModuleCopy { addr, size })
 }
 
 /// Sort `v` and drop repeated addresses.
