@@ -160,14 +160,17 @@ fi
 # The module loads without its DWARF, as distributions install modules
 # (INSTALL_MOD_STRIP): the kernel reads, and with module signing hashes,
 # the whole file; with DWARF it is 6 times larger (issue #12, the load
-# time).  The DWARF stays in plugsched.ko.debug, for gdb and crash.  After
-# a build that did not link the module again it is stripped already.
+# time).  The DWARF stays in plugsched.ko.debug, for gdb and crash.  The
+# assembler's local labels (.Ltmp*, about 170) go too: kallsyms never
+# names an address after them, but scans them, and ftrace looks up each
+# of the module's functions in its whole symbol table at load.  After a
+# build that did not link the module again it is stripped already.
 if has_dwarf "$out/plugsched.ko"; then
 	# binutils' strip for the target (llvm-strip 19 refuses the klp
 	# symbols' SHN_LIVEPATCH section index).
 	strip=$(ps_arch "$target")-linux-gnu-strip
 	cp "$out/plugsched.ko" "$out/plugsched.ko.debug"
-	ps_in_root "$strip --strip-debug $out/plugsched.ko" ||
+	ps_in_root "$strip --strip-debug --discard-locals $out/plugsched.ko" ||
 		ps_die "cannot strip the DWARF of plugsched.ko"
 fi
 ps_info "$(ls -l "$out/plugsched.ko" | awk '{print $5}') bytes: $out/plugsched.ko (DWARF in plugsched.ko.debug)"

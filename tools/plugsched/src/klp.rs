@@ -684,11 +684,11 @@ ffffffff83000030 b once
     }
 
     /// Strip `file` in `dir` with binutils' `strip` (`tool`) as the build
-    /// does, and check that every relocation section the kernel reads
+    /// does (scripts/build-module.sh), and check that every relocation section the kernel reads
     /// still names the same symbols, in the same order of sections.
     fn strip_keeps_relocations(dir: &Path, tool: &str, file: &str) {
         let converted = std::fs::read(dir.join(file)).unwrap();
-        run(dir, tool, &["--strip-debug", file]);
+        run(dir, tool, &["--strip-debug", "--discard-locals", file]);
         let stripped = std::fs::read(dir.join(file)).unwrap();
         let names = |d: &[u8]| -> Vec<String> {
             read_back::sections(d)
