@@ -4,10 +4,10 @@
 //! of them in one pass over the module's symbol table.
 //!
 //! `kallsyms_lookup_size_offset()` scans a module's whole symbol table for
-//! each address (3600 symbols on the test kernel): once per copy, that was
-//! most of the plan's time at load (issue #12).  [`CopySizes`] gives the
-//! same sizes: from a symbol's address to the next symbol kallsyms weighs,
-//! or to the end of the module's text.
+//! each address (about 3500 symbols on the test kernel): once per copy,
+//! that was most of the plan's time at load (issue #12).  [`CopySizes`]
+//! gives the same sizes: from a symbol's address to the next symbol
+//! kallsyms weighs, or to the end of the module's text.
 
 use kernel::prelude::*;
 

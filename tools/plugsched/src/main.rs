@@ -117,11 +117,12 @@ enum Command {
     /// Bind a module's uses of non-exported vmlinux symbols with klp relocations.
     ///
     /// Rewrites MODULE.ko in place: every undefined symbol that vmlinux
-    /// defines but does not export becomes `.klp.sym.vmlinux.NAME,SYMPOS`,
-    /// and its relocations move to `.klp.rela.vmlinux.*` sections that the
-    /// kernel's module loader applies.  Fails naming every symbol that is
-    /// missing, ambiguous or only a compiler clone.  A converted module is
-    /// left as it is.
+    /// defines but does not export becomes `.klp.sym.vmlinux.NAME,SYMPOS`;
+    /// its first relocation moves to a `.klp.rela.vmlinux.*` section, which
+    /// makes the kernel's module loader look the symbol up, the others to
+    /// plain `.klp.bound.*` sections applied after it.  Fails naming every
+    /// symbol that is missing, ambiguous or only a compiler clone.  A
+    /// converted module is left as it is.
     KlpConvert(cmd::klp_convert::Args),
     /// Make the module's scheduler use vmlinux's data, or refuse it.
     ///
