@@ -226,29 +226,33 @@ int plugsched_for_each_ksym(int (*fn)(void *, const char *, unsigned long), void
 	return kallsyms_on_each_symbol(fn, data);
 }
 
+struct plugsched_module_symbol_visit {
+	void (*fn)(void *, unsigned long);
+	void *data;
+};
+
+static int plugsched_module_symbol_visit(void *data, const char *name, unsigned long addr)
+{
+	struct plugsched_module_symbol_visit *v = data;
+
+	/* What find_kallsyms_symbol() weighs besides defined symbols. */
+	if (*name && !is_mapping_symbol(name))
+		v->fn(v->data, addr);
+	return 0;
+}
+
 /*
  * Call @fn(@data, addr) for every symbol of this module that kallsyms
  * weighs when it names an address of the module (defined, named, not a
- * mapping symbol), under RCU: @fn must not sleep.  One pass gives the
- * sizes kallsyms_lookup_size_offset() would give for many addresses; it
- * scans the whole table for each.
+ * mapping symbol), under module_mutex.  One pass gives the sizes
+ * kallsyms_lookup_size_offset() would give for many addresses; it scans
+ * the whole table for each.
  */
 void plugsched_for_each_module_symbol(void (*fn)(void *, unsigned long), void *data)
 {
-	struct mod_kallsyms *ks;
-	unsigned int i;
+	struct plugsched_module_symbol_visit v = { .fn = fn, .data = data };
 
-	rcu_read_lock();
-	ks = rcu_dereference(THIS_MODULE->kallsyms);
-	for (i = 1; i < ks->num_symtab; i++) {
-		const Elf_Sym *sym = &ks->symtab[i];
-		const char *name = ks->strtab + sym->st_name;
-
-		if (sym->st_shndx == SHN_UNDEF || !*name || is_mapping_symbol(name))
-			continue;
-		fn(data, kallsyms_symbol_value(sym));
-	}
-	rcu_read_unlock();
+	module_kallsyms_on_each_symbol(THIS_MODULE->name, plugsched_module_symbol_visit, &v);
 }
 
 bool plugsched_core_kernel_text(unsigned long addr)

@@ -748,8 +748,9 @@ pub(crate) fn for_each_ksym<F: FnMut(&[u8], u64) -> bool>(mut f: F) {
 }
 
 /// Call `f(addr)` for the address of every symbol of this module that
-/// kallsyms weighs when it names an address of the module.  `f` runs
-/// under RCU: it must not sleep or allocate.
+/// kallsyms weighs when it names an address of the module.  Takes
+/// `module_mutex` (`module_kallsyms_on_each_symbol()`): not from a
+/// module notifier or anything else that holds it.  May sleep.
 pub(crate) fn for_each_module_symbol<F: FnMut(u64)>(mut f: F) {
     /// # Safety
     ///
