@@ -57,7 +57,7 @@ impl CopySizes {
 
     /// The size of the function at `addr`, if it is one of this module's
     /// asked for and a symbol starts there.
-    fn extent(&self, addr: u64) -> Option<u64> {
+    pub(super) fn size(&self, addr: u64) -> Option<u64> {
         let i = self.addrs.binary_search(&addr).ok()?;
         match self.extents.get(i)? {
             &(true, next) => Some(next - addr),
@@ -68,7 +68,7 @@ impl CopySizes {
     /// The range of the function at `addr` (for `id`, named `what` in an
     /// error), as [`func_range`] gives it.
     pub(super) fn range(&self, addr: u64, id: u32, what: &CStr) -> Result<Range> {
-        match self.extent(addr) {
+        match self.size(addr) {
             Some(size) => Ok(Range {
                 start: addr,
                 size,
@@ -76,12 +76,5 @@ impl CopySizes {
             }),
             None => func_range(addr as usize, id, what),
         }
-    }
-
-    /// The size of the function at `addr`, if a symbol starts there.
-    pub(super) fn size(&self, addr: u64) -> Option<u64> {
-        self.extent(addr).or_else(|| {
-            kapi::ksym_size_offset(addr).and_then(|(size, off)| (off == 0).then_some(size))
-        })
     }
 }
