@@ -443,6 +443,17 @@ mod tests {
          int f(void) { return hidden_fn(hidden_var) + exported_fn() + dup(1); }\n\
          int g(void) { return hidden_fn(2); }\n";
 
+    /// The part of `readelf -r` output `relocs` that lists the section
+    /// `name`.
+    fn readelf_section<'a>(relocs: &'a str, name: &str) -> &'a str {
+        let header = format!("Relocation section '{name}'");
+        let after = relocs
+            .split(header.as_str())
+            .nth(1)
+            .unwrap_or_else(|| panic!("{name} not listed by readelf:\n{relocs}"));
+        after.split("Relocation section").next().unwrap_or_default()
+    }
+
     fn exported() -> HashSet<String> {
         parse_symvers("0x00000000\texported_fn\tvmlinux\tEXPORT_SYMBOL\t\n0x0\tother\tdrivers/x\tEXPORT_SYMBOL\t\n")
     }
@@ -496,11 +507,7 @@ ffffffff83000030 b once
         // An independent parser (binutils) reads the result.
         std::fs::write(t.join("out.o"), &after).unwrap();
         let relocs = run(t.path(), "readelf", &["-rW", "out.o"]);
-        let klp = relocs
-            .split("Relocation section '.klp.rela.vmlinux..text'")
-            .nth(1)
-            .expect("klp section listed by readelf");
-        let klp = klp.split("Relocation section").next().unwrap();
+        let klp = readelf_section(&relocs, ".klp.rela.vmlinux..text");
         // One relocation per symbol in the klp section; g's call of
         // hidden_fn, its second, is a plain relocation after it.
         assert_eq!(
@@ -508,11 +515,7 @@ ffffffff83000030 b once
             1,
             "{relocs}"
         );
-        let bound = relocs
-            .split("Relocation section '.klp.bound..text'")
-            .nth(1)
-            .expect("section of the later relocations listed by readelf");
-        let bound = bound.split("Relocation section").next().unwrap();
+        let bound = readelf_section(&relocs, ".klp.bound..text");
         assert_eq!(
             bound.matches(".klp.sym.vmlinux.hidden_fn,0").count(),
             1,
@@ -526,11 +529,7 @@ ffffffff83000030 b once
         );
         assert_eq!(klp.matches(".klp.sym.vmlinux.dup,2").count(), 1, "{relocs}");
         assert!(!klp.contains("exported_fn"), "{relocs}");
-        let plain = relocs
-            .split("Relocation section '.rela.text'")
-            .nth(1)
-            .unwrap();
-        let plain = plain.split("Relocation section").next().unwrap();
+        let plain = readelf_section(&relocs, ".rela.text");
         assert_eq!(plain.matches("R_X86_64_NONE").count(), 4, "{relocs}");
         assert!(plain.contains("exported_fn"), "{relocs}");
         let sections = run(t.path(), "readelf", &["-SW", "out.o"]);
@@ -607,8 +606,9 @@ ffffffff83000030 b once
     }
 
     /// arm64: the relocations a module's code has against vmlinux
-    /// (`bl`, `b`, `adrp` + `ldr`) move to the klp section as they are;
-    /// the originals become R_AARCH64_NONE.  clang's object (its
+    /// (`bl`, `b`, `adrp` + `ldr`) move as they are, the first against
+    /// each symbol to the klp section, the others to the plain one after
+    /// it; the originals become R_AARCH64_NONE.  clang's object (its
     /// `.llvm_addrsig`, section names in `.strtab`) is read and written.
     #[test]
     fn converts_an_arm64_module() {
@@ -659,11 +659,7 @@ ffffffff83000030 b once
         assert_eq!(klp.len(), 3, "{klp:?}");
         std::fs::write(t.join("out.o"), &after).unwrap();
         let relocs = run(t.path(), "llvm-readelf", &["-rW", "out.o"]);
-        let plain = relocs
-            .split("Relocation section '.rela.text'")
-            .nth(1)
-            .unwrap();
-        let plain = plain.split("Relocation section").next().unwrap();
+        let plain = readelf_section(&relocs, ".rela.text");
         assert_eq!(plain.matches("R_AARCH64_NONE").count(), 5, "{relocs}");
         assert!(plain.contains("exported_fn"), "{relocs}");
         strip_keeps_relocations(t.path(), "aarch64-linux-gnu-strip", "out.o");
