@@ -12,12 +12,33 @@
 #include <linux/kallsyms.h>
 #include <linux/memory.h>
 #include <linux/string.h>
+#include <asm/setup.h>
 
 #include "shims.h"
 
 unsigned long plugsched_ksym_lookup(const char *name)
 {
 	return kallsyms_lookup_name(name);
+}
+
+/*
+ * The address of vmlinux's @name, given its address in the vmlinux built
+ * (@link_addr, from the manifest): @link_addr moved by the KASLR offset,
+ * confirmed by one look-up by address (a binary search of the sorted
+ * addresses; one by name expands a compressed name at every step of its
+ * search).  0 if a different symbol starts there, or none does.
+ */
+unsigned long plugsched_ksym_at(const char *name, unsigned long link_addr)
+{
+	unsigned long addr = link_addr + kaslr_offset();
+	char buf[KSYM_NAME_LEN];
+	unsigned long size, offset;
+	char *modname;
+
+	if (!kallsyms_lookup(addr, &size, &offset, &modname, buf) || offset || modname ||
+	    strcmp(buf, name))
+		return 0;
+	return addr;
 }
 
 unsigned long plugsched_ksym_text_mutex(void)

@@ -18,6 +18,7 @@ int plugsched_sysfs_create(void);
 void plugsched_sysfs_destroy(void);
 ssize_t plugsched_sysfs_read(const char *name, char *buf, size_t len);
 unsigned long plugsched_ksym_lookup(const char *name);
+unsigned long plugsched_ksym_at(const char *name, unsigned long link_addr);
 unsigned long plugsched_ksym_text_mutex(void);
 int plugsched_check_build_id(const char *expected, const u8 *id, char *hex);
 const char *plugsched_built_for_build_id(void);

@@ -828,6 +828,15 @@ pub(crate) fn ksym_lookup_pos(name: &CStr, pos: u64) -> usize {
     unsafe { bindings::plugsched_ksym_lookup_pos(name.as_char_ptr(), pos as c_ulong) as usize }
 }
 
+/// Where vmlinux's `name` is, given its address in the vmlinux built
+/// (`link_addr`): that address moved by the KASLR offset, if the symbol
+/// starting there is `name`; otherwise 0.  Much cheaper than
+/// [`ksym_lookup_pos`].
+pub(crate) fn ksym_at(name: &CStr, link_addr: u64) -> usize {
+    // SAFETY: `name` is NUL-terminated; the lookup only reads it.
+    unsafe { bindings::plugsched_ksym_at(name.as_char_ptr(), link_addr as c_ulong) as usize }
+}
+
 /// Kind of a manifest entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ManifestClass {
@@ -846,6 +855,8 @@ pub(crate) struct ManifestEntry {
     pub(crate) name: &'static CStr,
     /// Its kallsyms position (0: unique).
     pub(crate) sympos: u64,
+    /// Its address in the vmlinux built, before KASLR.
+    pub(crate) link_addr: u64,
     /// Address of the module's copy.
     pub(crate) new: usize,
     /// Its class.
@@ -917,6 +928,7 @@ pub(crate) fn manifest_get(i: usize) -> Option<ManifestEntry> {
     Some(ManifestEntry {
         name,
         sympos: e.sympos as u64,
+        link_addr: e.link_addr as u64,
         new: e.fn_ as usize,
         class,
     })

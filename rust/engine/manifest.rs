@@ -7,7 +7,8 @@
 //! and sympos); they are found here, by a scan of the entries read once,
 //! instead of with a kallsyms look-up by name each (a binary search that
 //! expands a compressed name at every step: most of the plan's time at
-//! load, issue #12).
+//! load, issue #12).  The entries themselves are found at the address the
+//! build gave them, moved by KASLR and confirmed by a look-up by address.
 
 use kernel::prelude::*;
 
@@ -22,14 +23,19 @@ pub(super) struct Manifest {
 }
 
 impl Manifest {
-    /// Read every entry and look its function up in kallsyms.  `ENOENT`
-    /// (logged) if one is missing.
+    /// Read every entry and find its function: at its address in the
+    /// vmlinux built, moved by KASLR, if kallsyms confirms the name there
+    /// (one look-up by address), else by name.  `ENOENT` (logged) if one
+    /// is missing.
     pub(super) fn resolve() -> Result<Self> {
         let n = kapi::manifest_len();
         let mut entries = KVec::with_capacity(n, GFP_KERNEL)?;
         for i in 0..n {
             let e = kapi::manifest_get(i).ok_or(EINVAL)?;
-            let old = kapi::ksym_lookup_pos(e.name, e.sympos);
+            let old = match kapi::ksym_at(e.name, e.link_addr) {
+                0 => kapi::ksym_lookup_pos(e.name, e.sympos),
+                at => at,
+            };
             if old == 0 {
                 pr_err!(
                     "manifest: {:?} (sympos {}) not found in vmlinux\n",

@@ -429,6 +429,7 @@ fn extract_c_file(
             class: k,
             init: g.funcs[i].init,
             sympos: g.funcs[i].sympos,
+            addr: g.funcs[i].addr,
         })
         .collect();
     let r = extract::extract_file(file, text, &fns, shared)
@@ -767,8 +768,8 @@ pub(crate) fn write_if_changed(path: &Path, text: &str) -> Result<()> {
 
 /// The manifest entries of one extracted file, appended to it: every
 /// function the module replaces (interfaces, callbacks, internal ones) with
-/// its vmlinux name and sympos and the address of the module's copy
-/// (`__cb_<name>` for callbacks).
+/// its vmlinux name, sympos and address before KASLR, and the address of
+/// the module's copy (`__cb_<name>` for callbacks).
 fn manifest_table(stem: &str, fns: &[FnInfo], r: &extract::FileResult) -> String {
     let mut t = format!(
         "\n/* plugsched: manifest of the functions of this file the module replaces */\n\
@@ -795,8 +796,8 @@ fn manifest_table(stem: &str, fns: &[FnInfo], r: &extract::FileResult) -> String
             _ => (f.name.clone(), "PLUGSCHED_INTERNAL"),
         };
         t.push_str(&format!(
-            "\t{{ \"{}\", {}, (void *)&{module}, {cls} }},\n",
-            f.name, f.sympos
+            "\t{{ \"{}\", {}, {:#x}UL, (void *)&{module}, {cls} }},\n",
+            f.name, f.sympos, f.addr
         ));
         n += 1;
     }

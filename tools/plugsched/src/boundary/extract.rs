@@ -48,6 +48,8 @@ pub struct FnInfo {
     pub init: bool,
     /// kallsyms position of its vmlinux symbol (0: unique).
     pub sympos: u32,
+    /// Its address in the target's vmlinux, before KASLR moves it.
+    pub addr: u64,
 }
 
 /// The result for one file.
@@ -815,6 +817,7 @@ early_initcall(sched_init_thing);
             class,
             init,
             sympos: 0,
+            addr: 0,
         }
     }
 
