@@ -7,13 +7,15 @@
 running=$(uname -r)
 taint_before=$(cat /proc/sys/kernel/tainted)
 
-ktap_suite plugsched_basic 7
+ktap_suite plugsched_basic 8
 ktap_case insmod insmod /lib/modules/plugsched.ko enable=0
 ktap_case module_listed grep -q '^plugsched ' /proc/modules
 ktap_case sysfs_state_off sh -c '[ "$(cat /sys/kernel/plugsched/state)" = off ] && [ "$(cat /sys/kernel/plugsched/enable)" = 0 ]'
 ktap_case sysfs_kernel_release sh -c "[ \"\$(cat /sys/kernel/plugsched/built_for_release)\" = '$running' ] &&
 	[ \"\$(cat /sys/kernel/plugsched/running_release)\" = '$running' ] &&
 	[ \$(wc -l </sys/kernel/plugsched/built_for_build_id) = 1 ]"
+# The kernel took the module's BTF (split BTF against this vmlinux's).
+ktap_case btf_accepted sh -c '[ ! -e /sys/kernel/btf/vmlinux ] || [ -e /sys/kernel/btf/plugsched ]'
 ktap_case rmmod rmmod plugsched
 ktap_case sysfs_removed sh -c '! [ -e /sys/kernel/plugsched ] && ! grep -q "^plugsched " /proc/modules'
 # Loading an out-of-tree module sets taint O (bit 12) and nothing else
