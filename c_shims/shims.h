@@ -91,6 +91,24 @@ struct plugsched_poke_window {
 };
 
 void plugsched_text_poke_window(const struct plugsched_poke_window *w);
+
+/*
+ * A patch site written on the running kernel (before and after a switch's
+ * rendezvous; x86_64): its address and the @len bytes of the one
+ * instruction it gets.
+ */
+struct plugsched_live_poke {
+	unsigned long addr;
+	unsigned int len;
+	unsigned char bytes[PLUGSCHED_SITE_MAX];
+};
+
+/* c_shims/text_x86.c: the hops of rust/engine/hops.rs */
+void *plugsched_hops_alloc(size_t size);
+bool plugsched_hops_write(void *text, const void *code, size_t len);
+void *plugsched_hop_flag_alloc(void);
+void plugsched_hops_free(void *text, void *flag);
+void plugsched_text_poke_live(const struct plugsched_live_poke *p, size_t n);
 unsigned long plugsched_ksym_lookup_pos(const char *name, unsigned long pos);
 void plugsched_patchers_lock(void);
 void plugsched_patchers_unlock(void);

@@ -94,6 +94,7 @@ PLUGSCHED_STAT(last_rebuild_ns);
 PLUGSCHED_STAT(last_tasks);
 PLUGSCHED_STAT(last_unchanged_tasks);
 PLUGSCHED_STAT(last_prescan_ns);
+PLUGSCHED_STAT(last_link_ns);
 PLUGSCHED_STAT(last_cpus);
 PLUGSCHED_STAT(last_functions);
 PLUGSCHED_STAT(last_rebuilt_tasks);
@@ -164,6 +165,7 @@ static struct attribute *plugsched_attrs[] = {
 	&last_tasks_attr.attr,
 	&last_unchanged_tasks_attr.attr,
 	&last_prescan_ns_attr.attr,
+	&last_link_ns_attr.attr,
 	&last_cpus_attr.attr,
 	&last_functions_attr.attr,
 	&last_rebuilt_tasks_attr.attr,

@@ -1,8 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Writing kernel text on x86_64, inside the switch's stop_machine (see
- * rust/engine/pokes.rs for the protocol around these calls).
+ * Writing kernel text on x86_64: inside the switch's stop_machine (see
+ * rust/engine/pokes.rs for the protocol around these calls), and the hops
+ * and their sites around it (rust/engine/hops.rs).
  */
+#include <linux/execmem.h>
+#include <linux/memory.h>
+#include <linux/mm.h>
+#include <linux/rcupdate.h>
+#include <linux/set_memory.h>
 #include <linux/string.h>
 #include <asm/sync_core.h>
 #include <asm/text-patching.h>
@@ -49,3 +55,74 @@ void plugsched_text_poke_window(const struct plugsched_poke_window *w)
 	__text_poke(plugsched_poke_sites, (void *)w->start, w, w->len);
 }
 
+
+/*
+ * Hops (rust/engine/hops.rs): code of the module's own, in the module area,
+ * through which the sites of traceable functions reach their old or their
+ * new function during a switch, as a byte of module data says.  The code
+ * is executable memory of its own, as ftrace's and BPF's trampolines are:
+ * read-only and executable, written through the text poking; the byte is
+ * in writable module data within the reach of a rel32 from it.
+ */
+void *plugsched_hops_alloc(size_t size)
+{
+	void *text = execmem_alloc(EXECMEM_MODULE_TEXT, size);
+
+	if (!text)
+		return NULL;
+	/* Without the ROX cache the memory comes writable, not executable. */
+	if (!execmem_is_rox(EXECMEM_MODULE_TEXT)) {
+		memset(text, INT3_INSN_OPCODE, size);
+		if (set_memory_rox((unsigned long)text, PAGE_ALIGN(size) >> PAGE_SHIFT)) {
+			execmem_free(text);
+			return NULL;
+		}
+	}
+	return text;
+}
+
+/* Write the hops' code; whether it reads back as written.  May sleep. */
+bool plugsched_hops_write(void *text, const void *code, size_t len)
+{
+	text_poke_copy(text, code, len);
+	return !memcmp(text, code, len);
+}
+
+/* The byte the hops test, 0 (the old functions). */
+void *plugsched_hop_flag_alloc(void)
+{
+	u8 *flag = execmem_alloc(EXECMEM_MODULE_DATA, PAGE_SIZE);
+
+	if (flag)
+		WRITE_ONCE(*flag, 0);
+	return flag;
+}
+
+/*
+ * Free the hops once no site leads to them any more.  A task interrupted
+ * on a hop still resumes there: every task passes a voluntary context
+ * switch, or user mode, before the memory goes, as for ftrace's trampolines.
+ */
+void plugsched_hops_free(void *text, void *flag)
+{
+	synchronize_rcu_tasks();
+	execmem_free(text);
+	execmem_free(flag);
+}
+
+/*
+ * Write patch sites on the running kernel, as ftrace does: one batch of the
+ * kernel's INT3-based text poking (every CPU serialised after each step;
+ * a CPU reaching a site meanwhile emulates the new instruction).  Each
+ * site's bytes are one instruction (a jmp rel32 or ftrace's NOP).  With
+ * text_mutex held and every other patcher kept out by the caller.
+ */
+void plugsched_text_poke_live(const struct plugsched_live_poke *p, size_t n)
+{
+	size_t i;
+
+	lockdep_assert_held(&text_mutex);
+	for (i = 0; i < n; i++)
+		smp_text_poke_batch_add((void *)p[i].addr, p[i].bytes, p[i].len, NULL);
+	smp_text_poke_batch_finish();
+}

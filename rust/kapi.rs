@@ -30,6 +30,14 @@ use crate::pcore::{
     windows::PAGE, //
 };
 
+#[cfg(CONFIG_X86_64)]
+mod hops;
+#[cfg(CONFIG_X86_64)]
+pub(crate) use hops::{
+    HopMem,
+    LivePoke, //
+};
+
 /// Every other patcher of kernel text is excluded while this lives:
 /// livepatch (`klp_mutex`), kprobes (`kprobe_mutex`) and ftrace
 /// (`ftrace_lock`), taken in the kernel's order, before [`CpusReadLock`].

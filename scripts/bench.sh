@@ -40,8 +40,8 @@ table bench: '%-8s %-9s %-7s %5s %7s %7s %14s %12s %10s %10s\n' \
 	threads mode dir cpus tasks ranges stop_machine_ns inspect_ns patch_ns sync_ns
 if grep -aq '^live: threads=' "$log"; then
 	ps_phase "bench: whole-scheduler update (upgrade and rollback)"
-	table live: '%-8s %-9s %7s %9s %11s %8s %14s %10s %10s %12s %10s %12s %11s\n' \
-		threads dir tasks unchanged prescan_ns rebuilt stop_machine_ns enter_ns leave_ns stack_check clear_ns redirect_ns rebuild_ns
+	table live: '%-8s %-9s %7s %9s %11s %11s %8s %14s %10s %10s %12s %10s %12s %11s\n' \
+		threads dir tasks unchanged prescan_ns link_ns rebuilt stop_machine_ns enter_ns leave_ns stack_check clear_ns redirect_ns rebuild_ns
 	ps_phase "bench: summary (downtime in ms; the floor is an empty stop_machine on all CPUs)"
 	"$PS_TOOL" bench-report "$log" "$PS_TOP/build/$target/bench.svg"
 fi

@@ -228,6 +228,35 @@ mod tests {
     }
 
     #[test]
+    fn hops_lead_where_their_sites_did() -> Result {
+        if support::skip_while_live() {
+            return Ok(());
+        }
+        let targets = selftest::targets()?;
+        let mut plan = test_plan(&targets, &[])?;
+        let hash0 = plan.text_hash()?;
+        // Linked to their hops (a jmp each, so the text differs), the sites
+        // of the untouched functions still run the vmlinux code ...
+        let linked = plan.with_hops_linked(|| (prio(), plan.text_hash().ok()))?;
+        let Some((prio_linked, hash_linked)) = linked else {
+            shim::test_skip(c"no hops: the sites are written inside the rendezvous here");
+            return Ok(());
+        };
+        assert_eq!(prio_linked, (99, 1));
+        assert!(hash_linked.is_some() && hash_linked != Some(hash0));
+        assert_eq!(plan.text_hash()?, hash0);
+        // ... and once the module's code is live, the module's.
+        apply(&mut plan)?;
+        let hash1 = plan.text_hash()?;
+        let linked = plan.with_hops_linked(prio)?;
+        assert_eq!(linked, Some((selftest::NEW_MAX, selftest::NEW_MIN)));
+        assert_eq!(plan.text_hash()?, hash1);
+        revert(&mut plan)?;
+        assert_eq!(plan.text_hash()?, hash0);
+        Ok(())
+    }
+
+    #[test]
     fn kprobed_function_is_refused() -> Result {
         if support::skip_while_live() {
             return Ok(());

@@ -13,8 +13,9 @@
 //!    rebuilds the runqueues also checks each CPU's runqueue here.
 //! 1. clear (plans that rebuild the runqueues): every CPU empties its own
 //!    runqueue with the code being replaced.
-//! 2. patch: CPU 0 checks that every site still holds the bytes expected
-//!    and writes the new ones with the kernel's text poking, one poke per
+//! 2. patch: CPU 0 sets or clears the flag of the hops ([`hops`]), through
+//!    which the sites of traceable functions lead during the switch, and
+//!    writes the other sites with the kernel's text poking, one poke per
 //!    window of sites within two pages ([`pokes`]); on any failure it
 //!    restores what it wrote, so the text is byte-identical.
 //! 3. serialise and rebuild: every CPU runs `sync_core`, in every case, and
@@ -22,10 +23,12 @@
 //!    (the new code, or the old one if the switch failed after the clear).
 //!
 //! Everything that can sleep or allocate happens before: symbol sizes,
-//! site checks, tables, per-CPU slots; `cpus_read_lock` and `text_mutex`
-//! are held from the checks to the end of the rendezvous.
+//! site checks, tables, per-CPU slots, linking the sites to their hops;
+//! `cpus_read_lock` and `text_mutex` are held from the checks until the
+//! hopped sites hold what the rendezvous left live.
 //!
 //! The code, by concern: [`plan`] (what to redirect, resolved at load),
+//! [`hops`] (how traceable sites switch with one store),
 //! [`pokes`] (the text writes of a switch, prepared before it),
 //! [`sites`] (the checks of the patch sites and of other patchers, before
 //! and after a switch), [`switch`] (one switch: locks, allocations, the
@@ -36,6 +39,7 @@ use kernel::prelude::*;
 
 mod arch;
 mod copies;
+mod hops;
 mod manifest;
 mod phases;
 mod plan;

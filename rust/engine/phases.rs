@@ -98,7 +98,7 @@ pub(super) struct Work<'a> {
     pub(super) bufs: Option<&'a RqBuffers<'a>>,
     pub(super) text: &'a TextMutex<'a>,
     /// The text writes, prepared.
-    pub(super) pokes: &'a Pokes,
+    pub(super) pokes: &'a Pokes<'a>,
     /// Clear and rebuild the runqueues (check them in phase 0).
     pub(super) rebuild: bool,
     pub(super) mode: Mode,
@@ -364,9 +364,14 @@ fn rebuild_rq(ctx: &Stopped, slot: &Slot) {
     slot.drift.store(&st);
 }
 
-/// Phase 2 on CPU 0: write every site, or none.  Every CPU serialises in
+/// Phase 2 on CPU 0: switch every site, or none.  Every CPU serialises in
 /// phase 3, before any leaves the rendezvous.
-fn patch(ctx: &Stopped, text: &TextMutex<'_>, pokes: &Pokes, inject: Inject) -> Result<(), i32> {
+fn patch(
+    ctx: &Stopped,
+    text: &TextMutex<'_>,
+    pokes: &Pokes<'_>,
+    inject: Inject,
+) -> Result<(), i32> {
     if inject == Inject::AfterStackCheck {
         return Err(ECANCELED.to_errno());
     }

@@ -11,6 +11,7 @@ use super::arch::{
 };
 use super::{
     copies::CopySizes,
+    hops::Hops,
     manifest::Manifest,
     Direction,
     Show,
@@ -70,6 +71,8 @@ pub(crate) struct Plan {
     /// New functions.
     pub(super) new_ranges: KVec<Range>,
     pub(super) sites: KVec<Site>,
+    /// The hops of the sites of traceable functions, if there are any.
+    pub(super) hops: Option<Hops>,
     pub(super) applied: bool,
     /// Clear and rebuild every runqueue around the patch.
     pub(super) rebuild: bool,
@@ -146,6 +149,7 @@ impl Plan {
             old_ranges: KVec::new(),
             new_ranges: KVec::new(),
             sites: KVec::with_capacity(targets.len(), GFP_KERNEL)?,
+            hops: None,
             applied: false,
             rebuild: false,
             initial_hash: 0,
@@ -227,6 +231,7 @@ impl Plan {
         for s in plan.sites.iter() {
             plan.site_addrs.push(s.ftrace_ip as c_ulong, GFP_KERNEL)?;
         }
+        plan.hops = Hops::new(&plan.sites, &plan.targets)?;
         plan.initial_hash = plan.text_hash()?;
         Ok(plan)
     }

@@ -159,6 +159,34 @@ impl Plan {
         (ok, self.sites.len() - ok)
     }
 
+    /// Link the sites that have hops to them, run `during`, and write them
+    /// back, under the locks of a switch, as a switch does around its
+    /// rendezvous (KUnit).  `None` if the plan has no hops.
+    #[cfg(CONFIG_KUNIT = "y")]
+    pub(crate) fn with_hops_linked<R>(&self, during: impl FnOnce() -> R) -> Result<Option<R>> {
+        let Some(hops) = &self.hops else {
+            return Ok(None);
+        };
+        let dir = if self.applied {
+            Direction::Revert
+        } else {
+            Direction::Apply
+        };
+        let patchers = Patchers::lock();
+        let cpus = CpusReadLock::lock();
+        let text = TextMutex::lock(&cpus);
+        self.check_sites(&patchers, dir)?;
+        self.claim_sites(&patchers, dir)?;
+        let linked = hops.link(&text, &self.sites, self.applied);
+        let r = linked.is_ok().then(during);
+        let unlinked = hops.unlink(&text, &self.sites, self.applied);
+        if !self.applied {
+            patchers.mark(&self.site_addrs, false)?;
+        }
+        linked.and(unlinked)?;
+        Ok(r)
+    }
+
     /// After a rendezvous that returned `ret`, with every lock still held:
     /// a failed switch left the text as it was (`hash_before`), a
     /// successful one left every site holding what it wrote.  `EIO` means

@@ -38,6 +38,9 @@ pub(crate) struct Stats {
     pub(crate) only_ran: bool,
     /// Nanoseconds of the check before the rendezvous (not downtime).
     pub(crate) prescan_ns: u64,
+    /// Nanoseconds of writing the hopped sites on the running kernel,
+    /// before and after the rendezvous (not downtime).
+    pub(crate) link_ns: u64,
     /// Tasks found inside a checked function.
     pub(crate) hits: usize,
     /// Tasks whose stacks could not be walked reliably.
@@ -165,6 +168,7 @@ struct LastSwitch {
     tasks: Atomic<u64>,
     unchanged: Atomic<u64>,
     prescan_ns: Atomic<u64>,
+    link_ns: Atomic<u64>,
     cpus: Atomic<u64>,
     functions: Atomic<u64>,
     rebuilt: Atomic<u64>,
@@ -180,6 +184,7 @@ static LAST: LastSwitch = LastSwitch {
     tasks: Atomic::new(0),
     unchanged: Atomic::new(0),
     prescan_ns: Atomic::new(0),
+    link_ns: Atomic::new(0),
     cpus: Atomic::new(0),
     functions: Atomic::new(0),
     rebuilt: Atomic::new(0),
@@ -203,6 +208,7 @@ pub(crate) fn last_switch_stat(name: &[u8]) -> Option<i64> {
         b"last_tasks" => LAST.tasks.load(Relaxed) as i64,
         b"last_unchanged_tasks" => LAST.unchanged.load(Relaxed) as i64,
         b"last_prescan_ns" => LAST.prescan_ns.load(Relaxed) as i64,
+        b"last_link_ns" => LAST.link_ns.load(Relaxed) as i64,
         b"last_cpus" => LAST.cpus.load(Relaxed) as i64,
         b"last_functions" => LAST.functions.load(Relaxed) as i64,
         _ => return None,
@@ -220,6 +226,7 @@ pub(super) fn publish(stats: &Stats, functions: usize, result: c_int) {
     LAST.tasks.store(stats.tasks as u64, Relaxed);
     LAST.unchanged.store(stats.unchanged as u64, Relaxed);
     LAST.prescan_ns.store(stats.prescan_ns, Relaxed);
+    LAST.link_ns.store(stats.link_ns, Relaxed);
     LAST.cpus.store(stats.cpus as u64, Relaxed);
     LAST.functions.store(functions as u64, Relaxed);
     LAST.rebuilt.store(stats.rebuilt as u64, Relaxed);

@@ -116,53 +116,59 @@ impl Plan {
             None
         };
         let online = Online::alloc(&cpus)?;
-        let pokes = Pokes::prepare(&self.sites, dir)?;
+        let pokes = Pokes::prepare(&self.sites, self.hops.as_ref(), dir)?;
         let rdv = Rendezvous::new(PHASES, &online.status).ok_or(EINVAL)?;
         self.claim_sites(&patchers, dir)?;
+        let t_link = kapi::local_clock();
+        let linked = self.link_hops(&text);
+        let link_ns = kapi::local_clock() - t_link;
         // Last before the rendezvous, under the locks: the fewer tasks run
         // in between, the fewer are walked again inside it.  (Before the
         // locks, the tasks that ran during the checks above doubled the
         // walks inside: 9-10 instead of 4-7 in make bench.)
-        let prescan = match log {
-            Some(_) => Some(Prescan::run(&busy, Some(&cpus))?),
-            None => None,
-        };
-        let work = Work {
-            busy,
-            prescan: prescan.as_ref().zip(log.as_ref()),
-            online: &online,
-            rdv: &rdv,
-            bufs: bufs.as_ref(),
-            text: &text,
-            pokes: &pokes,
-            rebuild: self.rebuild,
-            mode,
-            inject,
-        };
-
-        let t0 = kapi::local_clock();
-        let ret = cpus.stop_machine(&|ctx: &Stopped| work.on_cpu(ctx));
-        let mut stats = self.collect(&online, &rdv, (t0, kapi::local_clock()));
-        if let Some(p) = &prescan {
-            stats.prescan_ns = p.ns;
-            stats.prescan_clean = p.clean;
-            if stats.only_ran {
-                // The others were found clean before and not walked again.
-                stats.unchanged = p.clean - stats.rewalked.min(p.clean);
-                stats.tasks += stats.unchanged;
+        let prescan = linked.and_then(|()| match log {
+            Some(_) => Prescan::run(&busy, Some(&cpus)).map(Some),
+            None => Ok(None),
+        });
+        let (mut stats, ret) = match &prescan {
+            Ok(prescan) => {
+                let work = Work {
+                    busy,
+                    prescan: prescan.as_ref().zip(log.as_ref()),
+                    online: &online,
+                    rdv: &rdv,
+                    bufs: bufs.as_ref(),
+                    text: &text,
+                    pokes: &pokes,
+                    rebuild: self.rebuild,
+                    mode,
+                    inject,
+                };
+                let t0 = kapi::local_clock();
+                let ret = cpus.stop_machine(&|ctx: &Stopped| work.on_cpu(ctx));
+                let stats =
+                    self.collect(&online, &rdv, (t0, kapi::local_clock()), prescan.as_ref());
+                (stats, ret)
             }
-        }
+            Err(e) => (Stats::default(), e.to_errno()),
+        };
+        drop(pokes);
 
-        // A successful rendezvous wrote every site: from here on the state
-        // is what the text says, whatever the checks below find.
+        // A successful rendezvous switched every site (or its hop): from
+        // here on the state is what the text says, whatever the checks
+        // below find.
         if ret == 0 {
             self.applied = dir == Direction::Apply;
             if dir == Direction::Revert {
                 self.module_passes = module_passes.load(Relaxed);
             }
         }
+        // The hopped sites hold what is live now, whatever happened.
+        let t_unlink = kapi::local_clock();
+        let unlinked = self.unlink_hops(&text);
+        stats.link_ns = link_ns + (kapi::local_clock() - t_unlink);
         // Still under every lock: nothing else can have changed the text.
-        let verified = self.verify_text(dir, ret, hash_before);
+        let verified = unlinked.and_then(|()| self.verify_text(dir, ret, hash_before));
         // ftrace gets the sites back once they hold its NOP again.
         if !self.applied {
             patchers.mark(&self.site_addrs, false)?;
@@ -186,7 +192,13 @@ impl Plan {
     /// What the CPUs of a finished rendezvous measured (`call`: when the
     /// `stop_machine` call started and returned); busy tasks and uneven
     /// rebuilds are logged.
-    fn collect(&self, online: &Online, rdv: &Rendezvous<'_>, call: (u64, u64)) -> Stats {
+    fn collect(
+        &self,
+        online: &Online,
+        rdv: &Rendezvous<'_>,
+        call: (u64, u64),
+        prescan: Option<&Prescan>,
+    ) -> Stats {
         let (entered, left) = rdv.span();
         let mut stats = Stats {
             cpus: online.ids.len(),
@@ -203,7 +215,33 @@ impl Plan {
             self.report_busy(s);
             s.check_rebuild(cpu);
         }
+        if let Some(p) = prescan {
+            stats.prescan_ns = p.ns;
+            stats.prescan_clean = p.clean;
+            if stats.only_ran {
+                // The others were found clean before and not walked again.
+                stats.unchanged = p.clean - stats.rewalked.min(p.clean);
+                stats.tasks += stats.unchanged;
+            }
+        }
         stats
+    }
+
+    /// Before the rendezvous: the hopped sites lead to their hops.
+    fn link_hops(&self, text: &TextMutex<'_>) -> Result {
+        match &self.hops {
+            Some(h) => h.link(text, &self.sites, self.applied),
+            None => Ok(()),
+        }
+    }
+
+    /// After it: the hopped sites hold what is live.  If this fails they
+    /// may still lead to the hops, which are then never freed.
+    fn unlink_hops(&self, text: &TextMutex<'_>) -> Result {
+        match &self.hops {
+            Some(h) => h.unlink(text, &self.sites, self.applied),
+            None => Ok(()),
+        }
     }
 
     fn report_busy(&self, s: &Slot) {

@@ -75,10 +75,7 @@ impl fmt::Display for OutOfRange {
 }
 
 fn encode_rel32(op: u8, from: u64, to: u64) -> Result<[u8; PATCH_LEN], OutOfRange> {
-    let next = from.wrapping_add(PATCH_LEN as u64);
-    let rel = to.wrapping_sub(next) as i64;
-    let rel = i32::try_from(rel).map_err(|_| OutOfRange { from, to })?;
-    let r = rel.to_le_bytes();
+    let r = rel32(from, PATCH_LEN as u64, to)?;
     Ok([op, r[0], r[1], r[2], r[3]])
 }
 
@@ -96,6 +93,39 @@ fn rel32_target(at: u64, bytes: &[u8; PATCH_LEN]) -> u64 {
     let rel = i32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
     at.wrapping_add(PATCH_LEN as u64)
         .wrapping_add(i64::from(rel) as u64)
+}
+
+/// The bytes of one hop, padded with `int3` (Documentation/live-update.rst,
+/// "Hops").
+pub const HOP_LEN: usize = 32;
+
+/// A hop at `hop`: while the byte at `flag` is 0 it continues the old
+/// function right after its patch site (`cont`, the site's end: the site is
+/// ftrace's NOP, so nothing is skipped), otherwise it jumps to the new
+/// function `new`:
+///
+/// ```text
+/// cmpb $0x0, flag(%rip)     80 3d <rel32> 00
+/// jne  new                  0f 85 <rel32>
+/// jmp  cont                 e9 <rel32>
+/// int3 ...                  cc
+/// ```
+pub fn encode_hop(hop: u64, flag: u64, new: u64, cont: u64) -> Result<[u8; HOP_LEN], OutOfRange> {
+    let mut b = [OP_INT3; HOP_LEN];
+    b[..2].copy_from_slice(&[0x80, 0x3d]);
+    b[2..6].copy_from_slice(&rel32(hop, 7, flag)?);
+    b[6] = 0;
+    b[7..9].copy_from_slice(&[0x0f, 0x85]);
+    b[9..13].copy_from_slice(&rel32(hop + 7, 6, new)?);
+    b[13..18].copy_from_slice(&encode_jmp(hop + 13, cont)?);
+    Ok(b)
+}
+
+/// The rel32 of an instruction of `len` bytes at `from` referring to `to`.
+fn rel32(from: u64, len: u64, to: u64) -> Result<[u8; 4], OutOfRange> {
+    let rel = to.wrapping_sub(from.wrapping_add(len)) as i64;
+    let rel = i32::try_from(rel).map_err(|_| OutOfRange { from, to })?;
+    Ok(rel.to_le_bytes())
 }
 
 /// What the five bytes at a patch site are now.
@@ -189,6 +219,22 @@ pub fn check_untouched(
 mod tests {
     use super::*;
     use crate::tests_util::Rng;
+
+    #[test]
+    fn hop_encoding() {
+        // Hand-assembled: at 0x1000, flag at 0x3000, new at 0x2000, old
+        // continues at 0x500.
+        let hop = encode_hop(0x1000, 0x3000, 0x2000, 0x500).unwrap();
+        assert_eq!(hop[..7], [0x80, 0x3d, 0xf9, 0x1f, 0, 0, 0]);
+        assert_eq!(hop[7..13], [0x0f, 0x85, 0xf3, 0x0f, 0, 0]);
+        assert_eq!(hop[13..18], [0xe9, 0xee, 0xf4, 0xff, 0xff]);
+        assert!(hop[18..].iter().all(|&b| b == 0xcc));
+        // Each of the three references must reach.
+        let far = 0x1000 + (1u64 << 32);
+        assert!(encode_hop(0x1000, far, 0x2000, 0x500).is_err());
+        assert!(encode_hop(0x1000, 0x3000, far, 0x500).is_err());
+        assert!(encode_hop(0x1000, 0x3000, 0x2000, far).is_err());
+    }
 
     #[test]
     fn jmp_encoding() {

@@ -38,6 +38,7 @@ run_bench() {
 				"tasks=$(cat /sys/kernel/plugsched/last_tasks)" \
 				"unchanged=$(cat /sys/kernel/plugsched/last_unchanged_tasks)" \
 				"prescan_ns=$(cat /sys/kernel/plugsched/last_prescan_ns)" \
+				"link_ns=$(cat /sys/kernel/plugsched/last_link_ns)" \
 				"rebuilt=$(cat /sys/kernel/plugsched/last_rebuilt_tasks)" \
 				"stop_machine_ns=$(cat /sys/kernel/plugsched/last_stop_machine_ns)" \
 				"enter_ns=$(cat /sys/kernel/plugsched/last_enter_ns)" \

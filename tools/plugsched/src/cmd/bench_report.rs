@@ -176,7 +176,17 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         "(medians: of {n} upgrades and rollbacks per thread count; of the floor's runs' medians; \
          enter/leave: before the first CPU entered, after the last left the rendezvous)"
     );
-    print_table(&named);
+    let outside = [
+        (
+            "upgrade: check before",
+            series(&samples, "live", "dir=upgrade", "prescan_ns"),
+        ),
+        (
+            "upgrade: sites to hops, back",
+            series(&samples, "live", "dir=upgrade", "link_ns"),
+        ),
+    ];
+    print_table(&named, &outside);
     print_ratios(&floor, &up);
     for s in samples.iter().filter(|s| s.kind == "load") {
         println!(
@@ -228,20 +238,27 @@ fn print_load_steps(s: &Sample) {
     );
 }
 
-fn print_table(named: &[(&str, Series)]) {
+/// The table of `named` and then of `outside` (not downtime), with the
+/// thread counts of the upgrade (`named[1]`).
+fn print_table(named: &[(&str, Series)], outside: &[(&str, Series)]) {
     let threads: Vec<u64> = named[1].1.keys().copied().collect();
+    let rows = |rows: &[(&str, Series)]| {
+        for (name, s) in rows {
+            print!("{name:<30}");
+            for t in &threads {
+                print!("{:>10}", s.get(t).map_or("-".to_string(), |&v| ms(v)));
+            }
+            println!();
+        }
+    };
     print!("{:<30}", "stop_machine ms / threads");
     for t in &threads {
         print!("{t:>10}");
     }
     println!();
-    for (name, s) in named {
-        print!("{name:<30}");
-        for t in &threads {
-            print!("{:>10}", s.get(t).map_or("-".to_string(), |&v| ms(v)));
-        }
-        println!();
-    }
+    rows(named);
+    println!("not downtime (ms):");
+    rows(outside);
 }
 
 fn print_ratios(floor: &Series, up: &Series) {
