@@ -468,13 +468,6 @@ unsigned long plugsched_probed_in(bool (*covered)(void *, unsigned long), void *
 	return plugsched_ftrace_direct_in(covered, cookie);
 }
 
-static int plugsched_cmp_ulong(const void *key, const void *elt)
-{
-	unsigned long a = *(const unsigned long *)key, b = *(const unsigned long *)elt;
-
-	return a < b ? -1 : a > b;
-}
-
 /*
  * Set (@disable) or clear FTRACE_FL_DISABLED on the ftrace records at the
  * @n addresses @ips (sorted).  Returns the number of records changed, or

@@ -103,7 +103,18 @@ struct plugsched_live_poke {
 	unsigned char bytes[PLUGSCHED_SITE_MAX];
 };
 
+/* Three-way comparison of two unsigned longs, for bsearch() and sort(). */
+static inline int plugsched_cmp_ulong(const void *key, const void *elt)
+{
+	unsigned long a = *(const unsigned long *)key, b = *(const unsigned long *)elt;
+
+	return a < b ? -1 : a > b;
+}
+
 /* c_shims/text_x86.c: the hops of rust/engine/hops.rs */
+struct plugsched_hop_guard;
+struct plugsched_hop_guard *plugsched_hop_guard_alloc(const unsigned long *sites, size_t n);
+void plugsched_hop_guard_free(struct plugsched_hop_guard *g);
 void *plugsched_hops_alloc(size_t size);
 bool plugsched_hops_write(void *text, const void *code, size_t len);
 void *plugsched_hop_flag_alloc(void);
@@ -162,6 +173,7 @@ void plugsched_test_wait(void);
 int plugsched_test_threads_start(unsigned int n, unsigned int in_target);
 void plugsched_test_threads_stop(void);
 long plugsched_test_call_syscall(unsigned long fn, unsigned long arg);
+unsigned long plugsched_test_int3_at(unsigned long addr);
 int plugsched_test_kprobe_arm(unsigned long addr);
 void plugsched_test_kprobe_disarm(void);
 unsigned long plugsched_test_sleeper_stacks(unsigned long *hits, unsigned long *unreliable);

@@ -4,7 +4,12 @@
  * rust/engine/pokes.rs for the protocol around these calls), and the hops
  * and their sites around it (rust/engine/hops.rs).
  */
+#include <linux/bsearch.h>
 #include <linux/execmem.h>
+#include <linux/kdebug.h>
+#include <linux/kprobes.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
 #include <linux/memory.h>
 #include <linux/mm.h>
 #include <linux/rcupdate.h>
@@ -125,4 +130,80 @@ void plugsched_text_poke_live(const struct plugsched_live_poke *p, size_t n)
 	for (i = 0; i < n; i++)
 		smp_text_poke_batch_add((void *)p[i].addr, p[i].bytes, p[i].len, NULL);
 	smp_text_poke_batch_finish();
+	/*
+	 * Each site once more, its bytes unchanged, now that no INT3 is left:
+	 * QEMU's TCG drops its translations of what it writes, also one it
+	 * made while an INT3 was there and kept (see the guard below).
+	 */
+	for (i = 0; i < n; i++)
+		text_poke((void *)p[i].addr, p[i].bytes, p[i].len);
+	smp_text_poke_sync_each_cpu();
+}
+
+/*
+ * The guard of a plan's hopped sites: an INT3 at one of them that the
+ * text poking no longer covers, met when the site no longer holds an INT3,
+ * is a CPU that ran the breakpoint of a batch already finished.  The
+ * kernel's protocol excludes that on hardware (the last serialisation of
+ * every CPU comes before the breakpoints are forgotten), but QEMU's
+ * multi-threaded TCG can keep executing a translation made while the
+ * INT3 was there (its translation races with another vCPU's write to the
+ * same page).  The site is then resumed as its bytes in memory say: the
+ * jmp, or ftrace's NOP (Documentation/live-update.rst, "Hops").
+ */
+struct plugsched_hop_guard {
+	struct notifier_block nb;
+	const unsigned long *sites;	/* sorted */
+	size_t n;
+};
+
+static notrace int plugsched_hop_guard_int3(struct notifier_block *nb, unsigned long val,
+					    void *data)
+{
+	struct plugsched_hop_guard *g = container_of(nb, struct plugsched_hop_guard, nb);
+	struct die_args *args = data;
+	unsigned long at;
+	u8 insn[JMP32_INSN_SIZE];
+
+	if (val != DIE_INT3 || user_mode(args->regs))
+		return NOTIFY_DONE;
+	at = args->regs->ip - INT3_INSN_SIZE;
+	if (!__inline_bsearch(&at, g->sites, g->n, sizeof(*g->sites), plugsched_cmp_ulong))
+		return NOTIFY_DONE;
+	if (copy_from_kernel_nofault(insn, (void *)at, sizeof(insn)))
+		return NOTIFY_DONE;
+	if (insn[0] == JMP32_INSN_OPCODE)
+		int3_emulate_jmp(args->regs, at + JMP32_INSN_SIZE + *(s32 *)(insn + 1));
+	else if (!memcmp(insn, x86_nops[JMP32_INSN_SIZE], JMP32_INSN_SIZE))
+		int3_emulate_jmp(args->regs, at + JMP32_INSN_SIZE);
+	else
+		return NOTIFY_DONE;
+	pr_info_ratelimited("plugsched: late breakpoint at %pS resumed as %*ph\n",
+			    (void *)at, (int)sizeof(insn), insn);
+	return NOTIFY_STOP;
+}
+NOKPROBE_SYMBOL(plugsched_hop_guard_int3);
+
+/* Guard the @n sorted @sites until plugsched_hop_guard_free(). */
+struct plugsched_hop_guard *plugsched_hop_guard_alloc(const unsigned long *sites, size_t n)
+{
+	struct plugsched_hop_guard *g = kzalloc(sizeof(*g), GFP_KERNEL);
+
+	if (!g)
+		return NULL;
+	g->nb.notifier_call = plugsched_hop_guard_int3;
+	g->sites = sites;
+	g->n = n;
+	if (register_die_notifier(&g->nb)) {
+		kfree(g);
+		return NULL;
+	}
+	return g;
+}
+
+/* Stop guarding: after this, no CPU runs the guard (an RCU grace period). */
+void plugsched_hop_guard_free(struct plugsched_hop_guard *g)
+{
+	unregister_die_notifier(&g->nb);
+	kfree(g);
 }

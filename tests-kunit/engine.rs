@@ -257,6 +257,29 @@ mod tests {
     }
 
     #[test]
+    fn late_breakpoint_at_a_site_is_resumed() -> Result {
+        if support::skip_while_live() {
+            return Ok(());
+        }
+        let targets = selftest::targets()?;
+        let mut plan = test_plan(&targets, &[])?;
+        let Some(site) = plan.hopped_site(0) else {
+            shim::test_skip(c"no hops: the sites are written inside the rendezvous here");
+            return Ok(());
+        };
+        // Untouched (ftrace's NOP): after the site; live: the new code.
+        let untouched = shim::test_int3_at(site);
+        apply(&mut plan)?;
+        let live = shim::test_int3_at(site);
+        revert(&mut plan)?;
+        assert_eq!(untouched, Some(site + 5));
+        assert!(targets.iter().any(|t| live == Some(t.new as u64)));
+        // Anywhere else an INT3 is none of the guard's business.
+        assert_eq!(shim::test_int3_at(site + 1), None);
+        Ok(())
+    }
+
+    #[test]
     fn kprobed_function_is_refused() -> Result {
         if support::skip_while_live() {
             return Ok(());

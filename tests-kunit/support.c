@@ -22,6 +22,11 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <asm/syscall.h>
+#ifdef CONFIG_X86_64
+#include <linux/kdebug.h>
+#include <asm/text-patching.h>
+#include <asm/trapnr.h>
+#endif
 
 #include "../c_shims/shims.h"
 
@@ -179,6 +184,22 @@ long plugsched_test_call_syscall(unsigned long fn, unsigned long arg)
 	/* Where the architecture's entry passes them (arm64: also orig_x0). */
 	syscall_set_arguments(current, &regs, args);
 	return f(&regs);
+}
+
+/*
+ * What the kernel's die notifiers make of an INT3 met at @addr by kernel
+ * code (a breakpoint none of the INT3 handlers before them took): where
+ * the CPU would resume, or 0 if none of them took it (it would oops).
+ */
+unsigned long plugsched_test_int3_at(unsigned long addr)
+{
+#ifdef CONFIG_X86_64
+	struct pt_regs regs = { .ip = addr + INT3_INSN_SIZE, .cs = __KERNEL_CS };
+
+	if (notify_die(DIE_INT3, "int3", &regs, 0, X86_TRAP_BP, SIGTRAP) == NOTIFY_STOP)
+		return regs.ip;
+#endif
+	return 0;
 }
 
 static struct kprobe test_kp;

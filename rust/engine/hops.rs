@@ -19,7 +19,10 @@ pub(super) use imp::Hops;
 
 #[cfg(CONFIG_X86_64)]
 mod imp {
-    use kernel::prelude::*;
+    use kernel::{
+        ffi::c_ulong,
+        prelude::*, //
+    };
 
     use super::super::{
         plan::Site,
@@ -61,7 +64,11 @@ mod imp {
             if hopped.is_empty() {
                 return Ok(None);
             }
-            let mem = HopMem::alloc(hopped.len() * HOP_LEN)?;
+            let mut addrs = KVec::with_capacity(hopped.len(), GFP_KERNEL)?;
+            for &i in hopped.iter() {
+                addrs.push(sites[i].addr as c_ulong, GFP_KERNEL)?;
+            }
+            let mem = HopMem::alloc(hopped.len() * HOP_LEN, addrs)?;
             let mut code = KVec::with_capacity(hopped.len() * HOP_LEN, GFP_KERNEL)?;
             for (k, &i) in hopped.iter().enumerate() {
                 let s = &sites[i];

@@ -159,6 +159,18 @@ impl Plan {
         (ok, self.sites.len() - ok)
     }
 
+    /// The address of the `k`-th site with a hop, if there is one (KUnit).
+    #[cfg(CONFIG_KUNIT = "y")]
+    pub(crate) fn hopped_site(&self, k: usize) -> Option<u64> {
+        let hops = self.hops.as_ref()?;
+        self.sites
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| hops.has(i))
+            .nth(k)
+            .map(|(_, s)| s.addr)
+    }
+
     /// Link the sites that have hops to them, run `during`, and write them
     /// back, under the locks of a switch, as a switch does around its
     /// rendezvous (KUnit).  `None` if the plan has no hops.

@@ -8,6 +8,7 @@
 use core::ffi::c_void;
 
 use kernel::{
+    ffi::c_ulong,
     prelude::*,
     sync::atomic::{
         Atomic,
@@ -30,11 +31,15 @@ pub(crate) type LivePoke = bindings::plugsched_live_poke;
 /// # Invariants
 ///
 /// `text` is `len` bytes of executable memory and `flag` a byte of writable
-/// memory, both from `execmem` and owned by `self`.
+/// memory, both from `execmem` and owned by `self`; `guard` is the
+/// registered guard of `sites`, owned by `self`.
 pub(crate) struct HopMem {
     text: *mut c_void,
     len: usize,
     flag: *mut u8,
+    guard: *mut bindings::plugsched_hop_guard,
+    /// The patch sites that lead to the hops, sorted: what `guard` guards.
+    _sites: KVec<c_ulong>,
     /// Patch sites may lead to the hops.
     linked: Atomic<bool>,
 }
@@ -47,8 +52,10 @@ unsafe impl Send for HopMem {}
 unsafe impl Sync for HopMem {}
 
 impl HopMem {
-    /// `len` bytes of hop code (all `int3`) and a flag, 0.  May sleep.
-    pub(crate) fn alloc(len: usize) -> Result<Self> {
+    /// `len` bytes of hop code (all `int3`) and a flag, 0, for the patch
+    /// sites `sites` (sorted), which the guard of `c_shims/text_x86.c`
+    /// watches from now on.  May sleep.
+    pub(crate) fn alloc(len: usize, sites: KVec<c_ulong>) -> Result<Self> {
         // SAFETY: Process context; returns owned memory or NULL.
         let text = unsafe { bindings::plugsched_hops_alloc(len) };
         if text.is_null() {
@@ -62,10 +69,20 @@ impl HopMem {
             unsafe { bindings::plugsched_hops_free(text, core::ptr::null_mut()) };
             return Err(ENOMEM);
         }
+        // SAFETY: `sites` holds `sites.len()` addresses and lives in `self`
+        // until the guard is freed (`drop`).
+        let guard = unsafe { bindings::plugsched_hop_guard_alloc(sites.as_ptr(), sites.len()) };
+        if guard.is_null() {
+            // SAFETY: As above; `flag` came from `plugsched_hop_flag_alloc`.
+            unsafe { bindings::plugsched_hops_free(text, flag.cast()) };
+            return Err(ENOMEM);
+        }
         Ok(HopMem {
             text,
             len,
             flag,
+            guard,
+            _sites: sites,
             linked: Atomic::new(false),
         })
     }
@@ -126,6 +143,9 @@ impl Drop for HopMem {
             pr_crit!("patch sites may still lead to the hops; they are never freed\n");
             return;
         }
+        // SAFETY: Owned (the invariant); after this no CPU runs the guard,
+        // so `sites` may go with `self`.
+        unsafe { bindings::plugsched_hop_guard_free(self.guard) };
         // SAFETY: Owned memory (the invariant); no site leads to it (just
         // checked), and the shim waits until no task can be on a hop
         // before freeing.

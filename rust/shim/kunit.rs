@@ -214,6 +214,15 @@ pub(crate) unsafe fn test_call_syscall(f: usize, arg: usize) -> c_long {
     unsafe { bindings::plugsched_test_call_syscall(f as c_ulong, arg as c_ulong) }
 }
 
+/// Where the die notifiers resume an INT3 met by kernel code at `addr`, or
+/// `None` if none of them takes it (the kernel would oops).
+pub(crate) fn test_int3_at(addr: u64) -> Option<u64> {
+    // SAFETY: The C side only builds registers on its stack and asks the
+    // notifiers; nothing runs at `addr`.
+    let ip = unsafe { bindings::plugsched_test_int3_at(addr as c_ulong) };
+    (ip != 0).then_some(ip as u64)
+}
+
 /// Read attribute `name` of `/sys/kernel/plugsched/` through its sysfs node
 /// (for the KUnit suites)
 /// and show() method; returns the length shown (at most `buf.len()` copied).
