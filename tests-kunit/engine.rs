@@ -203,7 +203,12 @@ mod tests {
         let targets = selftest::targets()?;
         let mut plan = test_plan(&targets, &[])?;
         let hash0 = plan.text_hash()?;
-        for inject in [Inject::AfterStackCheck, Inject::MidPatch] {
+        let injected = [
+            Inject::BeforeRendezvous,
+            Inject::AfterStackCheck,
+            Inject::MidPatch,
+        ];
+        for inject in injected {
             let r = plan.switch(Direction::Apply, Mode::Parallel, inject);
             assert_eq!(r.err(), Some(ECANCELED));
             // The failed attempt is what /sys/kernel/plugsched/ reports.
@@ -215,7 +220,7 @@ mod tests {
         }
         apply(&mut plan)?;
         let hash1 = plan.text_hash()?;
-        for inject in [Inject::AfterStackCheck, Inject::MidPatch] {
+        for inject in injected {
             let r = plan.switch(Direction::Revert, Mode::Parallel, inject);
             assert_eq!(r.err(), Some(ECANCELED));
             assert!(plan.is_applied());

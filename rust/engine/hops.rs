@@ -49,6 +49,14 @@ mod imp {
         /// The plan's sites that have a hop (indexes, in address order):
         /// the k-th has the k-th hop.
         sites: KVec<usize>,
+        /// The writes of a switch, prepared with the plan so that none
+        /// allocates once a switch has begun: each site jumping to its hop
+        /// (`to_hops`), and holding what it holds outside a switch with
+        /// the plan live (`to_new`: the jmp to the new function) or not
+        /// (`to_old`: ftrace's NOP).
+        to_hops: KVec<LivePoke>,
+        to_new: KVec<LivePoke>,
+        to_old: KVec<LivePoke>,
     }
 
     impl Hops {
@@ -68,8 +76,12 @@ mod imp {
             for &i in hopped.iter() {
                 addrs.push(sites[i].addr as c_ulong, GFP_KERNEL)?;
             }
-            let mem = HopMem::alloc(hopped.len() * HOP_LEN, addrs)?;
-            let mut code = KVec::with_capacity(hopped.len() * HOP_LEN, GFP_KERNEL)?;
+            let n = hopped.len();
+            let mem = HopMem::alloc(n * HOP_LEN, addrs)?;
+            let mut code = KVec::with_capacity(n * HOP_LEN, GFP_KERNEL)?;
+            let mut to_hops = KVec::with_capacity(n, GFP_KERNEL)?;
+            let mut to_new = KVec::with_capacity(n, GFP_KERNEL)?;
+            let mut to_old = KVec::with_capacity(n, GFP_KERNEL)?;
             for (k, &i) in hopped.iter().enumerate() {
                 let s = &sites[i];
                 let t = &targets[s.target];
@@ -80,9 +92,19 @@ mod imp {
                     ERANGE
                 })?;
                 code.extend_from_slice(&b, GFP_KERNEL)?;
+                let jmp = encode_jmp(s.addr, hop).map_err(|_| ERANGE)?;
+                to_hops.push(live_poke(s.addr, &jmp), GFP_KERNEL)?;
+                to_new.push(live_poke(s.addr, s.jmp.as_slice()), GFP_KERNEL)?;
+                to_old.push(live_poke(s.addr, s.orig.as_slice()), GFP_KERNEL)?;
             }
             mem.write(&code)?;
-            Ok(Some(Hops { mem, sites: hopped }))
+            Ok(Some(Hops {
+                mem,
+                sites: hopped,
+                to_hops,
+                to_new,
+                to_old,
+            }))
         }
 
         /// Whether the plan's site `i` has a hop.
@@ -92,53 +114,31 @@ mod imp {
 
         /// Before the rendezvous, under every patcher's lock: every hopped
         /// site jumps to its hop, which leads where the site leads now
-        /// (`applied`: the plan is live).
-        pub(in crate::engine) fn link(
-            &self,
-            text: &TextMutex<'_>,
-            sites: &[Site],
-            applied: bool,
-        ) -> Result {
+        /// (`applied`: the plan is live).  Allocates nothing.
+        pub(in crate::engine) fn link(&self, text: &TextMutex<'_>, applied: bool) -> Result {
             if self.mem.is_set() != applied {
                 return Err(EINVAL);
-            }
-            let mut pokes = KVec::with_capacity(self.sites.len(), GFP_KERNEL)?;
-            for (k, &i) in self.sites.iter().enumerate() {
-                let at = sites[i].addr;
-                let hop = self.mem.text_addr() + (k * HOP_LEN) as u64;
-                let jmp = encode_jmp(at, hop).map_err(|_| ERANGE)?;
-                pokes.push(live_poke(at, &jmp), GFP_KERNEL)?;
             }
             self.mem.set_linked(true);
             // SAFETY: Each site is a function's patch site; its hop leads
             // where the site does now: the flag says the plan's state, and
             // the site holds the jmp to the new function (applied) or
             // ftrace's NOP (checked before, under the locks held).
-            unsafe { text.poke_live(&pokes) }
+            unsafe { text.poke_live(&self.to_hops) }
         }
 
         /// After the rendezvous, with the locks still held: every hopped
         /// site gets what the plan's state (`applied`) says, the jmp to the
-        /// new function or ftrace's NOP.
-        pub(in crate::engine) fn unlink(
-            &self,
-            text: &TextMutex<'_>,
-            sites: &[Site],
-            applied: bool,
-        ) -> Result {
+        /// new function or ftrace's NOP.  Allocates nothing.
+        pub(in crate::engine) fn unlink(&self, text: &TextMutex<'_>, applied: bool) -> Result {
             if self.mem.is_set() != applied {
                 return Err(EINVAL);
             }
-            let mut pokes = KVec::with_capacity(self.sites.len(), GFP_KERNEL)?;
-            for &i in self.sites.iter() {
-                let s = &sites[i];
-                let bytes = if applied { &s.jmp } else { &s.orig };
-                pokes.push(live_poke(s.addr, bytes.as_slice()), GFP_KERNEL)?;
-            }
+            let pokes = if applied { &self.to_new } else { &self.to_old };
             // SAFETY: Each site is a function's patch site, now jumping to
             // its hop, which leads where the new bytes do: the flag says
             // the plan's state (checked above).
-            unsafe { text.poke_live(&pokes) }?;
+            unsafe { text.poke_live(pokes) }?;
             self.mem.set_linked(false);
             Ok(())
         }
@@ -185,7 +185,6 @@ impl Hops {
     pub(super) fn link(
         &self,
         _text: &crate::kapi::TextMutex<'_>,
-        _sites: &[super::plan::Site],
         _applied: bool,
     ) -> kernel::error::Result {
         match *self {}
@@ -194,7 +193,6 @@ impl Hops {
     pub(super) fn unlink(
         &self,
         _text: &crate::kapi::TextMutex<'_>,
-        _sites: &[super::plan::Site],
         _applied: bool,
     ) -> kernel::error::Result {
         match *self {}

@@ -106,6 +106,9 @@ pub(crate) enum Mode {
 pub(crate) enum Inject {
     /// None.
     Nothing,
+    /// Fail after the sites were linked to their hops, before the
+    /// rendezvous.
+    BeforeRendezvous,
     /// Fail right after the stack inspection.
     AfterStackCheck,
     /// Fail after the first site was written.

@@ -176,9 +176,9 @@ impl Plan {
     /// rendezvous (KUnit).  `None` if the plan has no hops.
     #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn with_hops_linked<R>(&self, during: impl FnOnce() -> R) -> Result<Option<R>> {
-        let Some(hops) = &self.hops else {
+        if self.hops.is_none() {
             return Ok(None);
-        };
+        }
         let dir = if self.applied {
             Direction::Revert
         } else {
@@ -189,9 +189,9 @@ impl Plan {
         let text = TextMutex::lock(&cpus);
         self.check_sites(&patchers, dir)?;
         self.claim_sites(&patchers, dir)?;
-        let linked = hops.link(&text, &self.sites, self.applied);
+        let linked = self.link_hops(&text);
         let r = linked.is_ok().then(during);
-        let unlinked = hops.unlink(&text, &self.sites, self.applied);
+        let unlinked = self.unlink_hops(&text);
         if !self.applied {
             patchers.mark(&self.site_addrs, false)?;
         }

@@ -127,6 +127,7 @@ impl Plan {
         // locks, the tasks that ran during the checks above doubled the
         // walks inside: 9-10 instead of 4-7 in make bench.)
         let prescan = linked.and_then(|()| match log {
+            _ if inject == Inject::BeforeRendezvous => Err(ECANCELED),
             Some(_) => Prescan::run(&busy, Some(&cpus)).map(Some),
             None => Ok(None),
         });
@@ -228,18 +229,18 @@ impl Plan {
     }
 
     /// Before the rendezvous: the hopped sites lead to their hops.
-    fn link_hops(&self, text: &TextMutex<'_>) -> Result {
+    pub(super) fn link_hops(&self, text: &TextMutex<'_>) -> Result {
         match &self.hops {
-            Some(h) => h.link(text, &self.sites, self.applied),
+            Some(h) => h.link(text, self.applied),
             None => Ok(()),
         }
     }
 
     /// After it: the hopped sites hold what is live.  If this fails they
     /// may still lead to the hops, which are then never freed.
-    fn unlink_hops(&self, text: &TextMutex<'_>) -> Result {
+    pub(super) fn unlink_hops(&self, text: &TextMutex<'_>) -> Result {
         match &self.hops {
-            Some(h) => h.unlink(text, &self.sites, self.applied),
+            Some(h) => h.unlink(text, self.applied),
             None => Ok(()),
         }
     }
