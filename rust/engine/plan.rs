@@ -19,6 +19,7 @@ use super::{
 };
 use crate::kapi;
 use crate::pcore::ranges::{
+    heapsort_by,
     sort_addrs,
     Range,
     RangeTable, //
@@ -218,16 +219,9 @@ impl Plan {
             )?;
         }
         // In address order: the switch writes them as few poke windows
-        // ([`super::pokes`]).  Insertion sort: the sites come in manifest
-        // order, a few hundred (core's sort trips objtool).
-        let sites = &mut plan.sites;
-        for i in 1..sites.len() {
-            let mut j = i;
-            while j > 0 && sites[j - 1].addr > sites[j].addr {
-                sites.swap(j - 1, j);
-                j -= 1;
-            }
-        }
+        // ([`super::pokes`]).  (An insertion sort of the sites, in manifest
+        // order, took 6 ms of the load under -icount.)
+        heapsort_by(&mut plan.sites, |s| s.addr);
         for s in plan.sites.iter() {
             plan.site_addrs.push(s.ftrace_ip as c_ulong, GFP_KERNEL)?;
         }
@@ -415,9 +409,10 @@ impl Plan {
         let manifest = Manifest::resolve()?;
         let mut targets: KVec<Target> = KVec::with_capacity(kapi::manifest_len(), GFP_KERNEL)?;
         let mut busy: KVec<(&'static CStr, usize)> = KVec::new();
-        for &(e, old) in manifest.entries() {
+        let aliases = manifest.aliases()?;
+        for (&(e, old), alias) in manifest.entries().zip(aliases.iter()) {
             // Aliases (e.g. __ia32_sys_x = __x64_sys_x) are one function.
-            if targets.iter().any(|t| t.old == old) || busy.iter().any(|&(_, a)| a == old) {
+            if *alias {
                 continue;
             }
             match e.class {

@@ -156,8 +156,8 @@ fn heapsort_by_start(v: &mut [Range]) {
 
 /// In-place heapsort by `key`: O(n log n), no allocation, no recursion,
 /// and (unlike `core`'s sorts) no panic path for inconsistent orderings,
-/// which objtool cannot see through in kernel builds.
-fn heapsort_by<T>(v: &mut [T], key: impl Fn(&T) -> u64 + Copy) {
+/// which objtool cannot see through in kernel builds.  Not stable.
+pub fn heapsort_by<T>(v: &mut [T], key: impl Fn(&T) -> u64 + Copy) {
     fn sift_down<T>(v: &mut [T], mut root: usize, end: usize, key: impl Fn(&T) -> u64) {
         loop {
             let mut child = 2 * root + 1;
