@@ -949,8 +949,9 @@ pub(crate) fn piece_count() -> usize {
     unsafe { bindings::plugsched_piece_count() as usize }
 }
 
-/// Piece `i`: its vmlinux symbol name and kallsyms position.
-pub(crate) fn piece_get(i: usize) -> Option<(&'static CStr, u64)> {
+/// Piece `i`: its vmlinux symbol name, kallsyms position and address in
+/// the vmlinux built.
+pub(crate) fn piece_get(i: usize) -> Option<(&'static CStr, u64, u64)> {
     // SAFETY: Returns NULL or a pointer into the module's constant table.
     let p = unsafe { bindings::plugsched_piece_get(i as c_uint) };
     if p.is_null() {
@@ -959,5 +960,5 @@ pub(crate) fn piece_get(i: usize) -> Option<(&'static CStr, u64)> {
     // SAFETY: `p` points to a valid, constant `struct plugsched_piece` that
     // lives as long as the module; its name is a NUL-terminated literal.
     let (e, name) = unsafe { (&*p, CStr::from_char_ptr((*p).name)) };
-    Some((name, e.sympos as u64))
+    Some((name, e.sympos as u64, e.link_addr as u64))
 }

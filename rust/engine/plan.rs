@@ -508,13 +508,16 @@ impl Plan {
     /// build read, so a listed piece missing from kallsyms is an error.
     fn add_listed_pieces(&mut self) -> Result {
         for i in 0..kapi::piece_count() {
-            let (name, pos) = kapi::piece_get(i).ok_or(EINVAL)?;
+            let (name, pos, link_addr) = kapi::piece_get(i).ok_or(EINVAL)?;
             let bytes = name.to_bytes();
             let base = &bytes[..bytes.iter().position(|&b| b == b'.').ok_or(EINVAL)?];
             let Some(id) = self.piece_owner(base) else {
                 continue;
             };
-            let addr = kapi::ksym_lookup_pos(name, pos);
+            let addr = match kapi::ksym_at(name, link_addr) {
+                0 => kapi::ksym_lookup_pos(name, pos),
+                at => at,
+            };
             if addr == 0 {
                 pr_err!("pieces: {:?} (sympos {}) not found in vmlinux\n", name, pos);
                 return Err(ENOENT);
