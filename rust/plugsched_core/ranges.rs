@@ -98,10 +98,18 @@ impl<'a> RangeTable<'a> {
     }
 
     /// The table with the safe points `safe` (sorted, each inside a
-    /// range, as [`sort_addrs`] leaves them once deduplicated).
+    /// range, as [`sort_addrs`] leaves them once deduplicated).  One pass
+    /// over both, in address order: every switch checks them.
     pub fn with_safe_points(self, safe: &'a [u64]) -> Result<Self, RangeError> {
-        for (k, &a) in safe.iter().enumerate() {
-            if (k > 0 && safe[k - 1] >= a) || self.find(a).is_none() {
+        let mut ranges = self.ranges.iter().peekable();
+        let mut last = None;
+        for &a in safe {
+            if last.is_some_and(|l| l >= a) {
+                return Err(RangeError::SafePoint(a));
+            }
+            last = Some(a);
+            while ranges.next_if(|r| r.end() <= a).is_some() {}
+            if !ranges.peek().is_some_and(|r| r.contains(a)) {
                 return Err(RangeError::SafePoint(a));
             }
         }
@@ -352,6 +360,33 @@ mod tests {
                 let want = find_linear(&naive, a).filter(|_| !safe.contains(&a));
                 assert_eq!(s.busy_at(a), want, "{a:#x}");
             }
+        }
+    }
+
+    /// Property: safe points are accepted exactly when they are strictly
+    /// ascending and each inside a range (the one-pass check against the
+    /// definition).
+    #[test]
+    fn safe_points_checked_as_defined() {
+        let mut rng = Rng::new(11);
+        for _ in 0..500 {
+            let mut v: Vec<Range> = Vec::new();
+            let mut at = 0;
+            for id in 0..1 + rng.below(8) as u32 {
+                at += rng.below(8);
+                let size = 1 + rng.below(8);
+                v.push(r(at, size, id));
+                at += size;
+            }
+            let naive = v.clone();
+            let t = RangeTable::new(&mut v).unwrap();
+            let mut safe: Vec<u64> = (0..rng.below(6)).map(|_| rng.below(at + 2)).collect();
+            if rng.below(2) == 0 {
+                safe.sort_unstable();
+            }
+            let want = safe.windows(2).all(|w| w[0] < w[1])
+                && safe.iter().all(|&a| find_linear(&naive, a).is_some());
+            assert_eq!(t.with_safe_points(&safe).is_ok(), want, "{safe:?} {naive:?}");
         }
     }
 
