@@ -871,41 +871,52 @@ pub(crate) struct ManifestEntry {
     pub(crate) class: ManifestClass,
 }
 
-/// Safe point `i` of the manifest: the vmlinux function (name, sympos) and
-/// the offset of the return address in it.
-pub(crate) fn safepoint_get(i: usize) -> Option<(&'static CStr, u64, u64)> {
-    // SAFETY: Returns NULL or a pointer into the module's constant table.
-    let p = unsafe { bindings::plugsched_safepoint_get(i as c_uint) };
+/// The safe points of one function: its vmlinux name and sympos, and the
+/// offsets of its safe instructions, ascending.
+pub(crate) type SafeGroup = (&'static CStr, u64, &'static [u32]);
+
+/// The group behind `p`, a row of a generated safe-point table (or NULL).
+fn safe_group(p: *const bindings::plugsched_safepoint) -> Option<SafeGroup> {
     if p.is_null() {
         return None;
     }
     // SAFETY: `p` points to a valid, constant `struct plugsched_safepoint`
-    // that lives as long as the module; its name is a NUL-terminated literal.
-    let (e, name) = unsafe { (&*p, CStr::from_char_ptr((*p).name)) };
-    Some((name, e.sympos as u64, e.offset as u64))
+    // that lives as long as the module: its name is a NUL-terminated
+    // literal, `offsets` an array of `nr` offsets (`ARRAY_SIZE` of it).
+    let (e, name, offs) = unsafe {
+        let e = &*p;
+        let offs = if e.offsets.is_null() {
+            &[][..]
+        } else {
+            core::slice::from_raw_parts(e.offsets, e.nr as usize)
+        };
+        (e, CStr::from_char_ptr(e.name), offs)
+    };
+    Some((name, e.sympos as u64, offs))
 }
 
-/// Number of safe points of the manifest.
+/// Safe-point group `i` of the manifest: a vmlinux function (name, sympos)
+/// and the offsets of its safe points.
+pub(crate) fn safepoint_get(i: usize) -> Option<SafeGroup> {
+    // SAFETY: Returns NULL or a pointer into the module's constant table.
+    safe_group(unsafe { bindings::plugsched_safepoint_get(i as c_uint) })
+}
+
+/// Number of safe-point groups of the manifest.
 pub(crate) fn safepoint_count() -> usize {
     // SAFETY: Reads a constant table; no preconditions.
     unsafe { bindings::plugsched_safepoint_count() as usize }
 }
 
-/// Safe point `i` of the module's copies: the vmlinux function (name,
-/// sympos) whose copy it is in and the offset from the copy's start.
-pub(crate) fn module_safepoint_get(i: usize) -> Option<(&'static CStr, u64, u64)> {
+/// Safe-point group `i` of the module's copies: the vmlinux function
+/// (name, sympos) whose copy they are in and their offsets from the
+/// copy's start.
+pub(crate) fn module_safepoint_get(i: usize) -> Option<SafeGroup> {
     // SAFETY: Returns NULL or a pointer into the module's constant table.
-    let p = unsafe { bindings::plugsched_module_safepoint_get(i as c_uint) };
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: `p` points to a valid, constant `struct plugsched_safepoint`
-    // that lives as long as the module; its name is a NUL-terminated literal.
-    let (e, name) = unsafe { (&*p, CStr::from_char_ptr((*p).name)) };
-    Some((name, e.sympos as u64, e.offset as u64))
+    safe_group(unsafe { bindings::plugsched_module_safepoint_get(i as c_uint) })
 }
 
-/// Number of safe points of the module's copies.
+/// Number of safe-point groups of the module's copies.
 pub(crate) fn module_safepoint_count() -> usize {
     // SAFETY: Reads a constant table; no preconditions.
     unsafe { bindings::plugsched_module_safepoint_count() as usize }

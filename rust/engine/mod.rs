@@ -46,6 +46,7 @@ mod plan;
 mod pokes;
 mod prescan;
 mod quiesce;
+mod runs;
 mod sites;
 mod stats;
 mod switch;

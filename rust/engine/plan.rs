@@ -13,6 +13,7 @@ use super::{
     copies::CopySizes,
     hops::Hops,
     manifest::Manifest,
+    runs::Runs,
     Direction,
     Show,
     Target, //
@@ -252,27 +253,35 @@ impl Plan {
     /// plan does not replace).  Returns how many.
     fn add_safe_points(&mut self, manifest: &Manifest) -> Result<usize> {
         let n = kapi::safepoint_count();
-        let mut v: KVec<u64> = KVec::with_capacity(n, GFP_KERNEL)?;
+        // The redirected entries add up to two points per site.
+        let mut points = Runs::with_capacity(
+            (0..n)
+                .filter_map(kapi::safepoint_get)
+                .map(|g| g.2.len())
+                .sum::<usize>()
+                + 2 * self.sites.len(),
+            n + self.sites.len(),
+        )?;
         {
             let table = RangeTable::sorted(&self.old_ranges).map_err(|_| EINVAL)?;
-            let mut last = None;
             for i in 0..n {
-                let (name, pos, off) = kapi::safepoint_get(i).ok_or(EINVAL)?;
+                let (name, pos, offs) = kapi::safepoint_get(i).ok_or(EINVAL)?;
                 // (The tables list the manifest's functions.)
-                let f = looked_up(&mut last, name, pos, || match manifest.find(name, pos) {
+                let f = match manifest.find(name, pos) {
                     Some(&(_, old)) => old as u64,
                     None => kapi::ksym_lookup_pos(name, pos) as u64,
-                });
-                let Some(r) = table.find(f) else { continue };
-                // The offset must fall in that function itself.
-                if r.start == f && off < r.size {
-                    v.push(f + off, GFP_KERNEL)?;
-                }
+                };
+                let Some(r) = table.find(f).filter(|r| r.start == f) else {
+                    continue;
+                };
+                // The offsets must fall in that function itself.
+                let inside = offs.iter().map(|&o| u64::from(o)).filter(|&o| o < r.size);
+                points.add(inside.map(|o| f + o))?;
             }
         }
-        self.add_entry_safe_points(&mut v)?;
-        // Aliases (__ia32_sys_x = __x64_sys_x) give the same address twice.
-        sort_unique(&mut v);
+        self.add_entry_safe_points(&mut points)?;
+        // Aliases (__ia32_sys_x = __x64_sys_x) give the same run twice.
+        let v = points.into_sorted()?;
         RangeTable::sorted(&self.old_ranges)
             .and_then(|t| t.with_safe_points(&v))
             .map_err(|e| {
@@ -294,7 +303,7 @@ impl Plan {
     /// upgrade wrote it.  Not for a rollback: the module's copies are not
     /// patched.  Not on arm64 yet.
     #[cfg(CONFIG_X86_64)]
-    fn add_entry_safe_points(&self, v: &mut KVec<u64>) -> Result {
+    fn add_entry_safe_points(&self, points: &mut Runs) -> Result {
         const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
         const SEALED: [u8; 4] = [0x0f, 0x1f, 0x40, 0x00];
         // (Split targets are not in the old ranges: never busy there.)
@@ -302,20 +311,19 @@ impl Plan {
             let start = self.targets[s.target].old as u64;
             let mut first = [0u8; 4];
             if s.addr == start {
-                v.push(start, GFP_KERNEL)?;
+                points.add([start].into_iter())?;
             } else if s.addr == start + 4
                 && kapi::read_kernel(start, &mut first).is_ok()
                 && (first == ENDBR64 || first == SEALED)
             {
-                v.push(start, GFP_KERNEL)?;
-                v.push(s.addr, GFP_KERNEL)?;
+                points.add([start, s.addr].into_iter())?;
             }
         }
         Ok(())
     }
 
     #[cfg(not(CONFIG_X86_64))]
-    fn add_entry_safe_points(&self, _v: &mut KVec<u64>) -> Result {
+    fn add_entry_safe_points(&self, _points: &mut Runs) -> Result {
         Ok(())
     }
 
@@ -325,34 +333,41 @@ impl Plan {
     /// the manifest's copies.  Returns how many.
     fn add_module_safe_points(&mut self, manifest: &Manifest, copies: &CopySizes) -> Result<usize> {
         let n = kapi::module_safepoint_count();
-        let mut v: KVec<u64> = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut points = Runs::with_capacity(
+            (0..n)
+                .filter_map(kapi::module_safepoint_get)
+                .map(|g| g.2.len())
+                .sum(),
+            n,
+        )?;
         let (text, text_size) = kapi::module_text();
-        let mut last = None;
         for i in 0..n {
-            let (name, pos, off) = kapi::module_safepoint_get(i).ok_or(EINVAL)?;
-            let copy = looked_up(&mut last, name, pos, || {
-                let (e, _) = manifest.find(name, pos)?;
-                let addr = e.new as u64;
-                Some(ModuleCopy {
-                    addr,
-                    size: copies.size(addr),
-                })
-            });
-            let Some(ModuleCopy { addr: f, size }) = copy else {
+            let (name, pos, offs) = kapi::module_safepoint_get(i).ok_or(EINVAL)?;
+            let Some((e, _)) = manifest.find(name, pos) else {
                 continue;
             };
-            // The offset must fall in that copy, in the module's text.
-            if size.is_some_and(|s| off < s) && (f + off).wrapping_sub(text) < text_size {
-                v.push(f + off, GFP_KERNEL)?;
-            } else {
-                pr_err!(
-                    "module safe point {:?}+{:#x} is not in its copy; ignored\n",
-                    name,
-                    off
-                );
-            }
+            let f = e.new as u64;
+            let size = copies.size(f);
+            // The offsets must fall in that copy, in the module's text.
+            let inside = |&o: &u64| {
+                let ok = size.is_some_and(|s| o < s) && (f + o).wrapping_sub(text) < text_size;
+                if !ok {
+                    pr_err!(
+                        "module safe point {:?}+{:#x} is not in its copy; ignored\n",
+                        name,
+                        o
+                    );
+                }
+                ok
+            };
+            points.add(
+                offs.iter()
+                    .map(|&o| u64::from(o))
+                    .filter(inside)
+                    .map(|o| f + o),
+            )?;
         }
-        sort_unique(&mut v);
+        let v = points.into_sorted()?;
         let len = v.len();
         self.module_safe = v;
         Ok(len)
@@ -434,7 +449,7 @@ impl Plan {
         let kept = plan.add_safe_points(&manifest)?;
         let kept_module = plan.add_module_safe_points(&manifest, &copies)?;
         pr_info!(
-            "safe points: {} in vmlinux (the manifest's {} and the redirected entries), {} of {} in the module's copies\n",
+            "safe points: {} in vmlinux (the manifest's, in {} functions, and the redirected entries), {} in the module's copies (of {} functions)\n",
             kept,
             kapi::safepoint_count(),
             kept_module,
@@ -599,34 +614,6 @@ impl Plan {
     pub(crate) fn refused_for_busy_tasks(&self) -> bool {
         self.busy_tasks
     }
-}
-
-/// What `look_up` gives for the function `name` (kallsyms position `pos`),
-/// or the result kept in `last` if it was for the same function: the
-/// safe-point tables list a function's points together, so each function
-/// is looked up once.
-fn looked_up<'a, T: Copy>(
-    last: &mut Option<(&'a CStr, u64, T)>,
-    name: &'a CStr,
-    pos: u64,
-    look_up: impl FnOnce() -> T,
-) -> T {
-    match *last {
-        Some((n, p, v)) if p == pos && n == name => v,
-        _ => {
-            let v = look_up();
-            *last = Some((name, pos, v));
-            v
-        }
-    }
-}
-
-/// The module's copy of a vmlinux function.
-#[derive(Clone, Copy)]
-struct ModuleCopy {
-    addr: u64,
-    /// Its size, if a symbol starts at `addr`.
-    size: Option<u64>,
 }
 
 /// Sort `v` and drop repeated addresses.

@@ -386,7 +386,11 @@ mod tests {
             }
             let want = safe.windows(2).all(|w| w[0] < w[1])
                 && safe.iter().all(|&a| find_linear(&naive, a).is_some());
-            assert_eq!(t.with_safe_points(&safe).is_ok(), want, "{safe:?} {naive:?}");
+            assert_eq!(
+                t.with_safe_points(&safe).is_ok(),
+                want,
+                "{safe:?} {naive:?}"
+            );
         }
     }
 

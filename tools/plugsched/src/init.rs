@@ -456,8 +456,8 @@ fn extract_c_file(
 
 /// The safe points of every replaced function but `__schedule` (split)
 /// ([`safepoints`]), as the C table of manifest.c: name, sympos and
-/// offset of each return address that may stay on a stack across an
-/// upgrade.  The analysis reads x86_64 code; for arm64 the table is empty
+/// offset of each instruction at which a task may stay across an upgrade
+/// (a return address, or where an interrupt stopped it).  The analysis reads x86_64 code; for arm64 the table is empty
 /// (no safe points yet: the stack checks stay strict).
 fn safe_points(
     vml: &Path,
@@ -467,8 +467,8 @@ fn safe_points(
 ) -> Result<String> {
     let image = file::map(vml)?;
     let obj = object::File::parse(&*image)?;
-    let (mut rows, mut calls, mut funcs) = (String::new(), 0, 0);
-    let mut n = 0;
+    let (mut groups, mut calls, mut funcs) = (Vec::new(), 0, 0);
+    let (mut n, mut returns) = (0, 0);
     let cx = if arch == crate::arch::Arch::X86_64 {
         let mut cx = safepoints::context_from_vmlinux(&obj)?;
         // What the upgrade replaces: every function of the boundary but
@@ -508,21 +508,27 @@ fn safe_points(
         }
         let code = safepoints::code_at(&obj, f.addr, f.size)
             .with_context(|| format!("{}: no code at {:#x} in vmlinux", f.name, f.addr))?;
-        let offs = safepoints::safe_returns(code, f.addr, cx);
+        let offs = safepoints::safe_instructions(code, f.addr, cx);
         calls += safepoints::return_addresses(code, f.addr);
-        funcs += usize::from(!offs.is_empty());
-        for o in offs {
-            rows.push_str(&format!("\t{{ \"{}\", {}, {o:#x} }},\n", f.name, f.sympos));
-            n += 1;
+        returns += safepoints::safe_returns(code, f.addr, cx).len();
+        if !offs.is_empty() {
+            funcs += 1;
+            n += offs.len();
+            groups.push((f.name.clone(), u64::from(f.sympos), offs));
         }
     }
     if cx.is_some() {
-        println!("safe points: {n} of {calls} return addresses, in {funcs} functions");
+        println!(
+            "safe points: {n} instructions ({returns} of {calls} return addresses), in {funcs} functions"
+        );
     }
+    let (arrays, rows) = safepoints::c_groups("sp", &groups);
     Ok(format!(
-        "\n/* The safe points: return addresses of replaced functions whose code up\n \
-         * to the return touches no scheduler state (tools/plugsched/src/safepoints.rs). */\n\
-         static const struct plugsched_safepoint safepoints[] = {{\n{rows}\t{{ NULL, 0, 0 }}\n}};\n\n\
+        "\n/* The safe points: instructions of replaced functions (return addresses,\n \
+         * or where an interrupt may stop a task) whose code up to the return\n \
+         * touches no scheduler state (tools/plugsched/src/safepoints.rs). */\n\
+         {arrays}\n\
+         static const struct plugsched_safepoint safepoints[] = {{\n{rows}}};\n\n\
          unsigned int plugsched_safepoint_count(void)\n{{\n\treturn ARRAY_SIZE(safepoints) - 1;\n}}\n\n\
          const struct plugsched_safepoint *plugsched_safepoint_get(unsigned int i)\n{{\n\
          \treturn i < ARRAY_SIZE(safepoints) - 1 ? &safepoints[i] : NULL;\n}}\n"

@@ -74,8 +74,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let c = safepoints::module_table_c(&table);
     let old = std::fs::read_to_string(&args.out).unwrap_or_default();
     let summary = format!(
-        "module safe points: {} of {} return addresses, in {} functions ({} not analysed)",
-        table.rows.len(),
+        "module safe points: {} instructions ({} of {} return addresses), in {} functions ({} not analysed)",
+        table.instructions(),
+        table.returns,
         table.calls,
         table.funcs,
         table.skipped.len()
