@@ -840,9 +840,19 @@ pub(crate) fn ksym_lookup_pos(name: &CStr, pos: u64) -> usize {
 /// (`link_addr`): that address moved by the KASLR offset, if the symbol
 /// starting there is `name`; otherwise 0.  Much cheaper than
 /// [`ksym_lookup_pos`].
-pub(crate) fn ksym_at(name: &CStr, link_addr: u64) -> usize {
+fn ksym_at(name: &CStr, link_addr: u64) -> usize {
     // SAFETY: `name` is NUL-terminated; the lookup only reads it.
     unsafe { bindings::plugsched_ksym_at(name.as_char_ptr(), link_addr as c_ulong) as usize }
+}
+
+/// Where vmlinux's `name` (kallsyms position `pos`) is: at its address in
+/// the vmlinux built moved by KASLR ([`ksym_at`]), else looked up by name
+/// ([`ksym_lookup_pos`]); 0 if neither finds it.
+pub(crate) fn ksym_find(name: &CStr, pos: u64, link_addr: u64) -> usize {
+    match ksym_at(name, link_addr) {
+        0 => ksym_lookup_pos(name, pos),
+        at => at,
+    }
 }
 
 /// Kind of a manifest entry.

@@ -48,10 +48,7 @@ impl Manifest {
         let mut entries = KVec::with_capacity(n, GFP_KERNEL)?;
         for i in 0..n {
             let e = kapi::manifest_get(i).ok_or(EINVAL)?;
-            let old = match kapi::ksym_at(e.name, e.link_addr) {
-                0 => kapi::ksym_lookup_pos(e.name, e.sympos),
-                at => at,
-            };
+            let old = kapi::ksym_find(e.name, e.sympos, e.link_addr);
             if old == 0 {
                 pr_err!(
                     "manifest: {:?} (sympos {}) not found in vmlinux\n",

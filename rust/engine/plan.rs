@@ -529,10 +529,7 @@ impl Plan {
             let Some(id) = self.piece_owner(base) else {
                 continue;
             };
-            let addr = match kapi::ksym_at(name, link_addr) {
-                0 => kapi::ksym_lookup_pos(name, pos),
-                at => at,
-            };
+            let addr = kapi::ksym_find(name, pos, link_addr);
             if addr == 0 {
                 pr_err!("pieces: {:?} (sympos {}) not found in vmlinux\n", name, pos);
                 return Err(ENOENT);
