@@ -48,6 +48,17 @@ impl Bytes {
     pub(super) fn len(&self) -> usize {
         self.len
     }
+
+    /// Copy the bytes to the start of `dst` (a C structure's byte array of
+    /// a site write); how many were copied.
+    pub(super) fn copy_to(&self, dst: &mut [u8]) -> u32 {
+        let mut n = 0;
+        for (d, s) in dst.iter_mut().zip(self.as_slice()) {
+            *d = *s;
+            n += 1;
+        }
+        n
+    }
 }
 
 impl fmt::Debug for Bytes {

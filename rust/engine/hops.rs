@@ -25,6 +25,7 @@ mod imp {
     };
 
     use super::super::{
+        arch::Bytes,
         plan::Site,
         Show,
         Target, //
@@ -92,10 +93,10 @@ mod imp {
                     ERANGE
                 })?;
                 code.extend_from_slice(&b, GFP_KERNEL)?;
-                let jmp = encode_jmp(s.addr, hop).map_err(|_| ERANGE)?;
+                let jmp = Bytes::new(&encode_jmp(s.addr, hop).map_err(|_| ERANGE)?)?;
                 to_hops.push(live_poke(s.addr, &jmp), GFP_KERNEL)?;
-                to_new.push(live_poke(s.addr, s.jmp.as_slice()), GFP_KERNEL)?;
-                to_old.push(live_poke(s.addr, s.orig.as_slice()), GFP_KERNEL)?;
+                to_new.push(live_poke(s.addr, &s.jmp), GFP_KERNEL)?;
+                to_old.push(live_poke(s.addr, &s.orig), GFP_KERNEL)?;
             }
             mem.write(&code)?;
             Ok(Some(Hops {
@@ -151,15 +152,12 @@ mod imp {
     }
 
     /// A site getting `bytes` on the running kernel.
-    fn live_poke(addr: u64, bytes: &[u8]) -> LivePoke {
+    fn live_poke(addr: u64, bytes: &Bytes) -> LivePoke {
         let mut p = LivePoke {
             addr: addr as usize,
-            len: bytes.len() as u32,
             ..Default::default()
         };
-        for (d, s) in p.bytes.iter_mut().zip(bytes) {
-            *d = *s;
-        }
+        p.len = bytes.copy_to(&mut p.bytes);
         p
     }
 }

@@ -164,12 +164,9 @@ impl<'a> Pokes<'a> {
 fn poke_site(offset: u32, bytes: &Bytes) -> PokeSite {
     let mut site = PokeSite {
         offset,
-        len: bytes.len() as u32,
         ..Default::default()
     };
-    for (d, s) in site.bytes.iter_mut().zip(bytes.as_slice()) {
-        *d = *s;
-    }
+    site.len = bytes.copy_to(&mut site.bytes);
     site
 }
 
