@@ -334,19 +334,26 @@ mod tests {
         );
     }
 
+    /// 1 to `n` ranges in ascending order, each after a gap below `gap`,
+    /// of 1 to `size` bytes; and the end of the last.
+    fn random_ranges(rng: &mut Rng, n: u64, gap: u64, size: u64) -> (Vec<Range>, u64) {
+        let mut v = Vec::new();
+        let mut at = 0;
+        for id in 0..1 + rng.below(n) as u32 {
+            at += rng.below(gap);
+            let len = 1 + rng.below(size);
+            v.push(r(at, len, id));
+            at += len;
+        }
+        (v, at)
+    }
+
     /// Property: busy_at is find minus exactly the safe points.
     #[test]
     fn busy_at_matches_linear_definition() {
         let mut rng = Rng::new(7);
         for _ in 0..300 {
-            let mut v: Vec<Range> = Vec::new();
-            let mut at = 0;
-            for id in 0..1 + rng.below(16) as u32 {
-                at += rng.below(32);
-                let size = 1 + rng.below(64);
-                v.push(r(at, size, id));
-                at += size;
-            }
+            let (mut v, at) = random_ranges(&mut rng, 16, 32, 64);
             let naive = v.clone();
             let t = RangeTable::new(&mut v).unwrap();
             let mut safe: Vec<u64> = (0..rng.below(20))
@@ -370,14 +377,7 @@ mod tests {
     fn safe_points_checked_as_defined() {
         let mut rng = Rng::new(11);
         for _ in 0..500 {
-            let mut v: Vec<Range> = Vec::new();
-            let mut at = 0;
-            for id in 0..1 + rng.below(8) as u32 {
-                at += rng.below(8);
-                let size = 1 + rng.below(8);
-                v.push(r(at, size, id));
-                at += size;
-            }
+            let (mut v, at) = random_ranges(&mut rng, 8, 8, 8);
             let naive = v.clone();
             let t = RangeTable::new(&mut v).unwrap();
             let mut safe: Vec<u64> = (0..rng.below(6)).map(|_| rng.below(at + 2)).collect();
